@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"circly/auth"
+	"circly/config"
+	"circly/models"
+	"circly/server"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func newLogger(cfg config.Config) (*zap.Logger, error) {
+	var zc zap.Config
+	if cfg.LogFormat == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	} else {
+		zc = zap.NewProductionConfig()
+		zc.EncoderConfig.TimeKey = "time"
+		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	}
+	if err := zc.Level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, err
+	}
+	zc.DisableStacktrace = true
+	return zc.Build()
+}
+
+type redisPinger struct{ c *redis.Client }
+
+func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
+
+// serve runs the service until ctx ends. When ready is not nil it receives the bound address
+// (tests listen on port 0).
+func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log.Info("starting circly", zap.String("version", version), zap.Any("config", cfg.Masked()))
+	if cfg.SecretGenerated {
+		log.Warn("SECRET_KEY is not set: using a random key, so tokens will not survive a restart")
+	}
+
+	db, err := models.Open(models.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
+		MaxOpenConns: cfg.DBMaxOpenConns, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := db.Ping(startCtx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	if cfg.AutoMigrate {
+		n, err := db.MigrateUp(startCtx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		log.Info("migrations applied", zap.Int("count", n))
+	} else if err := db.CheckSchema(startCtx); err != nil {
+		return err
+	}
+
+	var redisHealth server.Pinger
+	if cfg.UsesRedis() {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rc := redis.NewClient(opts)
+		defer rc.Close()
+		if err := rc.Ping(startCtx).Err(); err != nil {
+			return fmt.Errorf("redis unreachable: %w", err)
+		}
+		redisHealth = redisPinger{rc}
+	}
+
+	policy := models.DefaultPolicy()
+	policy.TallyReleaseBatch = cfg.TallyReleaseBatch
+	policy.PollOpenLimit = cfg.PollOpenLimit
+	policy.PollDailyLimit = cfg.PollDailyLimit
+	policy.PollMinDuration = cfg.PollMinDuration
+	policy.PollMaxDuration = cfg.PollMaxDuration
+	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
+	store := models.NewStore(db, policy)
+
+	srv := server.New(server.Deps{
+		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
+		Log: log, DB: db, Redis: redisHealth, Version: version,
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	mode := "embedded: SQLite at " + cfg.SQLitePath() + ", in-memory broker"
+	if cfg.UsesPostgres() {
+		mode = "distributed: PostgreSQL"
+		if cfg.UsesRedis() {
+			mode += " + Redis"
+		}
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	log.Info("Circly is listening", zap.String("url", fmt.Sprintf("http://localhost:%d", addr.Port)), zap.String("mode", mode))
+	if ready != nil {
+		ready <- addr.String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Ordered shutdown: health turns 503, in-flight requests finish, then the deferred closes
+	// (Redis, database) run.
+	log.Info("shutting down")
+	srv.StartDraining()
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancelShutdown()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	log.Info("stopped")
+	return nil
+}

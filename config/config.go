@@ -1,0 +1,310 @@
+// Package config reads and validates Circly's settings from the environment.
+// Nothing else in the program reads environment variables.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Environments the service accepts in ENV.
+const (
+	EnvDevelopment = "development"
+	EnvStaging     = "staging"
+	EnvProduction  = "production"
+)
+
+// Config is every setting of the service, already validated.
+type Config struct {
+	Port        int
+	Env         string
+	DatabaseURL string // empty: SQLite under DataDir
+	DataDir     string
+	RedisURL    string // empty: in-memory broker, limits and locks
+	SecretKey   string
+	// SecretGenerated is true when SecretKey was made up at start-up (development only).
+	SecretGenerated bool
+	PublicURL       string
+
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+
+	TallyReleaseBatch int
+	PollMinDuration   time.Duration
+	PollMaxDuration   time.Duration
+	PollOpenLimit     int // open polls per circle; 0 = no limit
+	PollDailyLimit    int // polls per user per day; 0 = no limit
+
+	RateLimitRequests int
+	RateLimitWindow   time.Duration
+	AuthRateLimit     int
+	TrustedProxies    []string
+
+	ExpoPushURL     string
+	ExpoAccessToken string
+
+	MaxFileSize      int64
+	AllowedFileTypes []string
+
+	SentryDSN string
+
+	LogLevel  string
+	LogFormat string
+
+	ShutdownDrain time.Duration
+	// AutoMigrate applies pending migrations when serve starts (default: only in development).
+	AutoMigrate bool
+	// DBMaxOpenConns bounds the PostgreSQL pool of one replica.
+	DBMaxOpenConns int
+}
+
+// UsesPostgres tells whether the distributed database is configured.
+func (c Config) UsesPostgres() bool { return c.DatabaseURL != "" }
+
+// UsesRedis tells whether Redis is configured.
+func (c Config) UsesRedis() bool { return c.RedisURL != "" }
+
+// SQLitePath is the database file used when DATABASE_URL is empty.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "circly.db") }
+
+// Load reads a .env file when present, then the environment.
+func Load() (Config, error) {
+	if _, err := os.Stat(".env"); err == nil {
+		if err := godotenv.Load(".env"); err != nil {
+			return Config{}, fmt.Errorf(".env: %w", err)
+		}
+	}
+	return FromLookup(os.LookupEnv)
+}
+
+// FromLookup builds a Config from any variable source (tests pass a map).
+func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	r := reader{lookup: lookup}
+	c := Config{
+		Port:              r.intRange("PORT", 8000, 1, 65535),
+		Env:               r.oneOf("ENV", EnvDevelopment, EnvDevelopment, EnvStaging, EnvProduction),
+		DatabaseURL:       r.str("DATABASE_URL", ""),
+		DataDir:           r.str("DATA_DIR", "./data"),
+		RedisURL:          r.str("REDIS_URL", ""),
+		SecretKey:         r.str("SECRET_KEY", ""),
+		PublicURL:         strings.TrimRight(r.str("PUBLIC_URL", "http://localhost:8000"), "/"),
+		AccessTokenTTL:    r.duration("ACCESS_TOKEN_TTL", 168*time.Hour, time.Minute),
+		RefreshTokenTTL:   r.duration("REFRESH_TOKEN_TTL", 720*time.Hour, time.Minute),
+		TallyReleaseBatch: r.intRange("TALLY_RELEASE_BATCH", 3, 1, 1000),
+		PollMinDuration:   r.duration("POLL_MIN_DURATION", 5*time.Minute, time.Second),
+		PollMaxDuration:   r.duration("POLL_MAX_DURATION", 24*time.Hour, time.Second),
+		PollOpenLimit:     r.intRange("POLL_OPEN_LIMIT", 3, 0, 1_000_000),
+		PollDailyLimit:    r.intRange("POLL_DAILY_LIMIT", 5, 0, 1_000_000),
+		RateLimitRequests: r.intRange("RATE_LIMIT_REQUESTS", 100, 0, 1_000_000_000),
+		RateLimitWindow:   r.duration("RATE_LIMIT_WINDOW", 60*time.Second, time.Second),
+		AuthRateLimit:     r.intRange("AUTH_RATE_LIMIT", 10, 0, 1_000_000_000),
+		TrustedProxies:    r.cidrs("TRUSTED_PROXIES"),
+		ExpoPushURL:       r.str("EXPO_PUSH_URL", "https://exp.host/--/api/v2/push/send"),
+		ExpoAccessToken:   r.str("EXPO_ACCESS_TOKEN", ""),
+		MaxFileSize:       int64(r.intRange("MAX_FILE_SIZE", 10485760, 1, 1<<30)),
+		AllowedFileTypes:  r.list("ALLOWED_FILE_TYPES", "image/jpeg,image/png"),
+		SentryDSN:         r.str("SENTRY_DSN", ""),
+		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		ShutdownDrain:     r.duration("SHUTDOWN_DRAIN", 10*time.Second, 0),
+		DBMaxOpenConns:    r.intRange("DB_MAX_OPEN_CONNS", 32, 1, 1000),
+	}
+	defaultFormat := "json"
+	if c.Env == EnvDevelopment {
+		defaultFormat = "console"
+	}
+	c.LogFormat = r.oneOf("LOG_FORMAT", defaultFormat, "json", "console")
+	c.AutoMigrate = r.boolean("AUTO_MIGRATE", c.Env == EnvDevelopment)
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, c.finish()
+}
+
+// finish checks the settings that depend on each other.
+func (c *Config) finish() error {
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("DATABASE_URL: must be a postgres:// or postgresql:// URL")
+		}
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return errors.New("REDIS_URL: must be a redis:// or rediss:// URL")
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("PUBLIC_URL: must be an absolute http:// or https:// URL")
+	}
+	if c.PollMinDuration > c.PollMaxDuration {
+		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")
+	}
+	if c.Env == EnvProduction {
+		var missing []string
+		if c.DatabaseURL == "" {
+			missing = append(missing, "DATABASE_URL (PostgreSQL)")
+		}
+		if c.RedisURL == "" {
+			missing = append(missing, "REDIS_URL")
+		}
+		if len(c.SecretKey) < 32 {
+			missing = append(missing, "SECRET_KEY (at least 32 bytes)")
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("ENV=production needs %s", strings.Join(missing, ", "))
+		}
+	}
+	if c.SecretKey == "" {
+		if c.Env != EnvDevelopment {
+			return fmt.Errorf("SECRET_KEY: required when ENV=%s", c.Env)
+		}
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		c.SecretKey = hex.EncodeToString(b)
+		c.SecretGenerated = true
+	}
+	return nil
+}
+
+// Masked returns the settings as log fields with secrets hidden.
+func (c Config) Masked() map[string]any {
+	return map[string]any{
+		"port": c.Port, "env": c.Env, "database": maskURL(c.DatabaseURL, "sqlite:"+c.SQLitePath()),
+		"redis": maskURL(c.RedisURL, "in-memory"), "public_url": c.PublicURL,
+		"secret_key": mask(c.SecretKey), "expo_access_token": mask(c.ExpoAccessToken),
+		"tally_release_batch": c.TallyReleaseBatch, "poll_open_limit": c.PollOpenLimit,
+		"poll_daily_limit": c.PollDailyLimit, "auto_migrate": c.AutoMigrate,
+	}
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+func maskURL(raw, empty string) string {
+	if raw == "" {
+		return empty
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "***"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.Redacted()
+}
+
+// reader collects the first bad setting so Load reports it in one line.
+type reader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (r *reader) raw(name string) (string, bool) {
+	v, ok := r.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (r *reader) fail(name, value, accepts string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s=%q is invalid: %s", name, value, accepts)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.raw(name); ok {
+		return v
+	}
+	return def
+}
+
+func (r *reader) intRange(name string, def, lo, hi int) int {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, v, fmt.Sprintf("expects a whole number from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def, lo time.Duration) time.Duration {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo {
+		r.fail(name, v, fmt.Sprintf("expects a duration such as 30s or 2h, at least %s", lo))
+		return def
+	}
+	return d
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	v = strings.ToLower(v)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, v, "expects one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "expects true or false")
+		return def
+	}
+	return b
+}
+
+func (r *reader) list(name, def string) []string {
+	var out []string
+	for _, p := range strings.Split(r.str(name, def), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r *reader) cidrs(name string) []string {
+	out := r.list(name, "")
+	for _, c := range out {
+		if _, _, err := net.ParseCIDR(c); err != nil && net.ParseIP(c) == nil {
+			r.fail(name, c, "expects comma-separated CIDRs such as 10.0.0.0/8")
+		}
+	}
+	return out
+}

@@ -1,0 +1,365 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Poll is a poll as one member sees it. Counts are the released tally, never the live one.
+type Poll struct {
+	ID              string
+	CircleID        string
+	CreatorMemberID string
+	TemplateID      string
+	QuestionText    string
+	Deadline        time.Time
+	CreatedAt       time.Time
+	ClosedAt        *time.Time
+	TotalVotes      int // released
+	Version         int
+	IsClosed        bool
+	UserVoted       bool
+	Options         []Option
+}
+
+// Option is a member one can vote for in a poll.
+type Option struct {
+	ID             string
+	MemberID       string
+	MemberNickname string
+	DisplayOrder   int
+	VoteCount      int // released
+	IsSelf         bool
+}
+
+// pollRow is the stored poll with the viewer's facts joined in.
+type pollRow struct {
+	ID              string
+	CircleID        string
+	CreatorMemberID string
+	TemplateID      string
+	QuestionText    string
+	Deadline        time.Time
+	CreatedAt       time.Time
+	ClosedAt        *time.Time
+	ReleasedTotal   int
+	ReleasedVersion int
+	VoteTotal       int
+	ViewerMemberID  *string
+	UserVoted       bool
+}
+
+// pollSelect reads polls as a viewer (first argument: the viewer's user id, twice).
+const pollSelect = `SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
+	p.created_at, p.closed_at, p.released_total, p.released_version, p.vote_total, m.id AS viewer_member_id,
+	EXISTS (SELECT 1 FROM poll_participants pp JOIN circle_members vm ON vm.id = pp.member_id
+		WHERE pp.poll_id = p.id AND vm.user_id = ?) AS user_voted
+	FROM polls p
+	JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
+	LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL`
+
+func (r pollRow) view() Poll {
+	return Poll{
+		ID: r.ID, CircleID: r.CircleID, CreatorMemberID: r.CreatorMemberID, TemplateID: r.TemplateID,
+		QuestionText: r.QuestionText, Deadline: r.Deadline, CreatedAt: r.CreatedAt, ClosedAt: r.ClosedAt,
+		TotalVotes: r.ReleasedTotal, Version: r.ReleasedVersion, IsClosed: r.ClosedAt != nil, UserVoted: r.UserVoted,
+	}
+}
+
+// CreatePollRequest is a new poll.
+type CreatePollRequest struct {
+	CircleID   string
+	TemplateID string
+	Deadline   time.Time
+}
+
+// checkDeadline keeps a deadline inside the allowed window (a minute of slack for the trip
+// from the handler).
+func (s *Store) checkDeadline(deadline, now time.Time) error {
+	if deadline.Before(now.Add(s.policy.PollMinDuration - time.Minute)) || deadline.After(now.Add(s.policy.PollMaxDuration+time.Minute)) {
+		return Errorf(CodeValidation, "deadline must be between %s and %s from now",
+			s.policy.PollMinDuration, s.policy.PollMaxDuration).WithDetails(map[string]any{"field": "deadline"})
+	}
+	return nil
+}
+
+// CreatePoll opens a poll whose options are every other active member, in join order.
+func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollRequest) (Poll, error) {
+	pollID := uuid.NewString()
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		if err := s.checkDeadline(req.Deadline, now); err != nil {
+			return err
+		}
+		// Lock order: user, then circle. The user lock keeps the daily limit exact.
+		var user struct{ Timezone string }
+		if err := tx.Raw(`SELECT timezone FROM users WHERE id = ?`+s.forUpdate(), userID).Take(&user).Error; err != nil {
+			return notFound(err, ErrUnauthorized)
+		}
+		me, err := s.lockedMembership(tx, req.CircleID, userID)
+		if err != nil {
+			return err
+		}
+		var tpl Template
+		if err := tx.Raw(`SELECT id, question_text FROM question_templates WHERE id = ? AND is_active = true`,
+			req.TemplateID).Take(&tpl).Error; err != nil {
+			return notFound(err, ErrTemplateNotFound)
+		}
+		members, err := s.activeMembers(tx, req.CircleID)
+		if err != nil {
+			return err
+		}
+		if len(members) < 3 {
+			return ErrCircleTooSmall
+		}
+		if lim := s.policy.PollOpenLimit; lim > 0 {
+			var open int64
+			if err := tx.Raw(`SELECT count(*) FROM polls WHERE circle_id = ? AND closed_at IS NULL AND deadline > ?`,
+				req.CircleID, now).Scan(&open).Error; err != nil {
+				return err
+			}
+			if open >= int64(lim) {
+				return ErrTooManyActivePolls.WithDetails(map[string]any{"limit": lim})
+			}
+		}
+		if lim := s.policy.PollDailyLimit; lim > 0 {
+			since := startOfLocalDay(now, user.Timezone)
+			var made int64
+			if err := tx.Raw(`SELECT count(*) FROM polls p JOIN circle_members m ON m.id = p.creator_member_id
+				WHERE m.user_id = ? AND p.created_at >= ?`, userID, since).Scan(&made).Error; err != nil {
+				return err
+			}
+			if made >= int64(lim) {
+				next := since.AddDate(0, 0, 1)
+				return ErrTooManyPolls.WithDetails(map[string]any{"limit": lim, "retry_after_seconds": int(next.Sub(now).Seconds()) + 1})
+			}
+		}
+		if err := tx.Exec(`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, pollID, req.CircleID, me.ID, tpl.ID, tpl.QuestionText,
+			req.Deadline.UTC().Truncate(time.Microsecond), now).Error; err != nil {
+			return err
+		}
+		order := 0
+		for _, m := range members {
+			if m.ID == me.ID {
+				continue
+			}
+			order++
+			if err := tx.Exec(`INSERT INTO poll_options (id, poll_id, member_id, member_nickname, display_order)
+				VALUES (?, ?, ?, ?, ?)`, uuid.NewString(), pollID, m.ID, m.Nickname, order).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error
+	})
+	if err != nil {
+		return Poll{}, err
+	}
+	return s.GetPoll(ctx, userID, pollID)
+}
+
+// startOfLocalDay is midnight of now's day in the user's timezone.
+func startOfLocalDay(now time.Time, tz string) time.Time {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	l := now.In(loc)
+	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc).UTC()
+}
+
+// pollForViewer loads a poll the user may see, closing it first when its deadline has passed.
+func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollRow, error) {
+	db := s.conn(ctx)
+	var r pollRow
+	for attempt := 0; ; attempt++ {
+		err := db.Raw(pollSelect+` WHERE p.id = ?`, userID, userID, pollID).Take(&r).Error
+		if err != nil {
+			return r, notFound(err, ErrPollNotFound)
+		}
+		if r.ViewerMemberID == nil {
+			return r, ErrNotCircleMember
+		}
+		if r.ClosedAt != nil || r.Deadline.After(s.Now()) || attempt > 0 {
+			return r, nil
+		}
+		if _, err := s.ClosePoll(ctx, pollID); err != nil {
+			return r, err
+		}
+	}
+}
+
+// GetPoll returns a poll with its options and released counts.
+func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (Poll, error) {
+	r, err := s.pollForViewer(ctx, userID, pollID)
+	if err != nil {
+		return Poll{}, err
+	}
+	p := r.view()
+	p.Options, err = s.options(s.conn(ctx), pollID, *r.ViewerMemberID)
+	return p, err
+}
+
+func (s *Store) options(db *gorm.DB, pollID, viewerMemberID string) ([]Option, error) {
+	var rows []struct {
+		ID             string
+		MemberID       string
+		MemberNickname string
+		DisplayOrder   int
+		ReleasedCount  int
+	}
+	if err := db.Raw(`SELECT id, member_id, member_nickname, display_order, released_count FROM poll_options
+		WHERE poll_id = ? ORDER BY display_order`, pollID).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]Option, len(rows))
+	for i, r := range rows {
+		out[i] = Option{ID: r.ID, MemberID: r.MemberID, MemberNickname: r.MemberNickname, DisplayOrder: r.DisplayOrder,
+			VoteCount: r.ReleasedCount, IsSelf: r.MemberID == viewerMemberID}
+	}
+	return out, nil
+}
+
+// PollFilter narrows ListPolls.
+type PollFilter struct {
+	CircleID string // "" = every circle of the user
+	Status   string // active, closed or all
+}
+
+// ListPolls returns the polls of the user's circles, newest first, without options.
+func (s *Store) ListPolls(ctx context.Context, userID string, f PollFilter, page Page) ([]Poll, int64, error) {
+	db := s.conn(ctx)
+	if f.CircleID != "" {
+		if _, err := s.circleFor(db, f.CircleID, userID); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := s.closeDueForUser(ctx, userID); err != nil {
+		return nil, 0, err
+	}
+	where := ` WHERE m.id IS NOT NULL`
+	args := []any{userID, userID}
+	if f.CircleID != "" {
+		where += ` AND p.circle_id = ?`
+		args = append(args, f.CircleID)
+	}
+	switch f.Status {
+	case "active":
+		where += ` AND p.closed_at IS NULL`
+	case "closed":
+		where += ` AND p.closed_at IS NOT NULL`
+	}
+	var total int64
+	if err := db.Raw(`SELECT count(*) FROM (`+pollSelect+where+`) sub`, args...).Scan(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var rows []pollRow
+	if err := db.Raw(pollSelect+where+` ORDER BY p.created_at DESC, p.id LIMIT ? OFFSET ?`,
+		append(args, page.Limit, page.Offset)...).Scan(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	out := make([]Poll, len(rows))
+	for i, r := range rows {
+		out[i] = r.view()
+	}
+	return out, total, nil
+}
+
+// closeDueForUser closes the polls past their deadline in the user's circles, so a list never
+// shows a finished poll as open while the close job has yet to reach it.
+func (s *Store) closeDueForUser(ctx context.Context, userID string) error {
+	var ids []string
+	if err := s.conn(ctx).Raw(`SELECT p.id FROM polls p JOIN circle_members m ON m.circle_id = p.circle_id
+		WHERE m.user_id = ? AND m.left_at IS NULL AND p.closed_at IS NULL AND p.deadline <= ?`, userID, s.Now()).
+		Scan(&ids).Error; err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.ClosePoll(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownPoll is a poll row locked for a change by its creator.
+type ownPoll struct {
+	ID              string
+	CircleID        string
+	CreatorMemberID string
+	CreatedAt       time.Time
+	Deadline        time.Time
+	ClosedAt        *time.Time
+	VoteTotal       int
+}
+
+// lockedOwnPoll locks a poll row and checks the user created it.
+func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, error) {
+	var p ownPoll
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE OF p"
+	}
+	err := tx.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.created_at, p.deadline, p.closed_at, p.vote_total
+		FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL WHERE p.id = ?`+lock, pollID).Take(&p).Error
+	if err != nil {
+		return p, notFound(err, ErrPollNotFound)
+	}
+	var mine []string
+	if err := tx.Raw(`SELECT id FROM circle_members WHERE circle_id = ? AND user_id = ? AND left_at IS NULL`,
+		p.CircleID, userID).Scan(&mine).Error; err != nil {
+		return p, err
+	}
+	switch {
+	case len(mine) == 0:
+		return p, ErrNotCircleMember
+	case mine[0] != p.CreatorMemberID:
+		return p, ErrNotPollCreator
+	}
+	return p, nil
+}
+
+// UpdatePollDeadline moves a poll's deadline while nobody has voted yet (creator only).
+func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, deadline time.Time) (Poll, error) {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		r, err := s.lockedOwnPoll(tx, userID, pollID)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		if r.ClosedAt != nil || !r.Deadline.After(now) {
+			return ErrPollClosed
+		}
+		if r.VoteTotal > 0 {
+			return ErrPollHasVotes
+		}
+		if err := s.checkDeadline(deadline, now); err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE polls SET deadline = ? WHERE id = ?`, deadline.UTC().Truncate(time.Microsecond), pollID).Error
+	})
+	if err != nil {
+		return Poll{}, err
+	}
+	return s.GetPoll(ctx, userID, pollID)
+}
+
+// PollDeleteWindow is how long after creation a poll may still be deleted.
+const PollDeleteWindow = 24 * time.Hour
+
+// DeletePoll removes a poll within a day of its creation (creator only).
+func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		r, err := s.lockedOwnPoll(tx, userID, pollID)
+		if err != nil {
+			return err
+		}
+		if s.Now().Sub(r.CreatedAt) > PollDeleteWindow {
+			return Errorf(CodeForbidden, "a poll can only be deleted within 24 hours of its creation")
+		}
+		return tx.Exec(`DELETE FROM polls WHERE id = ?`, pollID).Error
+	})
+}

@@ -1,0 +1,91 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Policy holds the product rules the store enforces inside its transactions.
+type Policy struct {
+	TallyReleaseBatch int           // votes gathered before a tally is released
+	PollOpenLimit     int           // open polls per circle; 0 = no limit
+	PollDailyLimit    int           // polls per user per local day; 0 = no limit
+	PollMinDuration   time.Duration // shortest poll
+	PollMaxDuration   time.Duration // longest poll
+	InviteTTL         time.Duration // lifetime of an invite code and link
+	RefreshTokenTTL   time.Duration
+	IdempotencyTTL    time.Duration // how long a vote's Idempotency-Key is remembered
+}
+
+// DefaultPolicy is the contract's defaults.
+func DefaultPolicy() Policy {
+	return Policy{
+		TallyReleaseBatch: 3,
+		PollOpenLimit:     3,
+		PollDailyLimit:    5,
+		PollMinDuration:   5 * time.Minute,
+		PollMaxDuration:   24 * time.Hour,
+		InviteTTL:         24 * time.Hour,
+		RefreshTokenTTL:   30 * 24 * time.Hour,
+		IdempotencyTTL:    24 * time.Hour,
+	}
+}
+
+// Store runs every query and transaction of the service.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+	policy  Policy
+	now     func() time.Time
+}
+
+// NewStore wraps an open database.
+func NewStore(db *DB, policy Policy) *Store {
+	if policy.TallyReleaseBatch < 1 {
+		policy.TallyReleaseBatch = 1
+	}
+	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now}
+}
+
+// SetClock replaces the store's clock (tests).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Policy returns the rules the store was built with.
+func (s *Store) Policy() Policy { return s.policy }
+
+// Now is the store's current time in UTC at the database's precision.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// tx runs fn in a transaction and turns database failures into DATABASE_ERROR-free errors
+// the caller can wrap; client errors (*Error) pass through untouched.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.conn(ctx).Transaction(fn)
+}
+
+// forUpdate locks selected rows on PostgreSQL. SQLite has one writer connection, which
+// already serialises transactions.
+func (s *Store) forUpdate() string {
+	if s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// notFound maps GORM's missing-row error to a store sentinel.
+func notFound(err error, sentinel *Error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return sentinel
+	}
+	return err
+}
+
+// Page is a window into a list.
+type Page struct {
+	Limit  int
+	Offset int
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+func (s *Server) health(c *gin.Context) {
+	status, code := "ok", http.StatusOK
+	if s.draining.Load() {
+		status, code = "draining", http.StatusServiceUnavailable
+	}
+	c.JSON(code, gin.H{"status": status, "timestamp": nowStamp(), "version": s.version, "environment": s.cfg.Env})
+}
+
+type serviceStatus struct {
+	Status         string  `json:"status"`
+	ResponseTimeMS float64 `json:"response_time_ms"`
+	Error          string  `json:"error,omitempty"`
+}
+
+func check(ctx context.Context, fn func(context.Context) error) serviceStatus {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := fn(ctx)
+	st := serviceStatus{Status: "ok", ResponseTimeMS: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		st.Status, st.Error = "error", "unreachable"
+	}
+	return st
+}
+
+// storageWritable checks that uploads and the SQLite file can be written under DATA_DIR.
+func (s *Server) storageWritable(context.Context) error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.cfg.DataDir, ".health-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(filepath.Clean(name))
+}
+
+func (s *Server) healthDetailed(c *gin.Context) {
+	ctx := c.Request.Context()
+	services := gin.H{
+		"database": check(ctx, s.db.Ping),
+		"storage":  check(ctx, s.storageWritable),
+	}
+	healthy := services["database"].(serviceStatus).Status == "ok" && services["storage"].(serviceStatus).Status == "ok"
+	if s.redis != nil {
+		st := check(ctx, s.redis.Ping)
+		healthy = healthy && st.Status == "ok"
+		services["redis"] = st
+	} else {
+		services["redis"] = serviceStatus{Status: "disabled"}
+	}
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	status, code := "ok", http.StatusOK
+	if !healthy {
+		status, code = "error", http.StatusServiceUnavailable
+	}
+	if s.draining.Load() {
+		status, code = "draining", http.StatusServiceUnavailable
+	}
+	c.JSON(code, gin.H{
+		"status": status, "timestamp": nowStamp(), "services": services,
+		"metrics": gin.H{"ws_connections": s.wsConns(), "goroutines": runtime.NumGoroutine(), "memory_bytes": mem.Sys},
+	})
+}

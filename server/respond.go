@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"circly/models"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+)
+
+// statusOf is the one table from application codes to HTTP statuses.
+var statusOf = map[models.Code]int{
+	models.CodeValidation:         http.StatusBadRequest,
+	models.CodeMissingField:       http.StatusBadRequest,
+	models.CodeInvalidFormat:      http.StatusBadRequest,
+	models.CodeSelfVote:           http.StatusBadRequest,
+	models.CodeCircleTooSmall:     http.StatusBadRequest,
+	models.CodeUnauthorized:       http.StatusUnauthorized,
+	models.CodeInvalidToken:       http.StatusUnauthorized,
+	models.CodeTokenExpired:       http.StatusUnauthorized,
+	models.CodeForbidden:          http.StatusForbidden,
+	models.CodeNotCircleMember:    http.StatusForbidden,
+	models.CodeNotPollCreator:     http.StatusForbidden,
+	models.CodeNotCircleCreator:   http.StatusForbidden,
+	models.CodeNotFound:           http.StatusNotFound,
+	models.CodeCircleNotFound:     http.StatusNotFound,
+	models.CodePollNotFound:       http.StatusNotFound,
+	models.CodeTemplateNotFound:   http.StatusNotFound,
+	models.CodeInviteNotFound:     http.StatusNotFound,
+	models.CodeAlreadyExists:      http.StatusConflict,
+	models.CodeAlreadyVoted:       http.StatusConflict,
+	models.CodeAlreadyMember:      http.StatusConflict,
+	models.CodeCircleFull:         http.StatusConflict,
+	models.CodeNicknameTaken:      http.StatusConflict,
+	models.CodePollClosed:         http.StatusConflict,
+	models.CodeTooManyActivePolls: http.StatusConflict,
+	models.CodePollHasVotes:       http.StatusConflict,
+	models.CodeInviteExpired:      http.StatusGone,
+	models.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	models.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	models.CodeRateLimited:        http.StatusTooManyRequests,
+	models.CodeTooManyPolls:       http.StatusTooManyRequests,
+	models.CodeInternal:           http.StatusInternalServerError,
+	models.CodeDatabase:           http.StatusInternalServerError,
+	models.CodeUnavailable:        http.StatusServiceUnavailable,
+	models.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+}
+
+// StatusOf returns the HTTP status of an application code (500 for an unknown one).
+func StatusOf(code models.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Code    models.Code    `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+type errorEnvelope struct {
+	Success   bool      `json:"success"`
+	Error     errorBody `json:"error"`
+	Timestamp string    `json:"timestamp"`
+}
+
+type successEnvelope struct {
+	Success   bool   `json:"success"`
+	Data      any    `json:"data"`
+	Message   string `json:"message,omitempty"`
+	Timestamp string `json:"timestamp"`
+}
+
+func nowStamp() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// ok writes a success envelope.
+func ok(c *gin.Context, status int, data any) {
+	c.JSON(status, successEnvelope{Success: true, Data: data, Timestamp: nowStamp()})
+}
+
+// okMessage writes a success envelope with a message.
+func okMessage(c *gin.Context, status int, data any, msg string) {
+	c.JSON(status, successEnvelope{Success: true, Data: data, Message: msg, Timestamp: nowStamp()})
+}
+
+// writeError turns any error into the error envelope. Client errors are logged at debug level;
+// everything else is an internal error, logged in full and answered without details.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var e *models.Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) {
+			s.log.Debug("request canceled", zap.String("request_id", requestID(c)))
+		} else {
+			s.log.Error("internal error", zap.String("request_id", requestID(c)), zap.String("route", c.FullPath()), zap.Error(err))
+		}
+		e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
+	}
+	status := StatusOf(e.Code)
+	if ra, ok := e.Details["retry_after_seconds"].(int); ok && status == http.StatusTooManyRequests {
+		c.Header("Retry-After", itoa(ra))
+	}
+	c.AbortWithStatusJSON(status, errorEnvelope{
+		Success:   false,
+		Error:     errorBody{Code: e.Code, Message: e.Message, Details: e.Details},
+		Timestamp: nowStamp(),
+	})
+}
+
+// handler is a gin handler that returns an error instead of writing one.
+type handler func(c *gin.Context) error
+
+// h adapts a handler to gin, writing the error envelope when it fails.
+func (s *Server) h(fn handler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			s.writeError(c, err)
+		}
+	}
+}

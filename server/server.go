@@ -1,0 +1,133 @@
+// Package server is Circly's HTTP face: the Gin router, middleware, handlers and the error
+// envelope. Nothing imports it but cmd/circly and tests.
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"circly/auth"
+	"circly/config"
+	"circly/models"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+)
+
+// Pinger is a dependency /health/detailed can check.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the parts the server is built from; cmd/circly wires them.
+type Deps struct {
+	Config  config.Config
+	Store   *models.Store
+	Tokens  *auth.Tokens
+	Log     *zap.Logger
+	DB      Pinger
+	Redis   Pinger // nil in embedded mode
+	Version string
+	// WSConnections reports live WebSocket connections (nil until the hub exists).
+	WSConnections func() int
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg      config.Config
+	store    *models.Store
+	tokens   *auth.Tokens
+	log      *zap.Logger
+	db       Pinger
+	redis    Pinger
+	version  string
+	wsConns  func() int
+	users    *liveUsers
+	draining atomic.Bool
+	engine   *gin.Engine
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	s := &Server{
+		cfg: d.Config, store: d.Store, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
+		version: d.Version, wsConns: d.WSConnections, users: newLiveUsers(time.Minute),
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.wsConns == nil {
+		s.wsConns = func() int { return 0 }
+	}
+	s.engine = s.routes()
+	return s
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// StartDraining makes /health answer 503 so the load balancer stops sending traffic.
+func (s *Server) StartDraining() { s.draining.Store(true) }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true
+	_ = r.SetTrustedProxies(s.cfg.TrustedProxies)
+	r.Use(requestIDMiddleware, s.accessLog, s.recovery, securityHeaders)
+	r.NoRoute(s.h(func(c *gin.Context) error {
+		return models.Errorf(models.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path)
+	}))
+	r.NoMethod(s.h(func(c *gin.Context) error {
+		return models.Errorf(models.CodeMethodNotAllowed, "method %s is not allowed here", c.Request.Method)
+	}))
+
+	r.GET("/health", s.health)
+	r.GET("/health/detailed", s.healthDetailed)
+
+	v1 := r.Group("/v1", s.bodyRules)
+	v1.POST("/auth/device-login", s.h(s.deviceLogin))
+	v1.POST("/auth/refresh", s.h(s.refresh))
+
+	a := v1.Group("", s.requireAuth)
+	a.GET("/users/me", s.h(s.getMe))
+	a.PUT("/users/me", s.h(s.updateMe))
+	a.DELETE("/users/me", s.h(s.deleteMe))
+
+	a.POST("/circles", s.h(s.createCircle))
+	a.GET("/circles", s.h(s.listCircles))
+	a.POST("/circles/join", s.h(s.joinCircle))
+	a.GET("/circles/:id", s.h(s.getCircle))
+	a.PUT("/circles/:id", s.h(s.updateCircle))
+	a.DELETE("/circles/:id", s.h(s.deleteCircle))
+	a.POST("/circles/:id/regenerate-invite", s.h(s.regenerateInvite))
+	a.POST("/circles/:id/leave", s.h(s.leaveCircle))
+	a.DELETE("/circles/:id/members/:member_id", s.h(s.removeMember))
+
+	a.GET("/templates", s.h(s.listTemplates))
+	a.GET("/templates/popular", s.h(s.popularTemplates))
+	a.GET("/templates/:id", s.h(s.getTemplate))
+
+	a.POST("/polls", s.h(s.createPoll))
+	a.GET("/polls", s.h(s.listPolls))
+	a.GET("/polls/:id", s.h(s.getPoll))
+	a.PUT("/polls/:id", s.h(s.updatePoll))
+	a.DELETE("/polls/:id", s.h(s.deletePoll))
+	a.POST("/polls/:id/vote", s.h(s.vote))
+	a.GET("/polls/:id/results", s.h(s.results))
+	return r
+}
+
+// securityHeaders sets the headers every API answer carries.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	c.Next()
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"time"
+
+	"circly/models"
+)
+
+// API shapes. Store types carry no JSON tags; these are converted from them explicitly.
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func tsPtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := ts(*t)
+	return &s
+}
+
+type userJSON struct {
+	ID           string  `json:"id"`
+	DeviceID     string  `json:"device_id"`
+	Platform     string  `json:"platform"`
+	AppVersion   *string `json:"app_version"`
+	CreatedAt    string  `json:"created_at"`
+	LastActiveAt string  `json:"last_active_at"`
+	Timezone     string  `json:"timezone"`
+}
+
+func userView(u models.User) userJSON {
+	return userJSON{ID: u.ID, DeviceID: u.DeviceID, Platform: u.Platform, AppVersion: u.AppVersion,
+		CreatedAt: ts(u.CreatedAt), LastActiveAt: ts(u.LastActiveAt), Timezone: u.Timezone}
+}
+
+type circleJSON struct {
+	ID              string  `json:"id"`
+	Name            string  `json:"name"`
+	MemberCount     int     `json:"member_count"`
+	MaxMembers      int     `json:"max_members"`
+	ActivePolls     int     `json:"active_polls"`
+	Role            string  `json:"role"`
+	CreatedAt       string  `json:"created_at"`
+	InviteCode      *string `json:"invite_code,omitempty"`
+	InviteLinkID    *string `json:"invite_link_id,omitempty"`
+	InviteLink      *string `json:"invite_link,omitempty"`
+	InviteExpiresAt *string `json:"invite_expires_at,omitempty"`
+}
+
+// circleView shows the invite to the creator only.
+func (s *Server) circleView(c models.Circle) circleJSON {
+	out := circleJSON{ID: c.ID, Name: c.Name, MemberCount: c.MemberCount, MaxMembers: c.MaxMembers,
+		ActivePolls: c.ActivePolls, Role: c.Role, CreatedAt: ts(c.CreatedAt)}
+	if c.Role == models.RoleCreator && c.InviteLinkID != nil {
+		link := s.cfg.PublicURL + "/join/" + *c.InviteLinkID
+		out.InviteCode, out.InviteLinkID, out.InviteLink = c.InviteCode, c.InviteLinkID, &link
+		out.InviteExpiresAt = tsPtr(c.InviteExpiresAt)
+	}
+	return out
+}
+
+type memberJSON struct {
+	ID       string `json:"id"`
+	Nickname string `json:"nickname"`
+	Role     string `json:"role"`
+	JoinedAt string `json:"joined_at"`
+	IsSelf   bool   `json:"is_self"`
+}
+
+type circleDetailJSON struct {
+	circleJSON
+	Members []memberJSON `json:"members"`
+}
+
+func (s *Server) circleDetailView(d models.CircleDetail, viewer string) circleDetailJSON {
+	out := circleDetailJSON{circleJSON: s.circleView(d.Circle), Members: make([]memberJSON, len(d.Members))}
+	for i, m := range d.Members {
+		out.Members[i] = memberJSON{ID: m.ID, Nickname: m.Nickname, Role: m.Role, JoinedAt: ts(m.JoinedAt),
+			IsSelf: m.UserID != nil && *m.UserID == viewer}
+	}
+	return out
+}
+
+type membershipJSON struct {
+	ID       string `json:"id"`
+	CircleID string `json:"circle_id"`
+	Nickname string `json:"nickname"`
+	Role     string `json:"role"`
+	JoinedAt string `json:"joined_at"`
+}
+
+func membershipView(m models.Member) membershipJSON {
+	return membershipJSON{ID: m.ID, CircleID: m.CircleID, Nickname: m.Nickname, Role: m.Role, JoinedAt: ts(m.JoinedAt)}
+}
+
+type templateJSON struct {
+	ID           string `json:"id"`
+	Category     string `json:"category"`
+	QuestionText string `json:"question_text"`
+	UsageCount   int    `json:"usage_count"`
+	Rank         int    `json:"rank,omitempty"`
+}
+
+func templateView(t models.Template) templateJSON {
+	return templateJSON{ID: t.ID, Category: t.Category, QuestionText: t.QuestionText, UsageCount: t.UsageCount}
+}
+
+type optionJSON struct {
+	ID             string `json:"id"`
+	MemberID       string `json:"member_id"`
+	MemberNickname string `json:"member_nickname"`
+	DisplayOrder   int    `json:"display_order"`
+	IsSelf         bool   `json:"is_self"`
+	VoteCount      int    `json:"vote_count"`
+}
+
+type pollJSON struct {
+	ID              string       `json:"id"`
+	CircleID        string       `json:"circle_id"`
+	CreatorMemberID string       `json:"creator_member_id"`
+	TemplateID      string       `json:"template_id"`
+	QuestionText    string       `json:"question_text"`
+	Deadline        string       `json:"deadline"`
+	CreatedAt       string       `json:"created_at"`
+	TotalVotes      int          `json:"total_votes"`
+	Version         int          `json:"version"`
+	IsClosed        bool         `json:"is_closed"`
+	UserVoted       bool         `json:"user_voted"`
+	Options         []optionJSON `json:"options,omitempty"`
+}
+
+func pollView(p models.Poll) pollJSON {
+	out := pollJSON{ID: p.ID, CircleID: p.CircleID, CreatorMemberID: p.CreatorMemberID, TemplateID: p.TemplateID,
+		QuestionText: p.QuestionText, Deadline: ts(p.Deadline), CreatedAt: ts(p.CreatedAt), TotalVotes: p.TotalVotes,
+		Version: p.Version, IsClosed: p.IsClosed, UserVoted: p.UserVoted}
+	if p.Options != nil {
+		out.Options = make([]optionJSON, len(p.Options))
+		for i, o := range p.Options {
+			out.Options[i] = optionJSON{ID: o.ID, MemberID: o.MemberID, MemberNickname: o.MemberNickname,
+				DisplayOrder: o.DisplayOrder, IsSelf: o.IsSelf, VoteCount: o.VoteCount}
+		}
+	}
+	return out
+}
+
+type optionCountJSON struct {
+	OptionID  string `json:"option_id"`
+	VoteCount int    `json:"vote_count"`
+}
+
+// TallyJSON is the released tally as every client sees it: REST answers and live frames.
+type TallyJSON struct {
+	PollID     string            `json:"poll_id"`
+	Version    int               `json:"version"`
+	TotalVotes int               `json:"total_votes"`
+	Options    []optionCountJSON `json:"options"`
+	IsClosed   bool              `json:"is_closed"`
+}
+
+// TallyView converts a store tally to its API shape.
+func TallyView(t models.Tally) TallyJSON {
+	out := TallyJSON{PollID: t.PollID, Version: t.Version, TotalVotes: t.TotalVotes, IsClosed: t.IsClosed,
+		Options: make([]optionCountJSON, len(t.Options))}
+	for i, o := range t.Options {
+		out.Options[i] = optionCountJSON{OptionID: o.OptionID, VoteCount: o.VoteCount}
+	}
+	return out
+}
+
+type voteJSON struct {
+	PollID   string    `json:"poll_id"`
+	OptionID string    `json:"option_id"`
+	VotedAt  string    `json:"voted_at"`
+	Tally    TallyJSON `json:"tally"`
+}
+
+type resultJSON struct {
+	OptionID       string  `json:"option_id"`
+	MemberNickname string  `json:"member_nickname"`
+	VoteCount      int     `json:"vote_count"`
+	Percentage     float64 `json:"percentage"`
+	Rank           int     `json:"rank"`
+}
+
+type resultsJSON struct {
+	PollID       string       `json:"poll_id"`
+	QuestionText string       `json:"question_text"`
+	TotalVotes   int          `json:"total_votes"`
+	IsClosed     bool         `json:"is_closed"`
+	Version      int          `json:"version"`
+	Results      []resultJSON `json:"results"`
+	Winner       *resultJSON  `json:"winner"`
+}
+
+func resultView(r models.Result) resultJSON {
+	return resultJSON{OptionID: r.OptionID, MemberNickname: r.MemberNickname, VoteCount: r.VoteCount,
+		Percentage: r.Percentage, Rank: r.Rank}
+}
+
+func resultsView(r models.Results) resultsJSON {
+	out := resultsJSON{PollID: r.PollID, QuestionText: r.QuestionText, TotalVotes: r.TotalVotes, IsClosed: r.IsClosed,
+		Version: r.Version, Results: make([]resultJSON, len(r.Results))}
+	for i, x := range r.Results {
+		out.Results[i] = resultView(x)
+	}
+	if r.Winner != nil {
+		w := resultView(*r.Winner)
+		out.Winner = &w
+	}
+	return out
+}
