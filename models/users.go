@@ -101,6 +101,14 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User,
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
+		// Lock the user first, as poll creation does, so the two cannot deadlock.
+		var locked []string
+		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+s.forUpdate(), id).Scan(&locked).Error; err != nil {
+			return err
+		}
+		if len(locked) == 0 {
+			return ErrUnauthorized
+		}
 		var memberships []struct {
 			ID       string
 			CircleID string

@@ -44,7 +44,7 @@ func (s *Server) createCircle(c *gin.Context) error {
 	if req.MaxMembers != nil {
 		size = *req.MaxMembers
 	}
-	circle, err := s.store.CreateCircle(c, userID(c), name, size, nick)
+	circle, err := s.store.CreateCircle(c.Request.Context(), userID(c), name, size, nick)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *Server) listCircles(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	circles, total, err := s.store.ListCircles(c, userID(c), p)
+	circles, total, err := s.store.ListCircles(c.Request.Context(), userID(c), p)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) getCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.GetCircle(c, userID(c), id)
+	d, err := s.store.GetCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Server) updateCircle(c *gin.Context) error {
 		return err
 	}
 	up.MaxMembers = req.MaxMembers
-	circle, err := s.store.UpdateCircle(c, userID(c), id, up)
+	circle, err := s.store.UpdateCircle(c.Request.Context(), userID(c), id, up)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) deleteCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	closed, err := s.store.DeleteCircle(c, userID(c), id)
+	closed, err := s.store.DeleteCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Server) joinCircle(c *gin.Context) error {
 		return err
 	}
 	jr.Nickname = nick
-	circle, member, err := s.store.JoinCircle(c, userID(c), jr)
+	circle, member, err := s.store.JoinCircle(c.Request.Context(), userID(c), jr)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) regenerateInvite(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	circle, err := s.store.RegenerateInvite(c, userID(c), id)
+	circle, err := s.store.RegenerateInvite(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (s *Server) leaveCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.store.LeaveCircle(c, userID(c), id)
+	m, err := s.store.LeaveCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) removeMember(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.store.RemoveMember(c, userID(c), id, memberID)
+	m, err := s.store.RemoveMember(c.Request.Context(), userID(c), id, memberID)
 	if err != nil {
 		return err
 	}

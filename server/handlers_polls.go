@@ -20,7 +20,7 @@ func (s *Server) listTemplates(c *gin.Context) error {
 	if category != "" && !slices.Contains(models.TemplateCategories, category) {
 		return invalid("category", "category must be one of %s", strings.Join(models.TemplateCategories, ", "))
 	}
-	list, total, err := s.store.ListTemplates(c, category, p)
+	list, total, err := s.store.ListTemplates(c.Request.Context(), category, p)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Server) popularTemplates(c *gin.Context) error {
 		return err
 	}
 	p.Offset = 0
-	list, _, err := s.store.ListTemplates(c, "", p)
+	list, _, err := s.store.ListTemplates(c.Request.Context(), "", p)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *Server) getTemplate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.store.GetTemplate(c, id)
+	t, err := s.store.GetTemplate(c.Request.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) createPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.CreatePoll(c, userID(c), models.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
+	poll, err := s.store.CreatePoll(c.Request.Context(), userID(c), models.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Server) listPolls(c *gin.Context) error {
 			return err
 		}
 	}
-	polls, total, err := s.store.ListPolls(c, userID(c), f, p)
+	polls, total, err := s.store.ListPolls(c.Request.Context(), userID(c), f, p)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (s *Server) getPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.GetPoll(c, userID(c), id)
+	poll, err := s.store.GetPoll(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (s *Server) updatePoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.UpdatePollDeadline(c, userID(c), id, deadline)
+	poll, err := s.store.UpdatePollDeadline(c.Request.Context(), userID(c), id, deadline)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Server) deletePoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeletePoll(c, userID(c), id); err != nil {
+	if err := s.store.DeletePoll(c.Request.Context(), userID(c), id); err != nil {
 		return err
 	}
 	okMessage(c, http.StatusOK, gin.H{"id": id}, "poll deleted")
@@ -233,7 +233,7 @@ func (s *Server) vote(c *gin.Context) error {
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return models.Errorf(models.CodeValidation, "Idempotency-Key must be 1-%d visible ASCII characters", MaxIdempotencyKey)
 	}
-	res, err := s.store.Vote(c, userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
+	res, err := s.store.Vote(c.Request.Context(), userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *Server) results(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.store.GetResults(c, userID(c), id)
+	r, err := s.store.GetResults(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}

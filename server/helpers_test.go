@@ -23,21 +23,55 @@ import (
 type env struct {
 	t      testing.TB
 	srv    *httptest.Server
+	server *server.Server
 	store  *models.Store
 	tokens *auth.Tokens
 	db     *models.DB
+	cfg    config.Config
+	// offset moves the store's clock (see advance); atomic so that handlers may read it.
+	offset atomic.Int64
 }
 
-type envOption func(*models.Policy, *config.Config)
+// envSettings is what the options of newEnv may change before the server starts.
+type envSettings struct {
+	policy   models.Policy
+	cfg      config.Config
+	tokenTTL time.Duration
+	redis    server.Pinger
+	hooks    []func(*server.Server)
+}
+
+type envOption func(*envSettings)
 
 // batch sets TALLY_RELEASE_BATCH.
 func batch(n int) envOption {
-	return func(p *models.Policy, _ *config.Config) { p.TallyReleaseBatch = n }
+	return func(s *envSettings) { s.policy.TallyReleaseBatch = n }
 }
 
 // noPollLimits turns off the open and daily poll limits.
 func noPollLimits() envOption {
-	return func(p *models.Policy, _ *config.Config) { p.PollOpenLimit, p.PollDailyLimit = 0, 0 }
+	return func(s *envSettings) { s.policy.PollOpenLimit, s.policy.PollDailyLimit = 0, 0 }
+}
+
+// withConfig edits the server's configuration.
+func withConfig(fn func(*config.Config)) envOption {
+	return func(s *envSettings) { fn(&s.cfg) }
+}
+
+// configTokenTTL gives access tokens the configured lifetime (ACCESS_TOKEN_TTL, 7 days by
+// default) instead of the harness's hour, as cmd/circly does.
+func configTokenTTL() envOption {
+	return func(s *envSettings) { s.tokenTTL = s.cfg.AccessTokenTTL }
+}
+
+// withRedis gives /health/detailed a Redis to check.
+func withRedis(p server.Pinger) envOption {
+	return func(s *envSettings) { s.redis = p }
+}
+
+// beforeServe runs fn on the server before it takes its first request.
+func beforeServe(fn func(*server.Server)) envOption {
+	return func(s *envSettings) { s.hooks = append(s.hooks, fn) }
 }
 
 func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
@@ -52,18 +86,33 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := models.DefaultPolicy()
-	policy.TallyReleaseBatch = 1
+	st := envSettings{policy: models.DefaultPolicy(), cfg: cfg, tokenTTL: time.Hour}
+	st.policy.TallyReleaseBatch = 1
 	for _, o := range opts {
-		o(&policy, &cfg)
+		o(&st)
 	}
-	store := models.NewStore(db, policy)
-	tokens := auth.NewTokens(cfg.SecretKey, time.Hour)
-	s := server.New(server.Deps{Config: cfg, Store: store, Tokens: tokens, DB: db, Version: "test"})
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, store: store, tokens: tokens, db: db}
+	e := &env{t: t, db: db, cfg: st.cfg}
+	e.store = models.NewStore(db, st.policy)
+	e.store.SetClock(func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) })
+	e.tokens = auth.NewTokens(st.cfg.SecretKey, st.tokenTTL)
+	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test"}
+	if st.redis != nil {
+		deps.Redis = st.redis
+	}
+	e.server = server.New(deps)
+	for _, h := range st.hooks {
+		h(e.server)
+	}
+	e.srv = httptest.NewServer(e.server.Handler())
+	t.Cleanup(e.srv.Close)
+	return e
 }
+
+// advance moves the store's clock forward (deadlines, invite expiry, daily limits).
+func (e *env) advance(d time.Duration) { e.offset.Add(int64(d)) }
+
+// now is the store's current time.
+func (e *env) now() time.Time { return e.store.Now() }
 
 // forEachDialect runs fn against a fresh server on SQLite and on PostgreSQL.
 func forEachDialect(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption) {

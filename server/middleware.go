@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -104,8 +105,8 @@ func (s *Server) bodyRules(c *gin.Context) {
 // requireAuth checks the Bearer token and that its user still exists.
 func (s *Server) requireAuth(c *gin.Context) {
 	h := c.GetHeader("Authorization")
-	token, found := strings.CutPrefix(h, "Bearer ")
-	if !found || strings.TrimSpace(token) == "" {
+	scheme, token, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		s.writeError(c, models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>"))
 		return
 	}
@@ -118,7 +119,7 @@ func (s *Server) requireAuth(c *gin.Context) {
 		s.writeError(c, models.Errorf(models.CodeInvalidToken, "the access token is invalid"))
 		return
 	}
-	alive, err := s.users.alive(c, s.store, userID)
+	alive, err := s.users.alive(c.Request.Context(), s.store, userID)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -147,7 +148,7 @@ func newLiveUsers(interval time.Duration) *liveUsers {
 
 const liveUsersMax = 200_000
 
-func (l *liveUsers) alive(c *gin.Context, store *models.Store, id string) (bool, error) {
+func (l *liveUsers) alive(ctx context.Context, store *models.Store, id string) (bool, error) {
 	now := time.Now()
 	l.mu.Lock()
 	t, ok := l.seen[id]
@@ -155,7 +156,7 @@ func (l *liveUsers) alive(c *gin.Context, store *models.Store, id string) (bool,
 	if ok && now.Sub(t) < l.interval {
 		return true, nil
 	}
-	alive, err := store.TouchUser(c.Request.Context(), id, l.interval)
+	alive, err := store.TouchUser(ctx, id, l.interval)
 	if err != nil || !alive {
 		l.forget(id)
 		return alive, err
