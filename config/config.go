@@ -78,18 +78,38 @@ func (c Config) UsesRedis() bool { return c.RedisURL != "" }
 // SQLitePath is the database file used when DATABASE_URL is empty.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "circly.db") }
 
-// Load reads a .env file when present, then the environment.
+// Load reads a .env file when present, then the environment, with every check `serve` needs.
 func Load() (Config, error) {
-	if _, err := os.Stat(".env"); err == nil {
-		if err := godotenv.Load(".env"); err != nil {
-			return Config{}, fmt.Errorf(".env: %w", err)
-		}
+	if err := readDotEnv(); err != nil {
+		return Config{}, err
 	}
 	return FromLookup(os.LookupEnv)
 }
 
+// LoadForTool is Load for the commands that touch neither Redis nor tokens (`migrate`,
+// `healthcheck`): in production they need DATABASE_URL but not REDIS_URL or SECRET_KEY.
+func LoadForTool() (Config, error) {
+	if err := readDotEnv(); err != nil {
+		return Config{}, err
+	}
+	return fromLookup(os.LookupEnv, false)
+}
+
+func readDotEnv() error {
+	if _, err := os.Stat(".env"); err == nil {
+		if err := godotenv.Load(".env"); err != nil {
+			return fmt.Errorf(".env: %w", err)
+		}
+	}
+	return nil
+}
+
 // FromLookup builds a Config from any variable source (tests pass a map).
 func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	return fromLookup(lookup, true)
+}
+
+func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error) {
 	r := reader{lookup: lookup}
 	c := Config{
 		Port:              r.intRange("PORT", 8000, 1, 65535),
@@ -128,11 +148,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if r.err != nil {
 		return Config{}, r.err
 	}
-	return c, c.finish()
+	return c, c.finish(serving)
 }
 
-// finish checks the settings that depend on each other.
-func (c *Config) finish() error {
+// finish checks the settings that depend on each other; serving adds what `serve` needs.
+func (c *Config) finish(serving bool) error {
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -156,10 +176,10 @@ func (c *Config) finish() error {
 		if c.DatabaseURL == "" {
 			missing = append(missing, "DATABASE_URL (PostgreSQL)")
 		}
-		if c.RedisURL == "" {
+		if serving && c.RedisURL == "" {
 			missing = append(missing, "REDIS_URL")
 		}
-		if len(c.SecretKey) < 32 {
+		if serving && len(c.SecretKey) < 32 {
 			missing = append(missing, "SECRET_KEY (at least 32 bytes)")
 		}
 		if len(missing) > 0 {
@@ -167,7 +187,7 @@ func (c *Config) finish() error {
 		}
 	}
 	if c.SecretKey == "" {
-		if c.Env != EnvDevelopment {
+		if serving && c.Env != EnvDevelopment {
 			return fmt.Errorf("SECRET_KEY: required when ENV=%s", c.Env)
 		}
 		b := make([]byte, 32)
@@ -206,6 +226,15 @@ func maskURL(raw, empty string) string {
 	}
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
+	}
+	// pgx also takes the password (and sslpassword) as query parameters.
+	if q := u.Query(); len(q) > 0 {
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -117,7 +117,7 @@ func (d *DB) Migrator() (*goose.Provider, error) {
 	if d.Dialect == Postgres {
 		dialect = goose.DialectPostgres
 		// Replicas starting together must not run the same migration twice.
-		locker, err := lock.NewPostgresSessionLocker()
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}

@@ -41,7 +41,11 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	cfg, err := config.Load()
+	load := config.Load
+	if cmd != "serve" {
+		load = config.LoadForTool
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"circly/auth"
@@ -120,10 +123,13 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 			mode += " + Redis"
 		}
 	}
-	addr := ln.Addr().(*net.TCPAddr)
-	log.Info("Circly is listening", zap.String("url", fmt.Sprintf("http://localhost:%d", addr.Port)), zap.String("mode", mode))
+	port := cfg.Port
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
+	log.Info("Circly is listening", zap.String("url", fmt.Sprintf("http://localhost:%d", port)), zap.String("mode", mode))
 	if ready != nil {
-		ready <- addr.String()
+		ready <- ln.Addr().String()
 	}
 
 	errc := make(chan error, 1)
@@ -134,10 +140,19 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	case <-ctx.Done():
 	}
 
-	// Ordered shutdown: health turns 503, in-flight requests finish, then the deferred closes
-	// (Redis, database) run.
-	log.Info("shutting down")
+	// Ordered shutdown: /health turns 503 and the replica keeps serving for SHUTDOWN_DRAIN, so
+	// the load balancer moves traffic away first (a second signal skips the wait); then
+	// in-flight requests finish and the deferred closes (Redis, database) run.
 	srv.StartDraining()
+	log.Info("draining: /health answers 503; send the signal again to stop at once", zap.Duration("window", cfg.ShutdownDrain))
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	select {
+	case <-time.After(cfg.ShutdownDrain):
+	case <-again:
+	}
+	log.Info("shutting down")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancelShutdown()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
