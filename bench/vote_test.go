@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -57,6 +58,8 @@ type voteJob struct {
 	path string
 	auth string
 	body []byte
+	// the same ballot in store terms (for experiments that bypass HTTP)
+	userID, memberID, pollID, optionID string
 }
 
 // voteHarness is a running server with enough open polls and members for its jobs.
@@ -64,6 +67,8 @@ type voteHarness struct {
 	baseURL string
 	client  *http.Client
 	db      *models.DB
+	appName string        // application_name of the pool's connections
+	store   *models.Store // for experiments that bypass HTTP
 	jobs    []voteJob
 }
 
@@ -73,7 +78,7 @@ type voteHarness struct {
 func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	tb.Helper()
 	ctx := context.Background()
-	dsn := testdb.PostgresSchemaURL(tb)
+	dsn, appName := withAppName(tb, testdb.PostgresSchemaURL(tb))
 	conns := envInt("CIRCLY_BENCH_DB_CONNS", defaultDBConns)
 	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: conns, Logger: zap.NewNop()})
 	if err != nil {
@@ -130,7 +135,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 				if i >= circles {
 					return
 				}
-				jobs, err := setupCircle(ctx, store, tokens, tpls[0].ID, i, pollsPerCircle)
+				jobs, err := setupCircle(ctx, db, store, tokens, tpls[0].ID, i, pollsPerCircle)
 				if err != nil {
 					errOnce.Do(func() { setupErr = err })
 					return
@@ -142,6 +147,11 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	wg.Wait()
 	if setupErr != nil {
 		tb.Fatalf("set up circles: %v", setupErr)
+	}
+	// The test server runs with autovacuum off, so nothing would ever ANALYZE these tables and
+	// the planner would pick plans no production database (autovacuum on) would use.
+	if err := db.Gorm.Exec(`ANALYZE`).Error; err != nil {
+		tb.Fatalf("analyze: %v", err)
 	}
 	var jobs []voteJob
 	for _, js := range perCircle {
@@ -161,12 +171,36 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 		},
 	}
 	tb.Cleanup(client.CloseIdleConnections)
-	return &voteHarness{baseURL: ts.URL, client: client, db: db, jobs: jobs}
+	return &voteHarness{baseURL: ts.URL, client: client, db: db, appName: appName, store: store, jobs: jobs}
+}
+
+// withAppName tags the pool's connections so their backends can be told from other tests'.
+func withAppName(tb testing.TB, dsn string) (string, string) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := fmt.Sprintf("circly-bench-%d-%d", os.Getpid(), rand.Uint32())
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String(), name
+}
+
+// backends lists the PostgreSQL backend pids serving this harness's pool.
+func (h *voteHarness) backends() map[int]bool {
+	var pids []int
+	_ = h.db.Gorm.Raw(`SELECT pid FROM pg_stat_activity WHERE application_name = ?`, h.appName).Scan(&pids).Error
+	set := map[int]bool{}
+	for _, p := range pids {
+		set[p] = true
+	}
+	return set
 }
 
 // setupCircle creates circle number i with 30 members and its polls, and returns one vote job
 // per (member, poll): the creator votes for anyone, every other member for someone else.
-func setupCircle(ctx context.Context, store *models.Store, tokens *auth.Tokens, templateID string, i, polls int) ([]voteJob, error) {
+func setupCircle(ctx context.Context, db *models.DB, store *models.Store, tokens *auth.Tokens, templateID string, i, polls int) ([]voteJob, error) {
 	users := make([]string, membersPerCircle)
 	bearer := make([]string, membersPerCircle)
 	for j := range users {
@@ -187,7 +221,10 @@ func setupCircle(ctx context.Context, store *models.Store, tokens *auth.Tokens, 
 	if c.InviteCode == nil {
 		return nil, fmt.Errorf("circle %s has no invite code", c.ID)
 	}
-	memberOf := make([]string, membersPerCircle) // membership id per user index (creator: "")
+	memberOf := make([]string, membersPerCircle) // membership id per user index
+	if err := db.Gorm.Raw(`SELECT id FROM circle_members WHERE circle_id = ? AND user_id = ?`, c.ID, users[0]).Scan(&memberOf[0]).Error; err != nil {
+		return nil, fmt.Errorf("creator membership: %w", err)
+	}
 	for j := 1; j < membersPerCircle; j++ {
 		_, m, err := store.JoinCircle(ctx, users[j], models.JoinRequest{InviteCode: *c.InviteCode, Nickname: fmt.Sprintf("m%d", j)})
 		if err != nil {
@@ -221,7 +258,8 @@ func setupCircle(ctx context.Context, store *models.Store, tokens *auth.Tokens, 
 				}
 				k = (self + 1 + p%(len(opts)-1)) % len(opts) // never self
 			}
-			jobs = append(jobs, voteJob{path: path, auth: bearer[j], body: []byte(`{"option_id":"` + opts[k].ID + `"}`)})
+			jobs = append(jobs, voteJob{path: path, auth: bearer[j], body: []byte(`{"option_id":"` + opts[k].ID + `"}`),
+				userID: users[j], memberID: memberOf[j], pollID: poll.ID, optionID: opts[k].ID})
 		}
 	}
 	return jobs, nil
@@ -326,9 +364,13 @@ func (h *voteHarness) check(tb testing.TB, r voteRun) {
 func BenchmarkVoteHTTP(b *testing.B) {
 	h := newVoteHarness(b, b.N)
 	voters := envInt("CIRCLY_BENCH_VOTERS", defaultVoters)
+	before, cpuOK := readCPU()
 	b.ResetTimer()
 	r := h.run(voters)
 	b.StopTimer()
+	if after, ok := readCPU(); cpuOK && ok && b.N > 1 {
+		b.Logf("%d votes: %s", b.N, cpuSplit(before, after, h.backends()))
+	}
 	h.check(b, r)
 	b.ReportMetric(float64(len(h.jobs))/r.elapsed.Seconds(), "votes/s")
 	b.ReportMetric(ms(r.percentile(0.50)), "p50_ms")

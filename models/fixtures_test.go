@@ -69,6 +69,12 @@ func newEnv(t *testing.T, db *models.DB, opts ...policyOption) *env {
 	for _, o := range opts {
 		o(&p)
 	}
+	if db.Dialect == models.Postgres {
+		// The PostgreSQL server is shared with other packages' tests: 16 connections still
+		// give the concurrency tests real parallel transactions.
+		db.SQL().SetMaxOpenConns(16)
+		db.SQL().SetMaxIdleConns(16)
+	}
 	s := models.NewStore(db, p)
 	c := &clock{now: t0}
 	s.SetClock(c.Now)

@@ -76,15 +76,19 @@ type CreatePollRequest struct {
 	Deadline   time.Time
 }
 
-// checkDeadline keeps a deadline inside the allowed window (a minute of slack for the trip
-// from the handler).
+// checkDeadline keeps a deadline inside the allowed window, with a few seconds of slack for a
+// client whose deadline of "now + 5 min" arrives a moment later (never below half the minimum).
 func (s *Store) checkDeadline(deadline, now time.Time) error {
-	if deadline.Before(now.Add(s.policy.PollMinDuration - time.Minute)) || deadline.After(now.Add(s.policy.PollMaxDuration+time.Minute)) {
-		return Errorf(CodeValidation, "deadline must be between %s and %s from now",
-			s.policy.PollMinDuration, s.policy.PollMaxDuration).WithDetails(map[string]any{"field": "deadline"})
+	minD, maxD := s.policy.PollMinDuration, s.policy.PollMaxDuration
+	slack := min(deadlineSlack, minD/2)
+	if deadline.Before(now.Add(minD-slack)) || deadline.After(now.Add(maxD+deadlineSlack)) {
+		return Errorf(CodeValidation, "deadline must be between %s and %s from now", minD, maxD).
+			WithDetails(map[string]any{"field": "deadline"})
 	}
 	return nil
 }
+
+const deadlineSlack = 5 * time.Second
 
 // CreatePoll opens a poll whose options are every other active member, in join order.
 func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollRequest) (Poll, error) {
@@ -199,26 +203,30 @@ func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (Poll, error
 		return Poll{}, err
 	}
 	p := r.view()
-	p.Options, err = s.options(s.conn(ctx), pollID, *r.ViewerMemberID)
+	p.Options, err = s.options(s.conn(ctx), pollID, userID)
 	return p, err
 }
 
-func (s *Store) options(db *gorm.DB, pollID, viewerMemberID string) ([]Option, error) {
+// options lists a poll's options; IsSelf marks the viewer's own, also one that names an
+// earlier membership of the viewer (they left and rejoined).
+func (s *Store) options(db *gorm.DB, pollID, viewerUserID string) ([]Option, error) {
 	var rows []struct {
 		ID             string
 		MemberID       string
 		MemberNickname string
 		DisplayOrder   int
 		ReleasedCount  int
+		OwnerUserID    *string
 	}
-	if err := db.Raw(`SELECT id, member_id, member_nickname, display_order, released_count FROM poll_options
-		WHERE poll_id = ? ORDER BY display_order`, pollID).Scan(&rows).Error; err != nil {
+	if err := db.Raw(`SELECT o.id, o.member_id, o.member_nickname, o.display_order, o.released_count, om.user_id AS owner_user_id
+		FROM poll_options o LEFT JOIN circle_members om ON om.id = o.member_id
+		WHERE o.poll_id = ? ORDER BY o.display_order`, pollID).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]Option, len(rows))
 	for i, r := range rows {
 		out[i] = Option{ID: r.ID, MemberID: r.MemberID, MemberNickname: r.MemberNickname, DisplayOrder: r.DisplayOrder,
-			VoteCount: r.ReleasedCount, IsSelf: r.MemberID == viewerMemberID}
+			VoteCount: r.ReleasedCount, IsSelf: r.OwnerUserID != nil && *r.OwnerUserID == viewerUserID}
 	}
 	return out, nil
 }

@@ -68,7 +68,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 }
 
 // forUpdate locks selected rows on PostgreSQL. SQLite has one writer connection, which
-// already serialises transactions.
+// already serializes transactions.
 func (s *Store) forUpdate() string {
 	if s.dialect == Postgres {
 		return " FOR UPDATE"

@@ -64,13 +64,15 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 			ViewerMemberID *string
 			OptionPollID   *string
 			OptionMemberID *string
+			OptionUserID   *string // the user behind the option, also through an earlier membership
 		}
 		err := tx.Raw(`SELECT p.circle_id, p.deadline, p.closed_at, m.id AS viewer_member_id,
-				o.poll_id AS option_poll_id, o.member_id AS option_member_id
+				o.poll_id AS option_poll_id, o.member_id AS option_member_id, om.user_id AS option_user_id
 			FROM polls p
 			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 			LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
 			LEFT JOIN poll_options o ON o.id = ?
+			LEFT JOIN circle_members om ON om.id = o.member_id
 			WHERE p.id = ?`, userID, req.OptionID, req.PollID).Take(&chk).Error
 		if err != nil {
 			return notFound(err, ErrPollNotFound)
@@ -80,7 +82,7 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 			return ErrNotCircleMember
 		case chk.OptionPollID == nil || *chk.OptionPollID != req.PollID:
 			return Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
-		case *chk.OptionMemberID == *chk.ViewerMemberID:
+		case *chk.OptionMemberID == *chk.ViewerMemberID || (chk.OptionUserID != nil && *chk.OptionUserID == userID):
 			return ErrSelfVote
 		case chk.ClosedAt != nil || !chk.Deadline.After(now):
 			return ErrPollClosed
