@@ -49,16 +49,22 @@ func tallyErrors(t *testing.T, errs []error) (ok int, byCode map[models.Code]int
 // checkPollInvariants compares the poll's counters with its tables.
 func (e *env) checkPollInvariants(pollID string, wantVotes int64) {
 	e.t.Helper()
-	participants := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID)
-	sum := e.scalar(`SELECT coalesce(sum(vote_count), 0) FROM poll_options WHERE poll_id = ?`, pollID)
-	total := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, pollID)
-	released := e.scalar(`SELECT released_total FROM polls WHERE id = ?`, pollID)
-	releasedSum := e.scalar(`SELECT coalesce(sum(released_count), 0) FROM poll_options WHERE poll_id = ?`, pollID)
-	if participants != wantVotes || sum != wantVotes || total != wantVotes {
-		e.t.Fatalf("participants %d, sum of option counts %d, vote_total %d; want all %d", participants, sum, total, wantVotes)
+	a, err := e.s.AuditPoll(e.ctx, pollID)
+	must(e.t, err)
+	if int64(a.Participants) != wantVotes || int64(a.CountSum) != wantVotes || int64(a.VoteTotal) != wantVotes {
+		e.t.Fatalf("participants %d, sum of option counts %d, vote_total %d; want all %d", a.Participants, a.CountSum, a.VoteTotal, wantVotes)
 	}
-	if releasedSum != released || released > total {
-		e.t.Fatalf("released_total %d, sum of released counts %d, vote_total %d", released, releasedSum, total)
+	if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID); n != wantVotes {
+		e.t.Fatalf("%d participant rows, want %d", n, wantVotes)
+	}
+	tally, err := e.s.Tally(e.ctx, pollID)
+	must(e.t, err)
+	releasedSum := 0
+	for _, o := range tally.Options {
+		releasedSum += o.VoteCount
+	}
+	if releasedSum != tally.TotalVotes || tally.TotalVotes > a.VoteTotal {
+		e.t.Fatalf("released total %d, sum of released counts %d, vote_total %d", tally.TotalVotes, releasedSum, a.VoteTotal)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // appTables are the tables the init migration creates.
-var appTables = []string{"circle_members", "circles", "poll_options", "poll_participants", "polls",
+var appTables = []string{"circle_members", "circles", "poll_creations", "poll_options", "poll_participants", "polls",
 	"push_tokens", "question_templates", "refresh_tokens", "users", "vote_idempotency"}
 
 // columns lists every column of every table in the database, as table → sorted column names.

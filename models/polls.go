@@ -47,6 +47,7 @@ type pollRow struct {
 	ClosedAt        *time.Time
 	ReleasedTotal   int
 	ReleasedVersion int
+	ReleasedCounts  string
 	VoteTotal       int
 	ViewerMemberID  *string
 	UserVoted       bool
@@ -54,9 +55,8 @@ type pollRow struct {
 
 // pollSelect reads polls as a viewer (first argument: the viewer's user id, twice).
 const pollSelect = `SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
-	p.created_at, p.closed_at, p.released_total, p.released_version, p.vote_total, m.id AS viewer_member_id,
-	EXISTS (SELECT 1 FROM poll_participants pp JOIN circle_members vm ON vm.id = pp.member_id
-		WHERE pp.poll_id = p.id AND vm.user_id = ?) AS user_voted
+	p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts, p.vote_total, m.id AS viewer_member_id,
+	EXISTS (SELECT 1 FROM poll_participants pp WHERE pp.poll_id = p.id AND pp.user_id = ?) AS user_voted
 	FROM polls p
 	JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 	LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL`
@@ -132,8 +132,8 @@ func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollReq
 		if lim := s.policy.PollDailyLimit; lim > 0 {
 			since := startOfLocalDay(now, user.Timezone)
 			var made int64
-			if err := tx.Raw(`SELECT count(*) FROM polls p JOIN circle_members m ON m.id = p.creator_member_id
-				WHERE m.user_id = ? AND p.created_at >= ?`, userID, since).Scan(&made).Error; err != nil {
+			if err := tx.Raw(`SELECT count(*) FROM poll_creations WHERE user_id = ? AND created_at >= ?`,
+				userID, since).Scan(&made).Error; err != nil {
 				return err
 			}
 			if made >= int64(lim) {
@@ -141,9 +141,13 @@ func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollReq
 				return ErrTooManyPolls.WithDetails(map[string]any{"limit": lim, "retry_after_seconds": int(next.Sub(now).Seconds()) + 1})
 			}
 		}
-		if err := tx.Exec(`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, pollID, req.CircleID, me.ID, tpl.ID, tpl.QuestionText,
-			req.Deadline.UTC().Truncate(time.Microsecond), now).Error; err != nil {
+		zero := s.zeroCounts(len(members) - 1)
+		if err := tx.Exec(`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at,
+			vote_counts, released_counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, pollID, req.CircleID, me.ID, tpl.ID, tpl.QuestionText,
+			req.Deadline.UTC().Truncate(time.Microsecond), now, zero, zero).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec(`INSERT INTO poll_creations (poll_id, user_id, created_at) VALUES (?, ?, ?)`, pollID, userID, now).Error; err != nil {
 			return err
 		}
 		order := 0
@@ -203,22 +207,25 @@ func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (Poll, error
 		return Poll{}, err
 	}
 	p := r.view()
-	p.Options, err = s.options(s.conn(ctx), pollID, userID)
+	counts, err := parseCounts(r.ReleasedCounts)
+	if err != nil {
+		return Poll{}, err
+	}
+	p.Options, err = s.options(s.conn(ctx), pollID, userID, counts)
 	return p, err
 }
 
 // options lists a poll's options; IsSelf marks the viewer's own, also one that names an
 // earlier membership of the viewer (they left and rejoined).
-func (s *Store) options(db *gorm.DB, pollID, viewerUserID string) ([]Option, error) {
+func (s *Store) options(db *gorm.DB, pollID, viewerUserID string, released []int) ([]Option, error) {
 	var rows []struct {
 		ID             string
 		MemberID       string
 		MemberNickname string
 		DisplayOrder   int
-		ReleasedCount  int
 		OwnerUserID    *string
 	}
-	if err := db.Raw(`SELECT o.id, o.member_id, o.member_nickname, o.display_order, o.released_count, om.user_id AS owner_user_id
+	if err := db.Raw(`SELECT o.id, o.member_id, o.member_nickname, o.display_order, om.user_id AS owner_user_id
 		FROM poll_options o LEFT JOIN circle_members om ON om.id = o.member_id
 		WHERE o.poll_id = ? ORDER BY o.display_order`, pollID).Scan(&rows).Error; err != nil {
 		return nil, err
@@ -226,7 +233,7 @@ func (s *Store) options(db *gorm.DB, pollID, viewerUserID string) ([]Option, err
 	out := make([]Option, len(rows))
 	for i, r := range rows {
 		out[i] = Option{ID: r.ID, MemberID: r.MemberID, MemberNickname: r.MemberNickname, DisplayOrder: r.DisplayOrder,
-			VoteCount: r.ReleasedCount, IsSelf: r.OwnerUserID != nil && *r.OwnerUserID == viewerUserID}
+			VoteCount: countAt(released, r.DisplayOrder), IsSelf: r.OwnerUserID != nil && *r.OwnerUserID == viewerUserID}
 	}
 	return out, nil
 }

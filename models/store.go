@@ -40,6 +40,8 @@ type Store struct {
 	dialect Dialect
 	policy  Policy
 	now     func() time.Time
+	// optionCache maps poll id to its option ids in display order (they never change).
+	optionCache *idCache
 }
 
 // NewStore wraps an open database.
@@ -47,7 +49,7 @@ func NewStore(db *DB, policy Policy) *Store {
 	if policy.TallyReleaseBatch < 1 {
 		policy.TallyReleaseBatch = 1
 	}
-	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now}
+	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now, optionCache: newIDCache(20_000)}
 }
 
 // SetClock replaces the store's clock (tests).

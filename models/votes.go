@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -42,11 +43,15 @@ type VoteResult struct {
 	Replayed bool // answered from an earlier request with the same Idempotency-Key
 }
 
-// Vote records a ballot. The member is added to the poll's participants and the option's
-// count goes up in one transaction; nothing records which participant chose which option.
+// Vote records a ballot: the member joins the poll's participants and the option's count on the
+// poll row goes up, in one transaction. Nothing records which participant chose which option,
+// and the only row whose content changes with the option is the poll row, which every vote of
+// the poll rewrites.
 //
-// Every option row of the poll is rewritten by the same statement, so row-version metadata
-// (PostgreSQL's xmin, say) cannot single out the option this transaction touched.
+// The happy path is two statements: an UPDATE that checks membership, option, self-vote and
+// circle in its joins (and locks the poll row, so votes on one poll queue and a concurrent close
+// is seen), then the participant insert that enforces one ballot per person. Only when the
+// UPDATE matches nothing does a read find out why.
 func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
 	if req.IdempotencyKey != "" {
 		if res, ok, err := s.replayVote(ctx, userID, req); ok || err != nil {
@@ -57,36 +62,6 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	replay := false
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
-		var chk struct {
-			CircleID       string
-			Deadline       time.Time
-			ClosedAt       *time.Time
-			ViewerMemberID *string
-			OptionPollID   *string
-			OptionMemberID *string
-			OptionUserID   *string // the user behind the option, also through an earlier membership
-		}
-		err := tx.Raw(`SELECT p.circle_id, p.deadline, p.closed_at, m.id AS viewer_member_id,
-				o.poll_id AS option_poll_id, o.member_id AS option_member_id, om.user_id AS option_user_id
-			FROM polls p
-			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
-			LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
-			LEFT JOIN poll_options o ON o.id = ?
-			LEFT JOIN circle_members om ON om.id = o.member_id
-			WHERE p.id = ?`, userID, req.OptionID, req.PollID).Take(&chk).Error
-		if err != nil {
-			return notFound(err, ErrPollNotFound)
-		}
-		switch {
-		case chk.ViewerMemberID == nil:
-			return ErrNotCircleMember
-		case chk.OptionPollID == nil || *chk.OptionPollID != req.PollID:
-			return Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
-		case *chk.OptionMemberID == *chk.ViewerMemberID || (chk.OptionUserID != nil && *chk.OptionUserID == userID):
-			return ErrSelfVote
-		case chk.ClosedAt != nil || !chk.Deadline.After(now):
-			return ErrPollClosed
-		}
 		if req.IdempotencyKey != "" {
 			// Waits for a concurrent request with the same key; replays it if that one committed.
 			res := tx.Exec(`INSERT INTO vote_idempotency (user_id, key, poll_id, voted_at, expires_at) VALUES (?, ?, ?, ?, ?)
@@ -102,44 +77,62 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 			}
 		}
 		batch := s.policy.TallyReleaseBatch
-		var p struct{ VoteTotal, ReleasedTotal, ReleasedVersion int }
-		res := tx.Raw(`UPDATE polls SET vote_total = vote_total + 1,
-				released_total = CASE WHEN vote_total + 1 - released_total >= ? THEN vote_total + 1 ELSE released_total END,
-				released_version = CASE WHEN vote_total + 1 - released_total >= ? THEN released_version + 1 ELSE released_version END
-			WHERE id = ? AND closed_at IS NULL AND deadline > ?
-			RETURNING vote_total, released_total, released_version`, batch, batch, req.PollID, now).Scan(&p)
+		due := `polls.vote_total + 1 - polls.released_total >= ?`
+		bumped := s.incremented("polls.vote_counts", "o.display_order")
+		var p struct {
+			CircleID        string
+			VoteTotal       int
+			ReleasedTotal   int
+			ReleasedVersion int
+			ReleasedCounts  string
+			Open            bool
+		}
+		res := tx.Raw(`UPDATE polls SET vote_total = polls.vote_total + 1,
+				vote_counts = `+bumped+`,
+				released_total = CASE WHEN `+due+` THEN polls.vote_total + 1 ELSE polls.released_total END,
+				released_counts = CASE WHEN `+due+` THEN `+bumped+` ELSE polls.released_counts END,
+				released_version = CASE WHEN `+due+` THEN polls.released_version + 1 ELSE polls.released_version END
+			FROM circles c, circle_members m, poll_options o
+			WHERE polls.id = ? AND c.id = polls.circle_id AND c.deleted_at IS NULL
+				AND m.circle_id = polls.circle_id AND m.user_id = ? AND m.left_at IS NULL
+				AND o.id = ? AND o.poll_id = polls.id AND o.member_id <> m.id
+				AND NOT EXISTS (SELECT 1 FROM circle_members om WHERE om.id = o.member_id AND om.user_id = ?)
+			RETURNING polls.circle_id, polls.vote_total, polls.released_total, polls.released_version, polls.released_counts,
+				(polls.closed_at IS NULL AND polls.deadline > ?) AS open`,
+			batch, batch, batch, req.PollID, userID, req.OptionID, userID, now).Scan(&p)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
+			return s.whyNoVote(tx, userID, req, now)
+		}
+		if !p.Open {
 			return ErrPollClosed
 		}
-		// One ballot per person: a member who left and rejoined keeps the ballot of the old membership.
-		res = tx.Exec(`INSERT INTO poll_participants (poll_id, member_id)
-			SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM poll_participants pp JOIN circle_members vm ON vm.id = pp.member_id
-				WHERE pp.poll_id = ? AND vm.user_id = ?)
-			ON CONFLICT (poll_id, member_id) DO NOTHING`, req.PollID, *chk.ViewerMemberID, req.PollID, userID)
+		// One ballot per membership and per person (the unique (poll_id, user_id) index): a member
+		// who left and rejoined keeps the ballot of the old membership.
+		res = tx.Exec(`INSERT INTO poll_participants (poll_id, member_id, user_id)
+			SELECT ?, m.id, m.user_id FROM circle_members m
+			WHERE m.circle_id = ? AND m.user_id = ? AND m.left_at IS NULL
+			ON CONFLICT DO NOTHING`, req.PollID, p.CircleID, userID)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrAlreadyVoted
 		}
-		released := p.ReleasedTotal == p.VoteTotal
-		set := `vote_count = vote_count + CASE WHEN id = ? THEN 1 ELSE 0 END`
-		args := []any{req.OptionID}
-		if released {
-			set += `, released_count = vote_count + CASE WHEN id = ? THEN 1 ELSE 0 END`
-			args = append(args, req.OptionID)
+		ids, err := s.optionIDs(tx, req.PollID)
+		if err != nil {
+			return err
 		}
-		var counts []optionCountRow
-		if err := tx.Raw(`UPDATE poll_options SET `+set+` WHERE poll_id = ? RETURNING id, display_order, released_count`,
-			append(args, req.PollID)...).Scan(&counts).Error; err != nil {
+		counts, err := parseCounts(p.ReleasedCounts)
+		if err != nil {
 			return err
 		}
 		out = VoteResult{
-			PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second), Released: released,
-			Tally: tallyOf(req.PollID, p.ReleasedVersion, p.ReleasedTotal, false, counts),
+			PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
+			Released: p.ReleasedTotal == p.VoteTotal,
+			Tally:    tallyOf(req.PollID, p.ReleasedVersion, p.ReleasedTotal, false, ids, counts),
 		}
 		return nil
 	})
@@ -151,6 +144,80 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 		return res, err
 	}
 	return out, err
+}
+
+// whyNoVote explains a vote whose checked UPDATE matched no row.
+func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.Time) error {
+	var chk struct {
+		Deadline       time.Time
+		ClosedAt       *time.Time
+		ViewerMemberID *string
+		OptionPollID   *string
+		OptionMemberID *string
+		OptionUserID   *string // the user behind the option, also through an earlier membership
+	}
+	err := tx.Raw(`SELECT p.deadline, p.closed_at, m.id AS viewer_member_id,
+			o.poll_id AS option_poll_id, o.member_id AS option_member_id, om.user_id AS option_user_id
+		FROM polls p
+		JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
+		LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
+		LEFT JOIN poll_options o ON o.id = ?
+		LEFT JOIN circle_members om ON om.id = o.member_id
+		WHERE p.id = ?`, userID, req.OptionID, req.PollID).Take(&chk).Error
+	switch {
+	case err != nil:
+		return notFound(err, ErrPollNotFound)
+	case chk.ViewerMemberID == nil:
+		return ErrNotCircleMember
+	case chk.OptionPollID == nil || *chk.OptionPollID != req.PollID:
+		return Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
+	case *chk.OptionMemberID == *chk.ViewerMemberID || (chk.OptionUserID != nil && *chk.OptionUserID == userID):
+		return ErrSelfVote
+	case chk.ClosedAt != nil || !chk.Deadline.After(now):
+		return ErrPollClosed
+	}
+	return errors.New("vote matched no poll row for no known reason")
+}
+
+// optionIDs lists a poll's option ids in display order. Options never change after a poll is
+// created, so the list is cached: the vote path then needs no query for it.
+func (s *Store) optionIDs(db *gorm.DB, pollID string) ([]string, error) {
+	if ids, ok := s.optionCache.get(pollID); ok {
+		return ids, nil
+	}
+	ids := []string{}
+	if err := db.Raw(`SELECT id FROM poll_options WHERE poll_id = ? ORDER BY display_order`, pollID).Scan(&ids).Error; err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		s.optionCache.put(pollID, ids)
+	}
+	return ids, nil
+}
+
+// idCache is a bounded map of immutable id lists; when full it starts over.
+type idCache struct {
+	mu  sync.Mutex
+	m   map[string][]string
+	max int
+}
+
+func newIDCache(limit int) *idCache { return &idCache{m: map[string][]string{}, max: limit} }
+
+func (c *idCache) get(k string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *idCache) put(k string, v []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		c.m = map[string][]string{}
+	}
+	c.m[k] = v
 }
 
 var errReplay = errors.New("replay an earlier answer")
@@ -180,17 +247,11 @@ func (s *Store) replayVote(ctx context.Context, userID string, req VoteRequest) 
 	return VoteResult{PollID: rec.PollID, OptionID: req.OptionID, VotedAt: rec.VotedAt, Tally: t, Replayed: true}, true, nil
 }
 
-type optionCountRow struct {
-	ID            string
-	DisplayOrder  int
-	ReleasedCount int
-}
-
-func tallyOf(pollID string, version, total int, closed bool, rows []optionCountRow) Tally {
-	sort.Slice(rows, func(i, j int) bool { return rows[i].DisplayOrder < rows[j].DisplayOrder })
-	t := Tally{PollID: pollID, Version: version, TotalVotes: total, IsClosed: closed, Options: make([]OptionCount, len(rows))}
-	for i, r := range rows {
-		t.Options[i] = OptionCount{OptionID: r.ID, VoteCount: r.ReleasedCount}
+// tallyOf pairs option ids (in display order) with released counts.
+func tallyOf(pollID string, version, total int, closed bool, optionIDs []string, counts []int) Tally {
+	t := Tally{PollID: pollID, Version: version, TotalVotes: total, IsClosed: closed, Options: make([]OptionCount, len(optionIDs))}
+	for i, id := range optionIDs {
+		t.Options[i] = OptionCount{OptionID: id, VoteCount: countAt(counts, i+1)}
 	}
 	return t
 }
@@ -201,16 +262,55 @@ func (s *Store) Tally(ctx context.Context, pollID string) (Tally, error) {
 	var p struct {
 		ReleasedTotal   int
 		ReleasedVersion int
+		ReleasedCounts  string
 		ClosedAt        *time.Time
 	}
-	if err := db.Raw(`SELECT released_total, released_version, closed_at FROM polls WHERE id = ?`, pollID).Take(&p).Error; err != nil {
+	if err := db.Raw(`SELECT released_total, released_version, released_counts, closed_at FROM polls WHERE id = ?`, pollID).
+		Take(&p).Error; err != nil {
 		return Tally{}, notFound(err, ErrPollNotFound)
 	}
-	var rows []optionCountRow
-	if err := db.Raw(`SELECT id, display_order, released_count FROM poll_options WHERE poll_id = ?`, pollID).Scan(&rows).Error; err != nil {
+	counts, err := parseCounts(p.ReleasedCounts)
+	if err != nil {
 		return Tally{}, err
 	}
-	return tallyOf(pollID, p.ReleasedVersion, p.ReleasedTotal, p.ClosedAt != nil, rows), nil
+	ids, err := s.optionIDs(db, pollID)
+	if err != nil {
+		return Tally{}, err
+	}
+	return tallyOf(pollID, p.ReleasedVersion, p.ReleasedTotal, p.ClosedAt != nil, ids, counts), nil
+}
+
+// PollAudit is a poll's exact bookkeeping, for invariant checks: VoteTotal, the sum of the exact
+// per-option counts and the number of participants must always agree.
+type PollAudit struct {
+	VoteTotal    int
+	CountSum     int
+	Participants int
+	Counts       []int // exact, by display order
+}
+
+// AuditPoll reads a poll's exact counts. It is for operators and tests; never serve it to a client.
+func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error) {
+	db := s.conn(ctx)
+	var p struct {
+		VoteTotal  int
+		VoteCounts string
+	}
+	if err := db.Raw(`SELECT vote_total, vote_counts FROM polls WHERE id = ?`, pollID).Take(&p).Error; err != nil {
+		return PollAudit{}, notFound(err, ErrPollNotFound)
+	}
+	counts, err := parseCounts(p.VoteCounts)
+	if err != nil {
+		return PollAudit{}, err
+	}
+	a := PollAudit{VoteTotal: p.VoteTotal, Counts: counts}
+	for _, c := range counts {
+		a.CountSum += c
+	}
+	var n int64
+	err = db.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID).Scan(&n).Error
+	a.Participants = int(n)
+	return a, err
 }
 
 // ClosePoll closes a poll and releases its exact final tally. It is idempotent: only the first
@@ -224,12 +324,9 @@ func (s *Store) ClosePoll(ctx context.Context, pollID string) (closed bool, err 
 }
 
 func (s *Store) closePollTx(tx *gorm.DB, pollID string, now time.Time) (bool, error) {
-	res := tx.Exec(`UPDATE polls SET closed_at = ?, released_total = vote_total, released_version = released_version + 1
-		WHERE id = ? AND closed_at IS NULL`, now, pollID)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return false, res.Error
-	}
-	return true, tx.Exec(`UPDATE poll_options SET released_count = vote_count WHERE poll_id = ?`, pollID).Error
+	res := tx.Exec(`UPDATE polls SET closed_at = ?, released_total = vote_total, released_counts = vote_counts,
+		released_version = released_version + 1 WHERE id = ? AND closed_at IS NULL`, now, pollID)
+	return res.RowsAffected == 1, res.Error
 }
 
 // DuePolls lists open polls whose deadline has passed, oldest first.

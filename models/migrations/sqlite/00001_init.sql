@@ -85,8 +85,12 @@ CREATE TABLE polls (
     deadline          datetime  NOT NULL,
     created_at        datetime  NOT NULL,
     closed_at         datetime,
+    -- Counts per option, indexed by display_order (1-based). Exact counts and the released
+    -- tally live on the poll row, so a vote rewrites only a row every vote touches anyway.
     vote_total        integer      NOT NULL DEFAULT 0,
+    vote_counts       text         NOT NULL DEFAULT '[]',
     released_total    integer      NOT NULL DEFAULT 0,
+    released_counts   text         NOT NULL DEFAULT '[]',
     released_version  integer      NOT NULL DEFAULT 0
 );
 CREATE INDEX polls_circle ON polls (circle_id, created_at);
@@ -99,17 +103,26 @@ CREATE TABLE poll_options (
     member_id       text        NOT NULL REFERENCES circle_members (id),
     member_nickname varchar(20) NOT NULL,
     display_order   integer     NOT NULL,
-    vote_count      integer     NOT NULL DEFAULT 0,
-    released_count  integer     NOT NULL DEFAULT 0,
     UNIQUE (poll_id, display_order)
 );
 
--- Who has voted in a poll: no option, no time, no order.
+-- Every poll a user created, kept when the poll is deleted: the daily poll limit counts these.
+CREATE TABLE poll_creations (
+    poll_id    text PRIMARY KEY,
+    user_id    text        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at datetime NOT NULL
+);
+CREATE INDEX poll_creations_user ON poll_creations (user_id, created_at);
+
+-- Who has voted in a poll: no option, no time, no order. One ballot per membership and per
+-- person (user_id catches a member who left and rejoined; it turns NULL when the account goes).
 CREATE TABLE poll_participants (
     poll_id   text NOT NULL REFERENCES polls (id) ON DELETE CASCADE,
     member_id text NOT NULL REFERENCES circle_members (id) ON DELETE CASCADE,
+    user_id   text REFERENCES users (id) ON DELETE SET NULL,
     PRIMARY KEY (poll_id, member_id)
 );
+CREATE UNIQUE INDEX poll_participants_user ON poll_participants (poll_id, user_id);
 CREATE INDEX poll_participants_member ON poll_participants (member_id);
 
 -- Replays of a vote request by Idempotency-Key. Never holds the chosen option.
@@ -126,6 +139,7 @@ CREATE INDEX vote_idempotency_expires ON vote_idempotency (expires_at);
 -- +goose Down
 DROP TABLE vote_idempotency;
 DROP TABLE poll_participants;
+DROP TABLE poll_creations;
 DROP TABLE poll_options;
 DROP TABLE polls;
 DROP TABLE question_templates;
