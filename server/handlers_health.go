@@ -53,11 +53,9 @@ func (s *Server) storageWritable(context.Context) error {
 
 func (s *Server) healthDetailed(c *gin.Context) {
 	ctx := c.Request.Context()
-	services := gin.H{
-		"database": check(ctx, s.db.Ping),
-		"storage":  check(ctx, s.storageWritable),
-	}
-	healthy := services["database"].(serviceStatus).Status == "ok" && services["storage"].(serviceStatus).Status == "ok"
+	database, storage := check(ctx, s.db.Ping), check(ctx, s.storageWritable)
+	services := gin.H{"database": database, "storage": storage}
+	healthy := database.Status == "ok" && storage.Status == "ok"
 	if s.redis != nil {
 		st := check(ctx, s.redis.Ping)
 		healthy = healthy && st.Status == "ok"

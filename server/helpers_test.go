@@ -17,6 +17,8 @@ import (
 	"circly/internal/testdb"
 	"circly/models"
 	"circly/server"
+
+	"go.uber.org/zap"
 )
 
 // env is one in-process server on a real TCP port, backed by its own database.
@@ -38,6 +40,7 @@ type envSettings struct {
 	cfg      config.Config
 	tokenTTL time.Duration
 	redis    server.Pinger
+	log      *zap.Logger
 	hooks    []func(*server.Server)
 }
 
@@ -69,6 +72,11 @@ func withRedis(p server.Pinger) envOption {
 	return func(s *envSettings) { s.redis = p }
 }
 
+// withLog gives the server a logger (the default discards everything).
+func withLog(l *zap.Logger) envOption {
+	return func(s *envSettings) { s.log = l }
+}
+
 // beforeServe runs fn on the server before it takes its first request.
 func beforeServe(fn func(*server.Server)) envOption {
 	return func(s *envSettings) { s.hooks = append(s.hooks, fn) }
@@ -95,7 +103,7 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	e.store = models.NewStore(db, st.policy)
 	e.store.SetClock(func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) })
 	e.tokens = auth.NewTokens(st.cfg.SecretKey, st.tokenTTL)
-	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test"}
+	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test", Log: st.log}
 	if st.redis != nil {
 		deps.Redis = st.redis
 	}
@@ -142,20 +150,99 @@ func (r resp) Code() string {
 	return c
 }
 
+// request makes a request; body is JSON-encoded unless it is a string or an io.Reader, and
+// headers are name, value pairs (an empty value removes the header).
 func (e *env) request(method, path, token string, body any, headers ...string) resp {
 	e.t.Helper()
+	r, err := e.send(method, path, token, body, headers...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// must checks the status and success envelope of an answer and returns its data.
+func (e *env) must(status int, r resp) map[string]any {
+	e.t.Helper()
+	if r.Status != status {
+		e.t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
+	}
+	if r.Body["success"] != true {
+		e.t.Fatalf("success = %v, want true: %s", r.Body["success"], r.Raw)
+	}
+	if _, ok := r.Body["data"]; !ok {
+		e.t.Fatalf("success envelope without data: %s", r.Raw)
+	}
+	checkTimestamp(e.t, r)
+	return r.Data()
+}
+
+// fail checks that an answer is the error envelope with this status and code, and returns
+// the error object.
+func (e *env) fail(status int, code string, r resp) map[string]any {
+	e.t.Helper()
+	return checkError(e.t, status, code, r)
+}
+
+func checkError(t testing.TB, status int, code string, r resp) map[string]any {
+	t.Helper()
+	if r.Status != status || r.Code() != code {
+		t.Fatalf("got %d %q, want %d %s: %s", r.Status, r.Code(), status, code, r.Raw)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, want application/json", ct)
+	}
+	if v, ok := r.Body["success"]; !ok || v != false {
+		t.Fatalf("success = %v (present %v), want false: %s", v, ok, r.Raw)
+	}
+	if _, ok := r.Body["data"]; ok {
+		t.Fatalf("error envelope carries data: %s", r.Raw)
+	}
+	errObj, _ := r.Body["error"].(map[string]any)
+	if msg, _ := errObj["message"].(string); msg == "" {
+		t.Fatalf("error.message missing or empty: %s", r.Raw)
+	}
+	if d, ok := errObj["details"]; ok {
+		if _, isObj := d.(map[string]any); !isObj {
+			t.Fatalf("error.details is not an object: %s", r.Raw)
+		}
+	}
+	checkTimestamp(t, r)
+	return errObj
+}
+
+func checkTimestamp(t testing.TB, r resp) {
+	t.Helper()
+	ts, _ := r.Body["timestamp"].(string)
+	when, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		t.Fatalf("timestamp %q is not RFC 3339: %s", ts, r.Raw)
+	}
+	if _, off := when.Zone(); off != 0 || !strings.HasSuffix(ts, "Z") {
+		t.Fatalf("timestamp %q is not UTC", ts)
+	}
+}
+
+// send makes a request from any goroutine: it reports failures as errors instead of calling
+// t.Fatal.
+func (e *env) send(method, path, token string, body any, headers ...string) (resp, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case io.Reader:
+		rd = b
 	default:
-		buf, _ := json.Marshal(b)
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return resp{}, err
+		}
 		rd = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
 	if err != nil {
-		e.t.Fatal(err)
+		return resp{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -164,26 +251,24 @@ func (e *env) request(method, path, token string, body any, headers ...string) r
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := e.srv.Client().Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return resp{}, err
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return resp{}, err
+	}
 	out := resp{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	_ = json.Unmarshal(raw, &out.Body)
-	return out
-}
-
-// must checks the status of an answer and returns its data.
-func (e *env) must(status int, r resp) map[string]any {
-	e.t.Helper()
-	if r.Status != status {
-		e.t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
-	}
-	return r.Data()
+	return out, nil
 }
 
 // user is a logged-in test user.
@@ -210,15 +295,43 @@ type circle struct {
 // newCircle makes a circle of n members (creator included), each with nickname m<i>.
 func (e *env) newCircle(n int) circle {
 	e.t.Helper()
-	creator := e.login()
-	d := e.must(201, e.request("POST", "/v1/circles", creator.Token, map[string]any{"name": "Class 3-2", "nickname": "m0"}))
+	return e.newCircleBy(e.login(), n)
+}
+
+// newCircleBy makes a circle created by creator, with n-1 fresh members joining m1, m2, ...
+func (e *env) newCircleBy(creator user, n int, body ...map[string]any) circle {
+	e.t.Helper()
+	req := map[string]any{"name": "Class 3-2", "nickname": "m0"}
+	for _, b := range body {
+		for k, v := range b {
+			req[k] = v
+		}
+	}
+	d := e.must(201, e.request("POST", "/v1/circles", creator.Token, req))
 	c := circle{ID: d["id"].(string), Code: d["invite_code"].(string), Members: []user{creator}}
 	for i := 1; i < n; i++ {
-		u := e.login()
-		e.must(200, e.request("POST", "/v1/circles/join", u.Token, map[string]any{"invite_code": c.Code, "nickname": fmt.Sprintf("m%d", i)}))
-		c.Members = append(c.Members, u)
+		c.Members = append(c.Members, e.join(c, fmt.Sprintf("m%d", i)))
 	}
 	return c
+}
+
+// join logs a new user in and joins the circle with a nickname.
+func (e *env) join(c circle, nickname string) user {
+	e.t.Helper()
+	u := e.login()
+	e.must(200, e.request("POST", "/v1/circles/join", u.Token, map[string]any{"invite_code": c.Code, "nickname": nickname}))
+	return u
+}
+
+// members returns a circle's detail members as its creator sees them.
+func (e *env) members(c circle) []map[string]any {
+	e.t.Helper()
+	d := e.must(200, e.request("GET", "/v1/circles/"+c.ID, c.Members[0].Token, nil))
+	var out []map[string]any
+	for _, m := range d["members"].([]any) {
+		out = append(out, m.(map[string]any))
+	}
+	return out
 }
 
 const firstTemplate = "00000000-0000-4000-8000-000000000001"
@@ -226,8 +339,64 @@ const firstTemplate = "00000000-0000-4000-8000-000000000001"
 // newPoll opens a 1-hour poll created by the circle's creator.
 func (e *env) newPoll(c circle) map[string]any {
 	e.t.Helper()
-	return e.must(201, e.request("POST", "/v1/polls", c.Members[0].Token, map[string]any{
-		"circle_id": c.ID, "template_id": firstTemplate, "duration_hours": 1}))
+	return e.newPollBy(c.Members[0], c, firstTemplate, 1)
+}
+
+// newPollBy opens a poll of a template in circle c, created by u.
+func (e *env) newPollBy(u user, c circle, template string, hours int) map[string]any {
+	e.t.Helper()
+	return e.must(201, e.request("POST", "/v1/polls", u.Token, map[string]any{
+		"circle_id": c.ID, "template_id": template, "duration_hours": hours}))
+}
+
+// vote casts u's ballot for an option and returns the answer's data.
+func (e *env) vote(u user, pollID, optionID string) map[string]any {
+	e.t.Helper()
+	return e.must(201, e.request("POST", "/v1/polls/"+pollID+"/vote", u.Token, map[string]any{"option_id": optionID}))
+}
+
+// templateID is the id of seeded template n (1-based).
+func templateID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// unknownID is a well-formed UUID that names nothing.
+const unknownID = "7f0c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5"
+
+// num reads a JSON number.
+func num(t testing.TB, v any) float64 {
+	t.Helper()
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%v (%T) is not a number", v, v)
+	}
+	return f
+}
+
+// list reads a JSON array of objects.
+func list(t testing.TB, v any) []map[string]any {
+	t.Helper()
+	a, ok := v.([]any)
+	if !ok {
+		t.Fatalf("%v (%T) is not an array", v, v)
+	}
+	out := make([]map[string]any, len(a))
+	for i, x := range a {
+		out[i], ok = x.(map[string]any)
+		if !ok {
+			t.Fatalf("%v is not an object", x)
+		}
+	}
+	return out
+}
+
+// parseTime reads an RFC 3339 UTC time.
+func parseTime(t testing.TB, v any) time.Time {
+	t.Helper()
+	s, _ := v.(string)
+	when, err := time.Parse(time.RFC3339, s)
+	if err != nil || !strings.HasSuffix(s, "Z") {
+		t.Fatalf("%q is not an RFC 3339 UTC time", s)
+	}
+	return when
 }
 
 // options returns the option ids of a poll in display order, and the member id behind each.

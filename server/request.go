@@ -87,7 +87,7 @@ func invalid(field, format string, args ...any) error {
 }
 
 // textField checks a required or optional text field: trimmed, 1..max characters, printable.
-func textField(field string, v *string, required bool, max int) (string, error) {
+func textField(field string, v *string, required bool, maxLen int) (string, error) {
 	if v == nil {
 		if required {
 			return "", missing(field)
@@ -99,15 +99,21 @@ func textField(field string, v *string, required bool, max int) (string, error) 
 	if n == 0 {
 		return "", invalid(field, "%s must not be empty", field)
 	}
-	if n > max {
-		return "", invalid(field, "%s must be at most %d characters", field, max)
+	if n > maxLen {
+		return "", invalid(field, "%s must be at most %d characters", field, maxLen)
 	}
 	for _, r := range s {
-		if !unicode.IsPrint(r) {
+		if !unicode.IsPrint(r) && !emojiJoiner(r) {
 			return "", invalid(field, "%s must contain printable characters only", field)
 		}
 	}
 	return s, nil
+}
+
+// emojiJoiner tells the invisible characters that build emoji (the zero-width joiner and the
+// variation selectors) from other non-printing ones, which stay refused.
+func emojiJoiner(r rune) bool {
+	return r == '\u200d' || (r >= '\ufe00' && r <= '\ufe0f')
 }
 
 // uuidParam reads a path parameter that must be a UUID.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"circly/models"
@@ -102,8 +103,8 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
 	}
 	status := StatusOf(e.Code)
-	if ra, ok := e.Details["retry_after_seconds"].(int); ok && status == http.StatusTooManyRequests {
-		c.Header("Retry-After", itoa(ra))
+	if status == http.StatusTooManyRequests {
+		rateLimitHeaders(c, e.Details)
 	}
 	c.AbortWithStatusJSON(status, errorEnvelope{
 		Success:   false,
@@ -120,6 +121,23 @@ func (s *Server) h(fn handler) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := fn(c); err != nil {
 			s.writeError(c, err)
+		}
+	}
+}
+
+// rateLimitHeaders sets Retry-After and the X-RateLimit-* headers every 429 carries (API.md),
+// from the error's details: limit (the quota) and retry_after_seconds (when it resets).
+// X-RateLimit-Reset is the Unix time, in seconds, at which the quota is available again.
+func rateLimitHeaders(c *gin.Context, details map[string]any) {
+	ra, hasRetry := details["retry_after_seconds"].(int)
+	if hasRetry {
+		c.Header("Retry-After", itoa(ra))
+	}
+	if limit, ok := details["limit"].(int); ok {
+		c.Header("X-RateLimit-Limit", itoa(limit))
+		c.Header("X-RateLimit-Remaining", "0")
+		if hasRetry {
+			c.Header("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Duration(ra)*time.Second).Unix(), 10))
 		}
 	}
 }
