@@ -17,7 +17,7 @@ func distributedEnv(t *testing.T, pgURL, redisURL, secret string) map[string]str
 		"DATABASE_URL": pgURL, "REDIS_URL": redisURL, "SECRET_KEY": secret,
 		"DATA_DIR": t.TempDir(), "ENV": "development", "LOG_LEVEL": "warn",
 		"TALLY_RELEASE_BATCH": "1", "POLL_OPEN_LIMIT": "0", "POLL_DAILY_LIMIT": "0",
-		"RATE_LIMIT_REQUESTS": "0", "AUTH_RATE_LIMIT": "0", "DB_MAX_OPEN_CONNS": "20",
+		"RATE_LIMIT_REQUESTS": "0", "AUTH_RATE_LIMIT": "0", "DB_MAX_OPEN_CONNS": "10",
 	}
 }
 

@@ -113,16 +113,6 @@ type circleFx struct {
 	Members []models.Member
 }
 
-// memberOf returns the membership of a user.
-func (c *circleFx) memberOf(userID string) models.Member {
-	for i, u := range c.Users {
-		if u.ID == userID {
-			return c.Members[i]
-		}
-	}
-	panic("not a member: " + userID)
-}
-
 // circle creates a circle of maxMembers places with n members (n ≥ 1), joined in order.
 func (e *env) circle(n, maxMembers int) *circleFx {
 	e.t.Helper()

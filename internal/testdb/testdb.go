@@ -47,7 +47,7 @@ func Open(t testing.TB, d models.Dialect) *models.DB {
 }
 
 func openPostgres(t testing.TB, dsn string) *models.DB {
-	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: 40})
+	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: 16}) // small: test packages run side by side on one server (max_connections 100)
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
