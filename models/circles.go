@@ -54,6 +54,9 @@ type CircleDetail struct {
 	Members []Member
 }
 
+// memberColumns selects a Member from circle_members.
+const memberColumns = `id, circle_id, user_id, nickname, role, joined_at`
+
 // circleColumns selects a Circle for viewer membership m and circle c; the one argument is now.
 const circleColumns = `c.id, c.name, c.max_members, c.member_count, m.role, c.invite_code, c.invite_link_id,
 	c.invite_expires_at, c.created_at,
@@ -162,7 +165,7 @@ func (s *Store) GetCircle(ctx context.Context, userID, circleID string) (CircleD
 
 func (s *Store) activeMembers(db *gorm.DB, circleID string) ([]Member, error) {
 	members := []Member{}
-	err := db.Raw(`SELECT id, circle_id, user_id, nickname, role, joined_at FROM circle_members
+	err := db.Raw(`SELECT `+memberColumns+` FROM circle_members
 		WHERE circle_id = ? AND left_at IS NULL ORDER BY join_seq`, circleID).Scan(&members).Error
 	return members, err
 }
@@ -178,7 +181,7 @@ func (s *Store) lockedMembership(tx *gorm.DB, circleID, userID string) (Member, 
 		return Member{}, ErrCircleNotFound
 	}
 	var m Member
-	err := tx.Raw(`SELECT id, circle_id, user_id, nickname, role, joined_at FROM circle_members
+	err := tx.Raw(`SELECT `+memberColumns+` FROM circle_members
 		WHERE circle_id = ? AND user_id = ? AND left_at IS NULL`, circleID, userID).Take(&m).Error
 	return m, notFound(err, ErrNotCircleMember)
 }
@@ -339,7 +342,7 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) 
 		return Circle{}, Member{}, err
 	}
 	var m Member
-	err = db.Raw(`SELECT id, circle_id, user_id, nickname, role, joined_at FROM circle_members WHERE id = ?`, memberID).Take(&m).Error
+	err = db.Raw(`SELECT `+memberColumns+` FROM circle_members WHERE id = ?`, memberID).Take(&m).Error
 	return c, m, err
 }
 
@@ -390,7 +393,7 @@ func (s *Store) RemoveMember(ctx context.Context, userID, circleID, memberID str
 		if memberID == me.ID {
 			return Errorf(CodeValidation, "the creator cannot remove themselves; delete the circle instead")
 		}
-		if err := tx.Raw(`SELECT id, circle_id, user_id, nickname, role, joined_at FROM circle_members
+		if err := tx.Raw(`SELECT `+memberColumns+` FROM circle_members
 			WHERE id = ? AND circle_id = ? AND left_at IS NULL`, memberID, circleID).Take(&target).Error; err != nil {
 			return notFound(err, Errorf(CodeNotFound, "no such member in this circle"))
 		}
