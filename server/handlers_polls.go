@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"circly/app"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -233,14 +234,14 @@ func (s *Server) vote(c *gin.Context) error {
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return models.Errorf(models.CodeValidation, "Idempotency-Key must be 1-%d visible ASCII characters", MaxIdempotencyKey)
 	}
-	res, err := s.store.Vote(c.Request.Context(), userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
+	res, err := s.app.Vote(c.Request.Context(), userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	ok(c, http.StatusCreated, voteJSON{PollID: res.PollID, OptionID: res.OptionID, VotedAt: ts(res.VotedAt), Tally: TallyView(res.Tally)})
+	ok(c, http.StatusCreated, voteJSON{PollID: res.PollID, OptionID: res.OptionID, VotedAt: ts(res.VotedAt), Tally: app.TallyView(res.Tally)})
 	return nil
 }
 
@@ -253,6 +254,6 @@ func (s *Server) results(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ok(c, http.StatusOK, resultsView(r))
+	ok(c, http.StatusOK, app.ResultsView(r))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/models"
@@ -25,6 +26,7 @@ type Pinger interface {
 type Deps struct {
 	Config  config.Config
 	Store   *models.Store
+	App     *app.Service // nil: built from Store with no broker
 	Tokens  *auth.Tokens
 	Log     *zap.Logger
 	DB      Pinger
@@ -38,6 +40,7 @@ type Deps struct {
 type Server struct {
 	cfg      config.Config
 	store    *models.Store
+	app      *app.Service
 	tokens   *auth.Tokens
 	log      *zap.Logger
 	db       Pinger
@@ -60,6 +63,10 @@ func New(d Deps) *Server {
 	}
 	if s.wsConns == nil {
 		s.wsConns = func() int { return 0 }
+	}
+	s.app = d.App
+	if s.app == nil {
+		s.app = app.New(d.Store, nil, s.log)
 	}
 	s.engine = s.routes()
 	return s

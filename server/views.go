@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"circly/app"
 	"circly/models"
 )
 
@@ -143,69 +144,9 @@ func pollView(p models.Poll) pollJSON {
 	return out
 }
 
-type optionCountJSON struct {
-	OptionID  string `json:"option_id"`
-	VoteCount int    `json:"vote_count"`
-}
-
-// TallyJSON is the released tally as every client sees it: REST answers and live frames.
-type TallyJSON struct {
-	PollID     string            `json:"poll_id"`
-	Version    int               `json:"version"`
-	TotalVotes int               `json:"total_votes"`
-	Options    []optionCountJSON `json:"options"`
-	IsClosed   bool              `json:"is_closed"`
-}
-
-// TallyView converts a store tally to its API shape.
-func TallyView(t models.Tally) TallyJSON {
-	out := TallyJSON{PollID: t.PollID, Version: t.Version, TotalVotes: t.TotalVotes, IsClosed: t.IsClosed,
-		Options: make([]optionCountJSON, len(t.Options))}
-	for i, o := range t.Options {
-		out.Options[i] = optionCountJSON{OptionID: o.OptionID, VoteCount: o.VoteCount}
-	}
-	return out
-}
-
 type voteJSON struct {
-	PollID   string    `json:"poll_id"`
-	OptionID string    `json:"option_id"`
-	VotedAt  string    `json:"voted_at"`
-	Tally    TallyJSON `json:"tally"`
-}
-
-type resultJSON struct {
-	OptionID       string  `json:"option_id"`
-	MemberNickname string  `json:"member_nickname"`
-	VoteCount      int     `json:"vote_count"`
-	Percentage     float64 `json:"percentage"`
-	Rank           int     `json:"rank"`
-}
-
-type resultsJSON struct {
-	PollID       string       `json:"poll_id"`
-	QuestionText string       `json:"question_text"`
-	TotalVotes   int          `json:"total_votes"`
-	IsClosed     bool         `json:"is_closed"`
-	Version      int          `json:"version"`
-	Results      []resultJSON `json:"results"`
-	Winner       *resultJSON  `json:"winner"`
-}
-
-func resultView(r models.Result) resultJSON {
-	return resultJSON{OptionID: r.OptionID, MemberNickname: r.MemberNickname, VoteCount: r.VoteCount,
-		Percentage: r.Percentage, Rank: r.Rank}
-}
-
-func resultsView(r models.Results) resultsJSON {
-	out := resultsJSON{PollID: r.PollID, QuestionText: r.QuestionText, TotalVotes: r.TotalVotes, IsClosed: r.IsClosed,
-		Version: r.Version, Results: make([]resultJSON, len(r.Results))}
-	for i, x := range r.Results {
-		out.Results[i] = resultView(x)
-	}
-	if r.Winner != nil {
-		w := resultView(*r.Winner)
-		out.Winner = &w
-	}
-	return out
+	PollID   string        `json:"poll_id"`
+	OptionID string        `json:"option_id"`
+	VotedAt  string        `json:"voted_at"`
+	Tally    app.TallyJSON `json:"tally"`
 }

@@ -1,0 +1,57 @@
+// Package app holds the use cases that both the HTTP handlers and the scheduled jobs set off:
+// cast a vote and release its tally, close a poll and announce it, announce circle events. The
+// store keeps the invariants; app adds what must follow a committed change (publishing live
+// messages), so that no caller can forget it and nothing is written twice.
+package app
+
+import (
+	"context"
+
+	"circly/metrics"
+	"circly/models"
+	"circly/realtime"
+
+	"go.uber.org/zap"
+)
+
+// Service is the use-case layer shared by server and jobs.
+type Service struct {
+	Store  *models.Store
+	Broker realtime.Broker
+	Log    *zap.Logger
+}
+
+// New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
+func New(store *models.Store, broker realtime.Broker, log *zap.Logger) *Service {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Service{Store: store, Broker: broker, Log: log}
+}
+
+// publish hands m to the broker. The change it announces has committed already, so a failure
+// is logged and counted, never returned: watchers recover through the broker-reconnect re-read
+// and the snapshot on (re)subscribe.
+func (s *Service) publish(ctx context.Context, m realtime.Message) {
+	if s.Broker == nil {
+		return
+	}
+	if err := s.Broker.Publish(context.WithoutCancel(ctx), m); err != nil {
+		metrics.RealtimePublish.WithLabelValues("error").Inc()
+		s.Log.Warn("realtime publish failed", zap.String("channel", m.Channel), zap.Error(err))
+		return
+	}
+	metrics.RealtimePublish.WithLabelValues("ok").Inc()
+}
+
+// Vote records a ballot and, when it released a new tally, publishes that tally.
+func (s *Service) Vote(ctx context.Context, userID string, req models.VoteRequest) (models.VoteResult, error) {
+	res, err := s.Store.Vote(ctx, userID, req)
+	if err != nil {
+		return res, err
+	}
+	if res.Released && !res.Replayed {
+		s.publish(ctx, TallyMessage(res.Tally))
+	}
+	return res, nil
+}

@@ -1,0 +1,91 @@
+// Package realtime carries live messages between replicas: the Broker contract, an in-memory
+// broker for the embedded mode and a Redis pub/sub broker for replicas, plus the message and
+// channel types. It knows nothing of HTTP, SQL or WebSocket connections.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+)
+
+// Kind says how a receiver treats a message.
+type Kind uint8
+
+const (
+	// KindTally is state: receivers keep only the highest Version per channel and may skip
+	// intermediate ones (conflation).
+	KindTally Kind = iota + 1
+	// KindEvent is an ordered event (poll_created, member_left, notification, ...): never
+	// conflated, delivered in order or the slow connection is closed.
+	KindEvent
+	// KindFinal is the last state of a channel (poll_closed): it carries a Version like a tally
+	// and must be delivered, after any tally of a lower version.
+	KindFinal
+	// KindRemoval is a control message: UserID lost access to CircleID, so every replica ends
+	// that user's subscriptions to the circle and its polls.
+	KindRemoval
+)
+
+// ControlChannel is subscribed by every replica for its whole life: removals travel on it
+// because the replica holding the removed user's connection may watch none of the circle's
+// channels.
+const ControlChannel = "control"
+
+// Message is one publication. Frame is the complete JSON frame clients receive, encoded once by
+// the publisher so that a fan-out to thousands of connections does not re-encode it.
+type Message struct {
+	Channel  string          `json:"ch"`
+	Kind     Kind            `json:"k"`
+	Version  int             `json:"v,omitempty"`
+	Frame    json.RawMessage `json:"f,omitempty"`
+	UserID   string          `json:"u,omitempty"`
+	CircleID string          `json:"c,omitempty"`
+}
+
+// Handler receives what a broker delivers. Both methods must return quickly (hand off, never
+// block on a client).
+type Handler interface {
+	// HandleMessage is called for each message on a subscribed channel.
+	HandleMessage(Message)
+	// HandleReconnect is called when the link to the broker was lost and is back: messages may
+	// have been missed, so the receiver re-reads the state of what it serves.
+	HandleReconnect()
+}
+
+// Broker moves messages between replicas.
+type Broker interface {
+	// Start begins delivering messages of subscribed channels to h. It is called once.
+	Start(ctx context.Context, h Handler) error
+	// Publish sends m to every replica subscribed to m.Channel (this one included).
+	Publish(ctx context.Context, m Message) error
+	// Subscribe and Unsubscribe change the channels this replica receives. The hub calls them
+	// when the first local watcher of a channel arrives and when the last one leaves.
+	Subscribe(ctx context.Context, channels ...string) error
+	Unsubscribe(ctx context.Context, channels ...string) error
+	// Close stops delivery and releases the connection.
+	Close() error
+}
+
+// Channel prefixes of the live protocol.
+const (
+	PollPrefix   = "poll:"
+	CirclePrefix = "circle:"
+	UserPrefix   = "user:"
+)
+
+// PollChannel, CircleChannel and UserChannel name the channels of the contract.
+func PollChannel(id string) string   { return PollPrefix + id }
+func CircleChannel(id string) string { return CirclePrefix + id }
+func UserChannel(id string) string   { return UserPrefix + id }
+
+// SplitChannel returns a channel's prefix ("poll:", "circle:", "user:") and id, ok false when
+// the prefix is unknown.
+func SplitChannel(ch string) (prefix, id string, ok bool) {
+	for _, p := range []string{PollPrefix, CirclePrefix, UserPrefix} {
+		if rest, found := strings.CutPrefix(ch, p); found {
+			return p, rest, true
+		}
+	}
+	return "", "", false
+}
