@@ -1,0 +1,467 @@
+// Package pushtest is a fake Expo push service for tests: a real HTTP server on
+// 127.0.0.1 speaking Expo's send and getReceipts API, whose failures a test
+// can script.
+//
+//	srv := pushtest.New(t)                      // closed by t.Cleanup
+//	c := push.New(push.Options{URL: srv.URL()}) // receipts URL derived from it
+//	srv.MarkUnregistered(tok)                   // tok gets DeviceNotRegistered error tickets
+//	srv.RateLimitNext(2, time.Second)           // next 2 requests: 429, Retry-After: 1
+//	srv.FailNext(1, 500)                        // next request: 500
+//	srv.Down(); …; srv.Up()                     // connection refused, then back on the same port
+//	msgs := srv.Messages()                      // every message Expo "received"
+//
+// Like Expo it answers more than 100 messages (or 1000 receipt ids) in one
+// request with a 400, accepts gzip request bodies, gzips its answers when
+// asked to, checks the bearer token when RequireToken was called, and answers
+// a "to" that is not ExponentPushToken[…] or ExpoPushToken[…] with a
+// DeviceNotRegistered error ticket. Every ok ticket has a receipt at once:
+// ok, or DeviceNotRegistered for tokens marked with MarkUnregisteredOnReceipt
+// (at the time the receipt is read).
+//
+// Scripted failures (DropNext, FailNext, RateLimitNext) are used up in that
+// order, one per request to either endpoint.
+package pushtest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"circly/push"
+)
+
+// Paths the fake serves, as Expo lays them out.
+const (
+	SendPath     = "/--/api/v2/push/send"
+	ReceiptsPath = "/--/api/v2/push/getReceipts"
+)
+
+const maxBody = 16 << 20
+
+var validToken = regexp.MustCompile(`^Expo(nent)?PushToken\[[^\]]+\]$`)
+
+// Request is what the fake saw of one request.
+type Request struct {
+	Path string
+	// Gzip is true when the body came with Content-Encoding: gzip.
+	Gzip bool
+	// Authorization is the header as received.
+	Authorization string
+	// Count is the number of messages (send) or ids (receipts) in the body;
+	// -1 when the body could not be read.
+	Count int
+	// Status is the answer given; 0 when the connection was dropped.
+	Status int
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	mu            sync.Mutex
+	hs            *httptest.Server // nil while down
+	addr          string
+	token         string
+	drops         int
+	fails         []failure
+	unregistered  map[string]bool
+	lateUnregistr map[string]bool
+	messages      []push.Message
+	requests      []Request
+	tickets       map[string]string // ticket id → token
+	nextID        int
+	changed       chan struct{} // closed and replaced whenever messages grow
+}
+
+type failure struct {
+	status     int
+	retryAfter time.Duration
+}
+
+// New starts a fake on a free 127.0.0.1 port and closes it when tb ends.
+func New(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{
+		unregistered: map[string]bool{}, lateUnregistr: map[string]bool{},
+		tickets: map[string]string{}, changed: make(chan struct{}),
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("pushtest: listen: %v", err)
+	}
+	s.addr = l.Addr().String()
+	s.start(l)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// URL is the send endpoint, for push.Options.URL.
+func (s *Server) URL() string { return "http://" + s.addr + SendPath }
+
+// ReceiptsURL is the getReceipts endpoint.
+func (s *Server) ReceiptsURL() string { return "http://" + s.addr + ReceiptsPath }
+
+// Addr is the host:port the fake listens on, the same across Down and Up.
+func (s *Server) Addr() string { return s.addr }
+
+// RequireToken makes the fake answer 401 unless requests carry
+// "Authorization: Bearer <tok>"; "" turns the check off.
+func (s *Server) RequireToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = tok
+}
+
+// FailNext answers the next n requests with status and an Expo error body.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.fails = append(s.fails, failure{status: status})
+	}
+}
+
+// RateLimitNext answers the next n requests with 429 and, when retryAfter is
+// positive, a Retry-After header of that many seconds (rounded up).
+func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.fails = append(s.fails, failure{status: http.StatusTooManyRequests, retryAfter: retryAfter})
+	}
+}
+
+// DropNext resets the connection of the next n requests without answering,
+// after reading them: the client cannot tell whether they were processed.
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops += n
+}
+
+// MarkUnregistered makes sends to these tokens get a DeviceNotRegistered
+// error ticket, as Expo answers for an uninstalled app.
+func (s *Server) MarkUnregistered(tokens ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tokens {
+		s.unregistered[t] = true
+	}
+}
+
+// MarkUnregisteredOnReceipt makes sends to these tokens get an ok ticket whose
+// receipt is a DeviceNotRegistered error, as when Apple or Google refuse the
+// notification after Expo queued it.
+func (s *Server) MarkUnregisteredOnReceipt(tokens ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tokens {
+		s.lateUnregistr[t] = true
+	}
+}
+
+// Down closes the listener and every connection: clients get connection
+// refused until Up.
+func (s *Server) Down() {
+	s.mu.Lock()
+	hs := s.hs
+	s.hs = nil
+	s.mu.Unlock()
+	if hs != nil {
+		hs.CloseClientConnections()
+		hs.Close()
+	}
+}
+
+// Up listens again on the same address. It is a no-op when already up.
+func (s *Server) Up() error {
+	s.mu.Lock()
+	up := s.hs != nil
+	s.mu.Unlock()
+	if up {
+		return nil
+	}
+	var l net.Listener
+	var err error
+	// The port was ours a moment ago; retry briefly in case the kernel has
+	// not let go of it yet.
+	for range 50 {
+		if l, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("pushtest: listen again on %s: %w", s.addr, err)
+	}
+	s.start(l)
+	return nil
+}
+
+// Close shuts the fake down for good.
+func (s *Server) Close() { s.Down() }
+
+func (s *Server) start(l net.Listener) {
+	hs := &httptest.Server{Listener: l, Config: &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}}
+	hs.Start()
+	s.mu.Lock()
+	s.hs = hs
+	s.mu.Unlock()
+}
+
+// Messages returns a copy of every message received in a request the fake
+// answered with tickets, in arrival order (error-ticket ones included).
+func (s *Server) Messages() []push.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]push.Message(nil), s.messages...)
+}
+
+// Requests returns a copy of every request seen, in arrival order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// WaitMessages blocks until at least n messages were received, or ctx ends,
+// and returns them.
+func (s *Server) WaitMessages(ctx context.Context, n int) ([]push.Message, error) {
+	for {
+		s.mu.Lock()
+		got, changed := len(s.messages), s.changed
+		if got >= n {
+			msgs := append([]push.Message(nil), s.messages...)
+			s.mu.Unlock()
+			return msgs, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pushtest: %d of %d messages received: %w", got, n, ctx.Err())
+		}
+	}
+}
+
+type expoError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type ticket struct {
+	Status  string   `json:"status"`
+	ID      string   `json:"id,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Details *details `json:"details,omitempty"`
+}
+
+type details struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := Request{Path: r.URL.Path, Gzip: strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip"),
+		Authorization: r.Header.Get("Authorization"), Count: -1}
+	body, readErr := readBody(r, rec.Gzip)
+
+	var msgs []push.Message
+	var ids []string
+	var parseErr error
+	switch {
+	case readErr != nil:
+	case r.URL.Path == SendPath:
+		msgs, parseErr = parseMessages(body)
+		if parseErr == nil {
+			rec.Count = len(msgs)
+		}
+	case r.URL.Path == ReceiptsPath:
+		var req struct {
+			IDs []string `json:"ids"`
+		}
+		if parseErr = json.Unmarshal(body, &req); parseErr == nil {
+			ids, rec.Count = req.IDs, len(req.IDs)
+		}
+	}
+
+	s.mu.Lock()
+	switch {
+	case s.drops > 0:
+		s.drops--
+		s.requests = append(s.requests, rec)
+		s.mu.Unlock()
+		drop(w)
+		return
+	case len(s.fails) > 0:
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		rec.Status = f.status
+		s.requests = append(s.requests, rec)
+		s.mu.Unlock()
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
+		}
+		code := "INTERNAL_SERVER_ERROR"
+		if f.status == http.StatusTooManyRequests {
+			code = "TOO_MANY_REQUESTS"
+		}
+		writeErrors(w, r, f.status, code, "scripted failure")
+		return
+	}
+	status, answer := s.answer(r, msgs, ids, readErr, parseErr)
+	rec.Status = status
+	s.requests = append(s.requests, rec)
+	s.mu.Unlock()
+	writeJSON(w, r, status, answer)
+}
+
+// answer decides the reply to a request that is not a scripted failure.
+// s.mu is held.
+func (s *Server) answer(r *http.Request, msgs []push.Message, ids []string, readErr, parseErr error) (int, any) {
+	fail := func(status int, code, msg string) (int, any) {
+		return status, map[string]any{"errors": []expoError{{Code: code, Message: msg}}}
+	}
+	switch {
+	case r.Method != http.MethodPost:
+		return fail(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST")
+	case r.URL.Path != SendPath && r.URL.Path != ReceiptsPath:
+		return fail(http.StatusNotFound, "NOT_FOUND", "no such endpoint")
+	case s.token != "" && r.Header.Get("Authorization") != "Bearer "+s.token:
+		return fail(http.StatusUnauthorized, "UNAUTHORIZED", "The bearer token is invalid; check the access token you are using.")
+	case readErr != nil:
+		return fail(http.StatusBadRequest, "VALIDATION_ERROR", "unreadable body: "+readErr.Error())
+	case parseErr != nil:
+		return fail(http.StatusBadRequest, "VALIDATION_ERROR", "invalid JSON: "+parseErr.Error())
+	case r.URL.Path == ReceiptsPath:
+		if len(ids) > push.MaxReceiptsPerRequest {
+			return fail(http.StatusBadRequest, "PUSH_TOO_MANY_RECEIPTS",
+				fmt.Sprintf("You are trying to get more than %d push receipts in one request", push.MaxReceiptsPerRequest))
+		}
+		return http.StatusOK, map[string]any{"data": s.receipts(ids)}
+	case len(msgs) > push.MaxMessagesPerRequest:
+		return fail(http.StatusBadRequest, "PUSH_TOO_MANY_NOTIFICATIONS",
+			fmt.Sprintf("You are trying to send more than %d push notifications in one request", push.MaxMessagesPerRequest))
+	}
+	tickets := make([]ticket, len(msgs))
+	for i, m := range msgs {
+		if !validToken.MatchString(m.To) || s.unregistered[m.To] {
+			tickets[i] = ticket{Status: "error", Message: fmt.Sprintf("%q is not a registered push notification recipient", m.To),
+				Details: &details{Error: push.ErrorDeviceNotRegistered}}
+			continue
+		}
+		s.nextID++
+		id := fmt.Sprintf("ticket-%08d", s.nextID)
+		s.tickets[id] = m.To
+		tickets[i] = ticket{Status: "ok", ID: id}
+	}
+	s.messages = append(s.messages, msgs...)
+	if len(msgs) > 0 {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+	return http.StatusOK, map[string]any{"data": tickets}
+}
+
+// receipts answers ids it issued; others are left out, as Expo does.
+func (s *Server) receipts(ids []string) map[string]ticket {
+	out := make(map[string]ticket, len(ids))
+	for _, id := range ids {
+		tok, ok := s.tickets[id]
+		if !ok {
+			continue
+		}
+		if s.lateUnregistr[tok] {
+			out[id] = ticket{Status: "error", Message: "The recipient device is not registered with FCM.",
+				Details: &details{Error: push.ErrorDeviceNotRegistered}}
+			continue
+		}
+		out[id] = ticket{Status: "ok"}
+	}
+	return out
+}
+
+// parseMessages reads a send body: an array of messages, or one message.
+func parseMessages(body []byte) ([]push.Message, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var m push.Message
+		if err := json.Unmarshal(trimmed, &m); err != nil {
+			return nil, err
+		}
+		return []push.Message{m}, nil
+	}
+	var msgs []push.Message
+	err := json.Unmarshal(trimmed, &msgs)
+	return msgs, err
+}
+
+func readBody(r *http.Request, gzipped bool) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if gzipped {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		rd = zr
+	}
+	b, err := io.ReadAll(io.LimitReader(rd, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxBody {
+		return nil, fmt.Errorf("body over %d bytes", maxBody)
+	}
+	return b, nil
+}
+
+func writeErrors(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	writeJSON(w, r, status, map[string]any{"errors": []expoError{{Code: code, Message: msg}}})
+}
+
+// writeJSON answers v, gzipped when the client accepts it.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(b)
+		_ = zw.Close()
+		b = buf.Bytes()
+		w.Header().Set("Content-Encoding", "gzip")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// drop resets the connection: the client sees its request fail mid-flight.
+func drop(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("pushtest: connection cannot be hijacked")
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // RST rather than FIN
+	}
+	_ = conn.Close()
+}
