@@ -18,8 +18,10 @@
 // ok, or DeviceNotRegistered for tokens marked with MarkUnregisteredOnReceipt
 // (at the time the receipt is read).
 //
-// Scripted failures (DropNext, FailNext, RateLimitNext) are used up in that
-// order, one per request to either endpoint.
+// Scripted failures take one request each, to either endpoint, before any
+// other check: DropNext's first, then FailNext's and RateLimitNext's in the
+// order they were asked for. Messages are recorded only from requests that
+// were answered with tickets.
 package pushtest
 
 import (
@@ -27,6 +29,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -68,6 +71,9 @@ type Request struct {
 
 // Server is the fake. Its methods are safe for concurrent use.
 type Server struct {
+	life   sync.Mutex // serialises Down, Up and Close
+	closed bool       // under life: Close was called, Up refuses
+
 	mu            sync.Mutex
 	hs            *httptest.Server // nil while down
 	addr          string
@@ -173,6 +179,12 @@ func (s *Server) MarkUnregisteredOnReceipt(tokens ...string) {
 // Down closes the listener and every connection: clients get connection
 // refused until Up.
 func (s *Server) Down() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.down()
+}
+
+func (s *Server) down() {
 	s.mu.Lock()
 	hs := s.hs
 	s.hs = nil
@@ -183,8 +195,14 @@ func (s *Server) Down() {
 	}
 }
 
-// Up listens again on the same address. It is a no-op when already up.
+// Up listens again on the same address. It is a no-op when already up, and
+// an error after Close.
 func (s *Server) Up() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return errors.New("pushtest: Up after Close")
+	}
 	s.mu.Lock()
 	up := s.hs != nil
 	s.mu.Unlock()
@@ -208,8 +226,13 @@ func (s *Server) Up() error {
 	return nil
 }
 
-// Close shuts the fake down for good.
-func (s *Server) Close() { s.Down() }
+// Close shuts the fake down for good; New arranges it through tb.Cleanup.
+func (s *Server) Close() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.closed = true
+	s.down()
+}
 
 func (s *Server) start(l net.Listener) {
 	hs := &httptest.Server{Listener: l, Config: &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}}
