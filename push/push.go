@@ -4,6 +4,19 @@
 // errors) with capped exponential backoff and full jitter. It holds no state
 // and knows no database: the dispatcher job decides what to send and what to
 // do with the tickets and receipts.
+//
+// Delivery to Expo is at least once: when a request fails after Expo may have
+// read it (a reset connection, a truncated answer) it is sent again, since a
+// rare duplicate notification is better than a lost one. A 4xx other than 429
+// is never retried: the same request would be refused again.
+//
+// Batches go one after the other, not in parallel, so that a failure leaves a
+// clean prefix of accepted messages (see Send); the dispatcher sends at most a
+// few batches per run, and Expo asks clients to keep connections few.
+//
+// push_sent_total{result} counts messages: "ok" and "error" per ticket (a
+// message in a request that finally failed counts as "error"), "retry" per
+// message each time its request is tried again.
 package push
 
 import (

@@ -30,7 +30,7 @@ func (c *Client) Receipts(ctx context.Context, ticketIDs []string) (map[string]R
 	for start := 0; start < len(ticketIDs); start += MaxReceiptsPerRequest {
 		chunk := ticketIDs[start:min(start+MaxReceiptsPerRequest, len(ticketIDs))]
 		if err := c.receiptsChunk(ctx, chunk, out); err != nil {
-			c.log.Error("expo receipts failed", zap.Int("ids", len(chunk)), zap.Int("read_before", len(out)), zap.Error(err))
+			c.log.Log(failLevel(err), "expo receipts failed", zap.Int("ids", len(chunk)), zap.Int("read_before", len(out)), zap.Error(err))
 			return out, err
 		}
 	}

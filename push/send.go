@@ -43,8 +43,8 @@ func (c *Client) Send(ctx context.Context, msgs []Message) ([]Ticket, error) {
 		got, err := c.sendBatch(ctx, batch)
 		if err != nil {
 			metrics.PushSent.WithLabelValues("error").Add(float64(len(batch)))
-			c.log.Error("expo send failed", zap.Int("messages", len(batch)), zap.Int("accepted_before", len(tickets)),
-				zap.Int("not_sent", len(msgs)-len(tickets)), zap.Error(err))
+			c.log.Log(failLevel(err), "expo send failed", zap.Int("messages", len(batch)),
+				zap.Int("accepted_before", len(tickets)), zap.Int("not_sent", len(msgs)-len(tickets)), zap.Error(err))
 			return tickets, err
 		}
 		tickets = append(tickets, got...)

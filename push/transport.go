@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"circly/metrics"
 )
@@ -62,6 +63,17 @@ func (e *SendError) Error() string {
 // Unwrap gives the cause when there is one: ctx's error when cancelled, the
 // network error when the link failed.
 func (e *SendError) Unwrap() error { return e.err }
+
+// failLevel is how loud a failed request is: a transient one (Expo down for a
+// while, shutdown cancelling) is a warning the caller recovers from by trying
+// later; a refused one needs a person.
+func failLevel(err error) zapcore.Level {
+	var se *SendError
+	if errors.As(err, &se) && se.Retryable {
+		return zapcore.WarnLevel
+	}
+	return zapcore.ErrorLevel
+}
 
 // expoError is one entry of Expo's whole-request "errors" array.
 type expoError struct {
