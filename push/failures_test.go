@@ -197,7 +197,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
-	if se := asSendError(t, err); !se.Retryable || !strings.Contains(se.Reason, "500") {
+	if se := asSendError(t, err); !se.Retryable || se.Attempts < 1 {
 		t.Fatalf("got %+v", se)
 	}
 	// The wait is up to 10 s; being back long before shows cancel cut it.
@@ -210,13 +210,9 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 	defer dcancel()
 	n := len(srv.Requests())
 	_, err = c.Send(dctx, messages(1, 0))
-	if dctx.Err() != nil {
-		// Only reachable if the wait drawn happened to be shorter than 3 s
-		// several times in a row; then the error must still be ctx's.
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err %v", err)
-		}
-	} else if se := asSendError(t, err); !strings.Contains(se.Reason, "no time left") {
+	// Usually the first wait drawn (up to 10 s) is longer than the 3 s left
+	// and the attempts end at once; if shorter, the deadline ends them.
+	if se := asSendError(t, err); !strings.Contains(se.Reason, "no time left") && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %+v", se)
 	}
 	if len(srv.Requests()) == n {
