@@ -23,7 +23,7 @@ type SendError struct {
 	Reason    string
 	Status    int // last HTTP status; 0 when there was none (network error, cancelled)
 	Retryable bool
-	// RetryAfter is the wait Expo last asked for on a 429, if it gave one.
+	// RetryAfter is the wait Expo last asked for (429 or 503), if it gave one.
 	RetryAfter time.Duration
 	// Attempts is how many requests were made.
 	Attempts int

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,5 +312,21 @@ func TestSendRejectsUnusableAnswers(t *testing.T) {
 				t.Fatalf("%d requests, want 1", hits)
 			}
 		})
+	}
+}
+
+func TestServiceUnavailableRetryAfterIsHonoured(t *testing.T) {
+	var hits atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer ts.Close()
+	_, err := push.New(push.Options{URL: ts.URL, BaseBackoff: time.Millisecond, MaxBackoff: time.Second}).
+		Send(context.Background(), messages(1, 0))
+	se := asSendError(t, err)
+	if !se.Retryable || se.Status != 503 || se.RetryAfter != 2*time.Minute || hits.Load() != 1 {
+		t.Fatalf("got %+v after %d requests", se, hits.Load())
 	}
 }

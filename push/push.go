@@ -104,7 +104,7 @@ type Options struct {
 	// MaxAttempts bounds the tries of one request, the first included. Default 5.
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the wait between attempts: a random
-	// duration in [0, min(MaxBackoff, BaseBackoff·2^retry)). A 429's
+	// duration in [0, min(MaxBackoff, BaseBackoff·2^retry)). A 429's or 503's
 	// Retry-After is honoured when it is at most MaxBackoff; a longer one ends
 	// the attempts at once (the caller tries again later). Defaults 500 ms, 30 s.
 	BaseBackoff, MaxBackoff time.Duration

@@ -116,7 +116,7 @@ func (c *Client) once(ctx context.Context, u string, body []byte, gzipped bool) 
 	}
 	defer resp.Body.Close()
 	res := response{status: resp.StatusCode}
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	res.body, err = read(resp)
@@ -189,7 +189,7 @@ func classify(ctx context.Context, what string, res response, err error) *SendEr
 	case res.status == http.StatusTooManyRequests:
 		return &SendError{Reason: reason, Status: res.status, Retryable: true, RetryAfter: res.retryAfter}
 	case res.status >= 500:
-		return &SendError{Reason: reason, Status: res.status, Retryable: true}
+		return &SendError{Reason: reason, Status: res.status, Retryable: true, RetryAfter: res.retryAfter}
 	default:
 		// 4xx: the request itself is wrong (bad token, too many messages,
 		// invalid payload); sending it again changes nothing.
