@@ -303,6 +303,20 @@ func TestRedisBrokerCloseLeavesNothing(t *testing.T) {
 	}
 	assertNoBrokerGoroutines(t)
 
+	// Frozen: reconnect attempts hang in the dial and handshake, and Close must still end them.
+	frozen := newRedisBroker(t, c, "")
+	startRedisBroker(t, frozen)
+	mustSubscribe(t, frozen, "poll:1")
+	srv.Freeze()
+	time.Sleep(3 * fastHealth.PingTimeout)
+	began := time.Now()
+	if err := frozen.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Close with Redis frozen took %s", time.Since(began).Round(time.Millisecond))
+	assertNoBrokerGoroutines(t)
+	srv.Thaw()
+
 	down := newRedisBroker(t, c, "")
 	startRedisBroker(t, down)
 	srv.Stop()
