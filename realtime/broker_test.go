@@ -29,7 +29,10 @@ func TestRedisBroker(t *testing.T) {
 	for _, protocol := range []int{3, 2} {
 		t.Run("resp"+strconv.Itoa(protocol), func(t *testing.T) {
 			testBroker(t, func(t *testing.T) realtime.Broker {
-				return newRedisBroker(t, sharedRedisProtocol(t, protocol), uniquePrefix())
+				// Production health settings: the suite asserts that no reconnect happens, and
+				// a loaded CI machine must not fake a link loss.
+				opts := realtime.RedisOptions{Prefix: uniquePrefix()}
+				return newRedisBrokerOpts(t, sharedRedisProtocol(t, protocol), opts)
 			})
 		})
 	}
