@@ -13,20 +13,13 @@ const (
 	ResultError = "error"
 )
 
-// Job names of the scheduled jobs (DESIGN.md, "Scheduled jobs").
-const (
-	JobClosePolls   = "close_polls"
-	JobReminders    = "reminders"
-	JobPushDispatch = "push_dispatch"
-	JobGauges       = "gauges"
-	JobCleanup      = "cleanup"
-)
 
 // knownJobs, knownDropReasons and knownPushResults are the label values created at start.
 var (
-	knownJobs        = []string{JobClosePolls, JobReminders, JobPushDispatch, JobGauges, JobCleanup}
-	knownDropReasons = []string{"conflated", "stale", "slow_consumer"}
-	knownPushResults = []string{ResultOK, ResultError, "retry", "dropped", "unregistered"}
+	// The scheduled jobs' names (jobs/, DESIGN.md "Scheduled jobs").
+	knownJobs        = []string{"close_polls", "deadline_reminders", "push_dispatch", "push_receipts", "gauges", "cleanup"}
+	knownDropReasons = []string{"conflated", "stale", "slow_consumer", "too_many_errors"}
+	knownPushResults = []string{ResultOK, ResultError, "retry"}
 )
 
 func init() {
