@@ -13,7 +13,6 @@ const (
 	ResultError = "error"
 )
 
-
 // knownJobs, knownDropReasons and knownPushResults are the label values created at start.
 var (
 	// The scheduled jobs' names (jobs/, DESIGN.md "Scheduled jobs").
