@@ -25,9 +25,10 @@ const maxKeysPerShard = 1 << 14
 // and is dropped by the next sweep of its shard, so memory is bounded by the keys active
 // within the longest period.
 type Memory struct {
-	seed   maphash.Seed
-	now    func() time.Time
-	shards [memoryShards]memoryShard
+	seed     maphash.Seed
+	now      func() time.Time
+	shardCap int
+	shards   [memoryShards]memoryShard
 }
 
 type memoryShard struct {
@@ -38,7 +39,7 @@ type memoryShard struct {
 
 // NewMemory returns an empty in-memory limiter.
 func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now}
+	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, shardCap: maxKeysPerShard}
 	for i := range m.shards {
 		m.shards[i].tat = map[string]time.Time{}
 	}
@@ -47,6 +48,9 @@ func NewMemory() *Memory {
 
 // SetClock replaces the limiter's clock (tests).
 func (m *Memory) SetClock(now func() time.Time) { m.now = now }
+
+// SetShardCap changes how many keys one of the 64 shards may hold (tests).
+func (m *Memory) SetShardCap(n int) { m.shardCap = n }
 
 // Allow implements Limiter.
 func (m *Memory) Allow(_ context.Context, key string, l Limit) (Result, error) {
@@ -66,10 +70,10 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (Result, error) {
 	}
 	res, newTAT := gcra(now, tat, l)
 	if res.Allowed {
-		if !ok && len(sh.tat) >= maxKeysPerShard {
+		if !ok && len(sh.tat) >= m.shardCap {
 			sh.sweep(now)
 			for k := range sh.tat {
-				if len(sh.tat) < maxKeysPerShard {
+				if len(sh.tat) < m.shardCap {
 					break
 				}
 				delete(sh.tat, k)

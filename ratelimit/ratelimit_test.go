@@ -149,6 +149,21 @@ func TestMemoryForgetsIdleKeys(t *testing.T) {
 	}
 }
 
+// TestMemoryBounded: a flood of new keys within one period never holds more than the cap.
+func TestMemoryBounded(t *testing.T) {
+	m := ratelimit.NewMemory()
+	m.SetShardCap(10)
+	lim := ratelimit.Limit{Rate: 1, Period: time.Hour}
+	for i := range 10_000 {
+		if r, err := m.Allow(context.Background(), fmt.Sprintf("flood:%d", i), lim); err != nil || !r.Allowed {
+			t.Fatalf("new key %d: %+v %v", i, r, err)
+		}
+	}
+	if n := m.Len(); n > 64*10 {
+		t.Fatalf("%d keys held, want at most %d", n, 64*10)
+	}
+}
+
 func redisClient(t *testing.T) *redis.Client {
 	opts, err := redis.ParseURL(testdb.RedisURL(t))
 	if err != nil {
