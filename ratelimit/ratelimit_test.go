@@ -164,7 +164,9 @@ func TestMemoryBounded(t *testing.T) {
 	}
 }
 
-func redisClient(t *testing.T) *redis.Client {
+func redisClient(t *testing.T) *redis.Client { return redisClientB(t) }
+
+func redisClientB(t testing.TB) *redis.Client {
 	opts, err := redis.ParseURL(testdb.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
