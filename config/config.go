@@ -59,6 +59,11 @@ type Config struct {
 
 	SentryDSN string
 
+	// MetricsAddr is where /metrics listens ("127.0.0.1:9090", ":9090"); empty: the main port.
+	MetricsAddr string
+	// CORSAllowedOrigins are the browser origins allowed to call the API ("*" = any); empty: none.
+	CORSAllowedOrigins []string
+
 	LogLevel  string
 	LogFormat string
 
@@ -145,6 +150,8 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	}
 	c.LogFormat = r.oneOf("LOG_FORMAT", defaultFormat, "json", "console")
 	c.AutoMigrate = r.boolean("AUTO_MIGRATE", c.Env == EnvDevelopment)
+	c.MetricsAddr = r.hostPort("METRICS_ADDR")
+	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -334,6 +341,40 @@ func (r *reader) cidrs(name string) []string {
 		if _, _, err := net.ParseCIDR(c); err != nil && net.ParseIP(c) == nil {
 			r.fail(name, c, "expects comma-separated CIDRs such as 10.0.0.0/8")
 		}
+	}
+	return out
+}
+
+func (r *reader) hostPort(name string) string {
+	v, ok := r.raw(name)
+	if !ok {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		r.fail(name, v, "expects host:port or :port, such as 127.0.0.1:9090")
+		return ""
+	}
+	return v
+}
+
+// origins reads browser origins: "*" alone, or scheme://host[:port] each, without a path.
+func (r *reader) origins(name string) []string {
+	out := r.list(name, "")
+	for i, o := range out {
+		if o == "*" {
+			if len(out) > 1 {
+				r.fail(name, o, "expects either * alone or a list of origins")
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			r.fail(name, o, "expects comma-separated origins such as https://circly.app (scheme, host and port only)")
+			continue
+		}
+		out[i] = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 	return out
 }

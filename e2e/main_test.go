@@ -165,7 +165,9 @@ type proc struct {
 // freePort asks the kernel for a port nobody listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The wildcard address, as the server binds: a port free on 127.0.0.1 may still be held on
+	// ::1 by some outgoing connection, and then the server cannot bind it.
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}

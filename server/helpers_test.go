@@ -94,6 +94,9 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Rate limits are off unless a test turns them on (withConfig): most tests make many users
+	// from one address within a minute.
+	cfg.RateLimitRequests, cfg.AuthRateLimit = 0, 0
 	st := envSettings{policy: models.DefaultPolicy(), cfg: cfg, tokenTTL: time.Hour}
 	st.policy.TallyReleaseBatch = 1
 	for _, o := range opts {

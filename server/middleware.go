@@ -23,12 +23,14 @@ import (
 const (
 	ctxRequestID = "circly.request_id"
 	ctxUserID    = "circly.user_id"
+	ctxLogger    = "circly.logger"
 )
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// requestIDMiddleware keeps a sane incoming X-Request-ID or makes one, and echoes it.
-func requestIDMiddleware(c *gin.Context) {
+// requestIDMiddleware keeps a sane incoming X-Request-ID or makes one, echoes it, and puts a
+// logger carrying it in the context (see logger).
+func (s *Server) requestIDMiddleware(c *gin.Context) {
 	id := c.GetHeader("X-Request-ID")
 	if !validRequestID.MatchString(id) {
 		b := make([]byte, 8)
@@ -36,11 +38,21 @@ func requestIDMiddleware(c *gin.Context) {
 		id = hex.EncodeToString(b)
 	}
 	c.Set(ctxRequestID, id)
+	c.Set(ctxLogger, s.log.With(zap.String("request_id", id)))
 	c.Header("X-Request-ID", id)
 	c.Next()
 }
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// logger is the request's logger: every line it writes carries the request id. Handlers log
+// through it, never through s.log.
+func (s *Server) logger(c *gin.Context) *zap.Logger {
+	if l, ok := c.Value(ctxLogger).(*zap.Logger); ok {
+		return l
+	}
+	return s.log
+}
 
 // accessLog writes one line per request. It logs the route pattern, never the raw path,
 // query or body, so no line holds a token or a vote's option.
@@ -53,14 +65,14 @@ func (s *Server) accessLog(c *gin.Context) {
 	}
 	status := c.Writer.Status()
 	fields := []zap.Field{
-		zap.String("request_id", requestID(c)), zap.String("method", c.Request.Method), zap.String("route", route),
+		zap.String("method", c.Request.Method), zap.String("route", route),
 		zap.Int("status", status), zap.Duration("latency", time.Since(start)), zap.String("client_ip", c.ClientIP()),
 	}
 	switch {
 	case status >= 500:
-		s.log.Warn("request", fields...)
+		s.logger(c).Warn("request", fields...)
 	default:
-		s.log.Info("request", fields...)
+		s.logger(c).Info("request", fields...)
 	}
 }
 
@@ -71,8 +83,9 @@ func (s *Server) recovery(c *gin.Context) {
 			if r == http.ErrAbortHandler {
 				panic(r)
 			}
-			s.log.Error("panic", zap.String("request_id", requestID(c)), zap.Any("panic", r),
+			s.logger(c).Error("panic", zap.String("route", c.FullPath()), zap.Any("panic", r),
 				zap.ByteString("stack", debug.Stack()))
+			s.reportPanic(c, r)
 			if c.Writer.Written() {
 				c.Abort()
 				return

@@ -96,9 +96,10 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	var e *models.Error
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.Canceled) {
-			s.log.Debug("request canceled", zap.String("request_id", requestID(c)))
+			s.logger(c).Debug("request canceled")
 		} else {
-			s.log.Error("internal error", zap.String("request_id", requestID(c)), zap.String("route", c.FullPath()), zap.Error(err))
+			s.logger(c).Error("internal error", zap.String("route", c.FullPath()), zap.Error(err))
+			s.reportError(c, err)
 		}
 		e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
 	}

@@ -11,7 +11,9 @@ import (
 	"circly/app"
 	"circly/auth"
 	"circly/config"
+	"circly/metrics"
 	"circly/models"
+	"circly/ratelimit"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -34,6 +36,8 @@ type Deps struct {
 	Version string
 	// WSConnections reports live WebSocket connections (nil until the hub exists).
 	WSConnections func() int
+	// Limiter holds the rate-limit budgets (nil: in memory, for one replica).
+	Limiter ratelimit.Limiter
 }
 
 // Server holds the handlers' dependencies.
@@ -50,6 +54,7 @@ type Server struct {
 	users    *liveUsers
 	draining atomic.Bool
 	engine   *gin.Engine
+	limiter  *rateLimiter
 }
 
 // New builds the server and its routes.
@@ -68,7 +73,12 @@ func New(d Deps) *Server {
 	if s.app == nil {
 		s.app = app.New(d.Store, nil, s.log)
 	}
+	s.limiter = &rateLimiter{l: d.Limiter}
+	if s.limiter.l == nil {
+		s.limiter.l = ratelimit.NewMemory()
+	}
 	s.engine = s.routes()
+	initRouteMetrics(s.engine)
 	return s
 }
 
@@ -86,7 +96,8 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(s.cfg.TrustedProxies)
-	r.Use(requestIDMiddleware, s.accessLog, s.recovery, securityHeaders)
+	r.Use(httpMetrics, s.requestIDMiddleware, s.accessLog, s.recovery, securityHeaders(s.cfg.Env),
+		s.cors(s.cfg.CORSAllowedOrigins), s.rateLimit)
 	r.NoRoute(s.h(func(c *gin.Context) error {
 		return models.Errorf(models.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path)
 	}))
@@ -96,10 +107,14 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/health", s.health)
 	r.GET("/health/detailed", s.healthDetailed)
+	if s.cfg.MetricsAddr == "" { // otherwise cmd/circly serves it on its own listener
+		r.GET("/metrics", gin.WrapH(metrics.Handler()))
+	}
 
 	v1 := r.Group("/v1", s.bodyRules)
 	v1.POST("/auth/device-login", s.h(s.deviceLogin))
 	v1.POST("/auth/refresh", s.h(s.refresh))
+	v1.GET("/openapi.json", s.openAPI)
 
 	a := v1.Group("", s.requireAuth)
 	a.GET("/users/me", s.h(s.getMe))
@@ -128,13 +143,4 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/polls/:id/vote", s.h(s.vote))
 	a.GET("/polls/:id/results", s.h(s.results))
 	return r
-}
-
-// securityHeaders sets the headers every API answer carries.
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
-	c.Next()
 }

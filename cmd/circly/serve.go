@@ -15,6 +15,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/models"
+	"circly/ratelimit"
 	"circly/server"
 
 	"github.com/redis/go-redis/v9"
@@ -55,6 +56,11 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	if cfg.SecretGenerated {
 		log.Warn("SECRET_KEY is not set: using a random key, so tokens will not survive a restart")
 	}
+	flushSentry, err := initSentry(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer flushSentry()
 
 	db, err := models.Open(models.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.DBMaxOpenConns, Logger: log})
@@ -78,6 +84,7 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	}
 
 	var redisHealth server.Pinger
+	var limiter ratelimit.Limiter // nil: in memory
 	if cfg.UsesRedis() {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -89,6 +96,7 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 			return fmt.Errorf("redis unreachable: %w", err)
 		}
 		redisHealth = redisPinger{rc}
+		limiter = ratelimit.NewRedis(rc, "circly:")
 	}
 
 	policy := models.DefaultPolicy()
@@ -103,7 +111,15 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version,
+		Limiter: limiter,
 	})
+	if cfg.MetricsAddr != "" {
+		_, stopMetrics, err := serveMetrics(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"circly/config"
+	"circly/metrics"
+	"circly/server"
+
+	"github.com/getsentry/sentry-go"
+	"go.uber.org/zap"
+)
+
+// initSentry turns error reporting on when SENTRY_DSN is set. The returned function flushes
+// queued events; call it on the way out. Events never carry a request (see
+// server.ScrubSentryEvent).
+func initSentry(cfg config.Config, log *zap.Logger) (flush func(), err error) {
+	if cfg.SentryDSN == "" {
+		return func() {}, nil
+	}
+	err = sentry.Init(sentry.ClientOptions{
+		Dsn:              cfg.SentryDSN,
+		Environment:      cfg.Env,
+		Release:          "circly@" + version,
+		SendDefaultPII:   false,
+		AttachStacktrace: true,
+		MaxBreadcrumbs:   -1,
+		BeforeSend:       server.ScrubSentryEvent,
+	})
+	if err != nil {
+		return nil, errors.New("SENTRY_DSN: " + err.Error())
+	}
+	log.Info("error reporting to Sentry is on")
+	return func() { sentry.Flush(3 * time.Second) }, nil
+}
+
+// serveMetrics serves /metrics on METRICS_ADDR (a port kept off the public load balancer).
+// It returns the bound listener's address and a function that stops it.
+func serveMetrics(cfg config.Config, log *zap.Logger) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return "", nil, errors.New("METRICS_ADDR: " + err.Error())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", zap.Error(err))
+		}
+	}()
+	log.Info("metrics are served apart", zap.String("addr", ln.Addr().String()))
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
