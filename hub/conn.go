@@ -26,7 +26,7 @@ type sub struct {
 	channel  string
 	circleID string
 	active   bool
-	gone     bool               // unsubscribed or removed: drop whatever is still queued for it
+	gone     bool               // unsubscribed or removed: drop its pending tally
 	held     []realtime.Message // while pending: the highest tally and the ordered frames
 	sent     int                // highest tally version queued after the snapshot
 	tally    *realtime.Message  // the newest tally not yet written; a marker sits in the queue
@@ -207,18 +207,12 @@ func (c *conn) write(it *item) bool {
 		it.s.sent = t.Version
 		frame = t.Frame
 	case itemFinal:
+		// Ordered frames queued before an unsubscribe or removal still go out: they precede
+		// the `unsubscribed` frame.
 		c.events--
-		if it.s.gone {
-			c.mu.Unlock()
-			return true
-		}
 		it.s.sent = max(it.s.sent, it.version)
 	case itemFrame:
 		c.events--
-		if it.s != nil && it.s.gone {
-			c.mu.Unlock()
-			return true
-		}
 	}
 	closed := c.closed
 	c.mu.Unlock()

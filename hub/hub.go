@@ -29,11 +29,6 @@ type Transport interface {
 	Close(code int, reason string) error
 }
 
-// Authenticator turns the token of a first `auth` frame into a user id.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (userID string, err error)
-}
-
 // Authorizer decides whether a user may watch a channel. It returns the circle the channel
 // belongs to ("" for the user's own channel), so that a removal from that circle can end
 // exactly the subscriptions it covers. A refusal the client should see is an *Error.
@@ -79,7 +74,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	def(&l.MaxChannels, 100)
-	def(&l.MaxConnsPerUser, 10)
+	def(&l.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	def(&l.MaxErrors, 10)
 	def(&l.EventQueue, 128)
 	defd(&l.AuthTimeout, 10*time.Second)
@@ -93,7 +88,6 @@ func (l Limits) withDefaults() Limits {
 // Config is what a hub is built from.
 type Config struct {
 	Broker    realtime.Broker
-	Tokens    Authenticator
 	Auth      Authorizer
 	Snapshots SnapshotSource
 	Log       *zap.Logger
@@ -104,7 +98,6 @@ type Config struct {
 // Hub is the registry of one replica's live connections. It implements realtime.Handler.
 type Hub struct {
 	broker    realtime.Broker
-	tokens    Authenticator
 	auth      Authorizer
 	snapshots SnapshotSource
 	log       *zap.Logger
@@ -146,7 +139,7 @@ func New(cfg Config) *Hub {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
-		broker: cfg.Broker, tokens: cfg.Tokens, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
+		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
 		lim:      cfg.Limits.withDefaults(),
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
@@ -164,6 +157,16 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	go h.sweep()
 	return nil
+}
+
+// DefaultMaxConnsPerUser is the contract's limit of open connections per user and replica.
+const DefaultMaxConnsPerUser = 10
+
+// Draining reports whether Drain has begun (new connections are refused).
+func (h *Hub) Draining() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closing
 }
 
 // Connections is the number of open connections on this replica.
@@ -254,15 +257,23 @@ func (h *Hub) refreshPolls() {
 	}
 }
 
-// removeUser ends userID's subscriptions to circleID and its polls on this replica.
+// removeUser ends userID's subscriptions to circleID and its polls on this replica; an empty
+// userID ends everyone's (the circle was deleted).
 func (h *Hub) removeUser(userID, circleID string) {
-	if userID == "" || circleID == "" {
+	if circleID == "" {
 		return
 	}
 	h.mu.RLock()
 	var conns []*conn
-	for c := range h.byUser[userID] {
-		conns = append(conns, c)
+	if userID == "" {
+		conns = make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+	} else {
+		for c := range h.byUser[userID] {
+			conns = append(conns, c)
+		}
 	}
 	h.mu.RUnlock()
 	for _, c := range conns {

@@ -19,6 +19,8 @@ type Session struct {
 	// Release frees the slot Admit reserved (nil when the user was not admitted yet: the
 	// hub admits after first-frame auth).
 	Release func()
+	// Authenticate checks the token of a first `auth` frame (used when UserID is empty).
+	Authenticate func(ctx context.Context, token string) (userID string, err error)
 	// Channels are subscribed right after `ready`, as if the client had asked (the
 	// /v1/polls/{id}/live endpoint passes poll:<id>); their answers carry no id.
 	Channels []string
@@ -34,7 +36,7 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 	userID := s.UserID
 	if userID == "" {
 		var ok bool
-		if userID, ok = h.firstFrameAuth(ctx, t); !ok {
+		if userID, ok = h.firstFrameAuth(ctx, t, s.Authenticate); !ok {
 			return
 		}
 		release, err := h.Admit(userID)
@@ -85,7 +87,7 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 
 // firstFrameAuth waits AuthTimeout for an `auth` frame with a good token; anything else
 // closes 4001.
-func (h *Hub) firstFrameAuth(ctx context.Context, t Transport) (string, bool) {
+func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func(context.Context, string) (string, error)) (string, bool) {
 	actx, cancel := context.WithTimeout(ctx, h.lim.AuthTimeout)
 	data, err := t.Read(actx)
 	cancel()
@@ -94,12 +96,12 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport) (string, bool) {
 		return "", false
 	}
 	f, ferr := ParseFrame(data)
-	if ferr != nil || f.Type != FrameAuth || h.tokens == nil {
+	if ferr != nil || f.Type != FrameAuth || authenticate == nil {
 		_ = t.Close(CloseUnauthorized, "the first frame must be auth")
 		return "", false
 	}
 	actx, cancel = context.WithTimeout(ctx, h.lim.SnapshotTimeout)
-	userID, err := h.tokens.Authenticate(actx, f.Token)
+	userID, err := authenticate(actx, f.Token)
 	cancel()
 	if err != nil || userID == "" {
 		_ = t.Close(CloseUnauthorized, "invalid token")
