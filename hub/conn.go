@@ -29,7 +29,8 @@ type sub struct {
 	gone     bool               // unsubscribed or removed: drop its pending tally
 	held     []realtime.Message // while pending: the highest tally and the ordered frames
 	sent     int                // highest tally version queued after the snapshot
-	tally    *realtime.Message  // the newest tally not yet written; a marker sits in the queue
+	tally    realtime.Message   // the newest tally not yet written (when hasTally)
+	hasTally bool               // a marker for tally sits in the queue
 }
 
 type itemKind uint8
@@ -122,14 +123,14 @@ func (c *conn) enqueueLocked(s *sub, m realtime.Message) {
 			c.h.m.Dropped("stale")
 			return
 		}
-		if s.tally != nil {
+		if s.hasTally {
 			if m.Version > s.tally.Version {
-				s.tally = &m
+				s.tally = m
 			}
 			c.h.m.Dropped("conflated")
 			return
 		}
-		s.tally = &m
+		s.tally, s.hasTally = m, true
 		c.push(item{kind: itemTally, s: s})
 	case realtime.KindFinal:
 		c.pushEvent(item{kind: itemFinal, frame: m.Frame, s: s, version: m.Version})
@@ -198,9 +199,9 @@ func (c *conn) write(it *item) bool {
 	c.mu.Lock()
 	switch it.kind {
 	case itemTally:
-		t := it.s.tally
-		it.s.tally = nil
-		if it.s.gone || t == nil || t.Version <= it.s.sent {
+		t, has := it.s.tally, it.s.hasTally
+		it.s.tally, it.s.hasTally = realtime.Message{}, false
+		if it.s.gone || !has || t.Version <= it.s.sent {
 			c.mu.Unlock()
 			return true
 		}
@@ -327,7 +328,7 @@ func (c *conn) dropSub(channel string) bool {
 	if !ok {
 		return false
 	}
-	s.gone, s.held, s.tally = true, nil, nil
+	s.gone, s.held, s.hasTally = true, nil, false
 	delete(c.subs, channel)
 	return true
 }
@@ -357,7 +358,7 @@ func (c *conn) removeCircle(circleID string) []string {
 		if s.circleID != circleID {
 			continue
 		}
-		s.gone, s.held, s.tally = true, nil, nil
+		s.gone, s.held, s.hasTally = true, nil, false
 		delete(c.subs, name)
 		names = append(names, name)
 		if !c.closed {

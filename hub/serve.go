@@ -113,12 +113,15 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 // refuse sends an error frame; the MaxErrors-th closes the connection with 1008.
 func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 	c.errors++
-	if c.errors >= h.lim.MaxErrors {
+	switch {
+	case c.errors > h.lim.MaxErrors:
+		// closing already
+	case c.errors == h.lim.MaxErrors:
+		h.m.Dropped("too_many_errors")
+		c.closeAfter(errorFrame(id, e), ClosePolicy, "too many errors")
+	default:
 		c.send(errorFrame(id, e))
-		c.close(ClosePolicy, "too many errors", "too_many_errors")
-		return
 	}
-	c.send(errorFrame(id, e))
 }
 
 // subscribe authorizes, registers the watcher, reads the snapshot and queues `subscribed`.
