@@ -160,6 +160,7 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 	}
 	if err := h.watch(c, s); err != nil {
 		c.dropSub(f.Channel)
+		h.unwatch(c, f.Channel)
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
