@@ -88,11 +88,15 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 // firstFrameAuth waits AuthTimeout for an `auth` frame with a good token; anything else
 // closes 4001.
 func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func(context.Context, string) (string, error)) (string, bool) {
-	actx, cancel := context.WithTimeout(ctx, h.lim.AuthTimeout)
-	data, err := t.Read(actx)
-	cancel()
+	// A timer closes 4001 rather than a read deadline: an expired read context makes the
+	// transport drop the connection without a close frame.
+	timer := time.AfterFunc(h.lim.AuthTimeout, func() { _ = t.Close(CloseUnauthorized, "authenticate within 10 s") })
+	data, err := t.Read(ctx)
+	if !timer.Stop() {
+		return "", false
+	}
 	if err != nil {
-		_ = t.Close(CloseUnauthorized, "authenticate within 10 s")
+		_ = t.Close(CloseUnauthorized, "authenticate first")
 		return "", false
 	}
 	f, ferr := ParseFrame(data)
@@ -100,7 +104,7 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 		_ = t.Close(CloseUnauthorized, "the first frame must be auth")
 		return "", false
 	}
-	actx, cancel = context.WithTimeout(ctx, h.lim.SnapshotTimeout)
+	actx, cancel := context.WithTimeout(ctx, h.lim.SnapshotTimeout)
 	userID, err := authenticate(actx, f.Token)
 	cancel()
 	if err != nil || userID == "" {
