@@ -65,6 +65,7 @@ type conn struct {
 	spare   []item
 	events  int // ordered items waiting (tally markers excluded)
 	writing bool
+	writer  func() // c.writeLoop, bound once: `go c.writer()` then allocates nothing per start
 	closed  bool
 	removed map[string]uint64 // circle id → removal generation (see removeCircle)
 	gen     uint64
@@ -77,6 +78,7 @@ type conn struct {
 
 func newConn(h *Hub, t Transport, userID string) *conn {
 	c := &conn{h: h, t: t, userID: userID}
+	c.writer = c.writeLoop
 	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
 	return c
 }
@@ -161,7 +163,7 @@ func (c *conn) push(it item) {
 	c.queue = append(c.queue, it)
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		go c.writer()
 	}
 }
 
