@@ -238,7 +238,8 @@ func (c *conn) write(it *item) bool {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
-		go func() { _ = c.t.Close(it.code, it.reason) }()
+		code, reason := it.code, it.reason
+		go func() { _ = c.t.Close(code, reason) }()
 		return false
 	}
 	return true
