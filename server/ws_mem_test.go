@@ -97,3 +97,33 @@ func rawWS(host, token string) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// BenchmarkWSConnect times upgrade + auth + ready over real sockets (the client's raw
+// handshake is cheap, so most of the cost is the server's).
+//
+//	go test -run XXX -bench WSConnect ./server
+func BenchmarkWSConnect(b *testing.B) {
+	e, _ := newLiveEnv(&testing.T{}, testdb.Dialects[0], hub.Limits{MaxConnsPerUser: 1 << 30})
+	token := e.login().Token
+	u, _ := url.Parse(e.srv.URL)
+	conns := make(chan net.Conn, 1024)
+	go func() {
+		for c := range conns {
+			_ = c.Close()
+		}
+	}()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := rawWS(u.Host, token)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			conns <- c
+		}
+	})
+	b.StopTimer()
+	close(conns)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
+}
