@@ -18,8 +18,6 @@ import (
 // merged. The lead empties this list at merge time: then every described operation must be
 // routed.
 var pendingRoutes = map[string]bool{
-	"GET /v1/ws":                     true,
-	"GET /v1/polls/{}/live":          true,
 	"GET /v1/notifications":          true,
 	"PUT /v1/notifications/{}/read":  true,
 	"PUT /v1/notifications/read-all": true,

@@ -93,7 +93,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		key := "ip:" + clientIPKey(c)
 		if !b.byIP {
 			if user == "" {
-				user = s.tokenUser(c)
+				user = s.budgetUser(c)
 			}
 			if user != "-" {
 				key = "u:" + user
@@ -138,10 +138,10 @@ func (s *Server) limiterFailed(c *gin.Context, err error) {
 	s.logger(c).Warn("rate limiter unavailable: letting requests through", zap.Error(err))
 }
 
-// tokenUser is the user id of a valid bearer token, or "-". It checks the signature (a
+// budgetUser is the user id of a valid bearer token, or "-". It checks the signature (a
 // forged token must not spend someone else's budget) but not that the account still exists:
 // requireAuth does that later.
-func (s *Server) tokenUser(c *gin.Context) string {
+func (s *Server) budgetUser(c *gin.Context) string {
 	scheme, token, found := strings.Cut(c.GetHeader("Authorization"), " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return "-"

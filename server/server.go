@@ -12,6 +12,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/metrics"
+	"circly/hub"
 	"circly/models"
 	"circly/ratelimit"
 
@@ -38,6 +39,8 @@ type Deps struct {
 	WSConnections func() int
 	// Limiter holds the rate-limit budgets (nil: in memory, for one replica).
 	Limiter ratelimit.Limiter
+	// Hub serves /v1/ws and /v1/polls/{id}/live (nil: they answer 503).
+	Hub *hub.Hub
 }
 
 // Server holds the handlers' dependencies.
@@ -52,6 +55,7 @@ type Server struct {
 	version  string
 	wsConns  func() int
 	users    *liveUsers
+	hub      *hub.Hub
 	draining atomic.Bool
 	engine   *gin.Engine
 	limiter  *rateLimiter
@@ -62,6 +66,10 @@ func New(d Deps) *Server {
 	s := &Server{
 		cfg: d.Config, store: d.Store, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
 		version: d.Version, wsConns: d.WSConnections, users: newLiveUsers(time.Minute),
+		hub: d.Hub,
+	}
+	if s.wsConns == nil && s.hub != nil {
+		s.wsConns = s.hub.Connections
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -115,6 +123,9 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/auth/device-login", s.h(s.deviceLogin))
 	v1.POST("/auth/refresh", s.h(s.refresh))
 	v1.GET("/openapi.json", s.openAPI)
+	// Live updates authenticate by header or by their first frame, so they sit outside requireAuth.
+	v1.GET("/ws", s.h(s.ws))
+	v1.GET("/polls/:id/live", s.h(s.pollLive))
 
 	a := v1.Group("", s.requireAuth)
 	a.GET("/users/me", s.h(s.getMe))
