@@ -12,6 +12,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/models"
+	"circly/storage"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -34,6 +35,8 @@ type Deps struct {
 	Version string
 	// WSConnections reports live WebSocket connections (nil until the hub exists).
 	WSConnections func() int
+	// Storage keeps uploaded images (nil: local disk under DATA_DIR/uploads).
+	Storage storage.Storage
 }
 
 // Server holds the handlers' dependencies.
@@ -47,6 +50,7 @@ type Server struct {
 	redis    Pinger
 	version  string
 	wsConns  func() int
+	files    storage.Storage // nil when the upload directory could not be made
 	users    *liveUsers
 	draining atomic.Bool
 	engine   *gin.Engine
@@ -63,6 +67,10 @@ func New(d Deps) *Server {
 	}
 	if s.wsConns == nil {
 		s.wsConns = func() int { return 0 }
+	}
+	s.files = d.Storage
+	if s.files == nil {
+		s.files = s.localStorage()
 	}
 	s.app = d.App
 	if s.app == nil {
@@ -127,6 +135,14 @@ func (s *Server) routes() *gin.Engine {
 	a.DELETE("/polls/:id", s.h(s.deletePoll))
 	a.POST("/polls/:id/vote", s.h(s.vote))
 	a.GET("/polls/:id/results", s.h(s.results))
+
+	a.POST("/reports", s.h(s.createReport))
+	a.GET("/reports/my", s.h(s.myReports))
+	a.GET("/stats/user", s.h(s.userStats))
+	a.GET("/stats/circles/:id", s.h(s.circleStats))
+	a.POST("/uploads/images", s.h(s.uploadImage)) // body rules: uploadBodyRules
+	v1.GET("/uploads/:id", s.h(s.serveUpload))    // no token: see serveUpload
+	v1.HEAD("/uploads/:id", s.h(s.serveUpload))
 	return r
 }
 

@@ -1,0 +1,319 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strings"
+
+	"circly/media"
+	"circly/models"
+	"circly/storage"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// uploadRoute is the one route whose body is multipart and may exceed MaxBodyBytes.
+const uploadRoute = "/v1/uploads/images"
+
+// uploadMargin is what the multipart framing and the small `type` field may add to the file.
+const uploadMargin = 64 << 10
+
+// maxTypeField bounds the `type` form field.
+const maxTypeField = 64
+
+var errFileTooLarge = errors.New("file larger than MAX_FILE_SIZE")
+
+// uploadBodyRules replaces bodyRules on the upload route: multipart/form-data only, and the body
+// is cut off at MAX_FILE_SIZE plus a small margin while it is read (never buffered whole).
+func (s *Server) uploadBodyRules(c *gin.Context) {
+	r := c.Request
+	limit := s.cfg.MaxFileSize + uploadMargin
+	if r.ContentLength > limit {
+		s.writeError(c, s.fileTooLarge())
+		return
+	}
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, limit)
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		s.writeError(c, models.Errorf(models.CodeUnsupportedMedia, "send the image as multipart/form-data"))
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) fileTooLarge() error {
+	return models.Errorf(models.CodePayloadTooLarge, "the file is larger than %d bytes", s.cfg.MaxFileSize).
+		WithDetails(map[string]any{"field": "file", "max_bytes": s.cfg.MaxFileSize})
+}
+
+// uploadJSON is the answer to an upload.
+type uploadJSON struct {
+	FileID      string `json:"file_id"`
+	URL         string `json:"url"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	Type        string `json:"type"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// uploadImage streams the `file` part to storage while checking it, then records it. The image
+// is stored only once it validated, and removed again when anything after that fails.
+func (s *Server) uploadImage(c *gin.Context) error {
+	if s.files == nil {
+		return models.Errorf(models.CodeUnavailable, "file storage is not available")
+	}
+	ctx := c.Request.Context()
+	_, params, _ := mime.ParseMediaType(c.Request.Header.Get("Content-Type"))
+	mr := multipart.NewReader(c.Request.Body, params["boundary"])
+	var typ, fileID, contentType string
+	var size int64
+	seenType := false
+	stored := false
+	defer func() {
+		if stored && fileID != "" {
+			// Reached only on failure: success clears stored below.
+			if err := s.files.Delete(context.WithoutCancel(ctx), fileID); err != nil {
+				s.log.Warn("remove an abandoned upload", zap.String("file_id", fileID), zap.Error(err))
+			}
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s.uploadReadError(err)
+		}
+		switch part.FormName() {
+		case "type":
+			if seenType {
+				return invalid("type", "send type once")
+			}
+			seenType = true
+			b, err := io.ReadAll(io.LimitReader(part, maxTypeField+1))
+			if err != nil {
+				return s.uploadReadError(err)
+			}
+			typ = strings.TrimSpace(string(b))
+			if !slices.Contains(models.UploadTypes, typ) {
+				return invalid("type", "type must be one of %s", strings.Join(models.UploadTypes, ", "))
+			}
+		case "file":
+			if fileID != "" {
+				return invalid("file", "send one file per upload")
+			}
+			fileID = uuid.NewString()
+			contentType, size, err = s.storeImage(ctx, fileID, part)
+			if err != nil {
+				return err
+			}
+			stored = true
+		default:
+			name := part.FormName()
+			if name == "" {
+				return models.Errorf(models.CodeInvalidFormat, "every part needs a form-data name")
+			}
+			return models.Errorf(models.CodeValidation, "unknown field %q; send file and type", name).
+				WithDetails(map[string]any{"field": name})
+		}
+	}
+	if !stored {
+		return missing("file")
+	}
+	if !seenType {
+		return missing("type")
+	}
+	u, err := s.store.CreateUpload(ctx, models.Upload{ID: fileID, UserID: userID(c), Type: typ, ContentType: contentType, Size: size})
+	if err != nil {
+		return err
+	}
+	stored = false // it is the upload's now
+	s.log.Info("image uploaded", zap.String("request_id", requestID(c)), zap.String("file_id", u.ID),
+		zap.String("type", u.Type), zap.String("content_type", u.ContentType), zap.Int64("size", u.Size))
+	ok(c, http.StatusCreated, uploadJSON{FileID: u.ID, URL: s.uploadURL(u.ID), Size: u.Size, ContentType: u.ContentType,
+		Type: u.Type, CreatedAt: ts(u.CreatedAt)})
+	return nil
+}
+
+func (s *Server) uploadURL(id string) string { return s.cfg.PublicURL + "/v1/uploads/" + id }
+
+// storeImage decides the type by the first bytes, then streams the part to storage through
+// the size limit and the image validator. Put sees the end of the stream only after the
+// validator accepted the whole image, so an invalid file is never stored.
+func (s *Server) storeImage(ctx context.Context, id string, part io.Reader) (string, int64, error) {
+	br := bufio.NewReaderSize(part, 512)
+	head, err := br.Peek(16)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", 0, s.uploadReadError(err)
+	}
+	if len(head) == 0 {
+		return "", 0, invalid("file", "the file is empty")
+	}
+	ct := media.Sniff(head)
+	if ct == "" || !slices.Contains(s.cfg.AllowedFileTypes, ct) {
+		return "", 0, s.unsupportedImage()
+	}
+	v := newValidatingReader(ctx, &limitReader{r: br, left: s.cfg.MaxFileSize}, ct)
+	size, err := s.files.Put(ctx, id, ct, v)
+	v.finish(err)
+	switch {
+	case err == nil:
+		return ct, size, nil
+	case errors.Is(err, errFileTooLarge):
+		return "", 0, s.fileTooLarge()
+	case errors.Is(err, media.ErrUnsupported):
+		return "", 0, s.unsupportedImage()
+	case errors.Is(err, media.ErrTooManyPixels):
+		return "", 0, models.Errorf(models.CodePayloadTooLarge, "the image has more than %d pixels", media.MaxPixels).
+			WithDetails(map[string]any{"field": "file", "max_pixels": media.MaxPixels})
+	case errors.Is(err, errFromClient):
+		return "", 0, s.uploadReadError(err)
+	}
+	return "", 0, err
+}
+
+func (s *Server) unsupportedImage() error {
+	return models.Errorf(models.CodeUnsupportedMedia, "the file must be a complete image of type %s",
+		strings.Join(s.cfg.AllowedFileTypes, " or ")).WithDetails(map[string]any{"field": "file"})
+}
+
+// uploadReadError explains a failure to read the request body.
+func (s *Server) uploadReadError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return s.fileTooLarge()
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return models.Errorf(models.CodeInvalidFormat, "the multipart body could not be read")
+}
+
+// errFromClient marks failures reading the request (as opposed to writing storage).
+var errFromClient = errors.New("reading the upload")
+
+type clientReadError struct{ err error }
+
+func (e clientReadError) Error() string        { return "reading the upload: " + e.err.Error() }
+func (e clientReadError) Unwrap() []error      { return []error{errFromClient, e.err} }
+func (e clientReadError) Is(target error) bool { return target == errFromClient }
+
+// limitReader fails with errFileTooLarge once more than left bytes come through.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) > l.left {
+		return 0, errFileTooLarge
+	}
+	l.left -= int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = clientReadError{err}
+	}
+	return n, err
+}
+
+// validatingReader passes a stream through while media.Validate reads a copy of it on another
+// goroutine. It reports EOF only after the validator accepted the stream; a validator failure
+// surfaces as the error of the next read.
+type validatingReader struct {
+	tee  io.Reader
+	pw   *io.PipeWriter
+	done chan error
+	over bool
+}
+
+func newValidatingReader(ctx context.Context, src io.Reader, contentType string) *validatingReader {
+	pr, pw := io.Pipe()
+	v := &validatingReader{tee: io.TeeReader(src, pw), pw: pw, done: make(chan error, 1)}
+	go func() {
+		err := media.Validate(ctx, pr, contentType)
+		if err != nil {
+			pr.CloseWithError(err) // the writer's next write fails with it
+		} else {
+			pr.Close()
+		}
+		v.done <- err
+	}()
+	return v
+}
+
+func (v *validatingReader) Read(p []byte) (int, error) {
+	n, err := v.tee.Read(p)
+	if errors.Is(err, io.EOF) {
+		_ = v.pw.Close()
+		v.over = true
+		if verr := <-v.done; verr != nil {
+			return n, verr
+		}
+		return n, io.EOF
+	}
+	return n, err
+}
+
+// finish stops the validator when the copy ended early, and waits for it.
+func (v *validatingReader) finish(err error) {
+	if v.over {
+		return
+	}
+	if err == nil {
+		err = errors.New("upload ended")
+	}
+	_ = v.pw.CloseWithError(err)
+	<-v.done
+	v.over = true
+}
+
+// serveUpload answers an image by id. No token is needed: the id is an unguessable random
+// UUID and the URL goes into <img> tags and share cards. Images never change, so they are
+// cached for a year.
+func (s *Server) serveUpload(c *gin.Context) error {
+	id, err := uuidParam(c, "id")
+	if err != nil {
+		return err
+	}
+	u, err := s.store.GetUpload(c.Request.Context(), id)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return models.Errorf(models.CodeNotFound, "no such file")
+		}
+		return err
+	}
+	if s.files == nil {
+		return models.Errorf(models.CodeUnavailable, "file storage is not available")
+	}
+	f, _, err := s.files.Open(c.Request.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.Warn("upload row without a stored file", zap.String("file_id", id))
+		return models.Errorf(models.CodeNotFound, "no such file")
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := c.Writer.Header()
+	h.Set("Content-Type", u.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", `"`+u.ID+`"`)
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	// Whole images only: a range error would not be the JSON envelope, and images are small.
+	c.Request.Header.Del("Range")
+	http.ServeContent(c.Writer, c.Request, "", u.CreatedAt, f)
+	return nil
+}
