@@ -87,7 +87,7 @@ func (s *Server) uploadImage(c *gin.Context) error {
 	}()
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { // a bare EOF is the closing boundary; a wrapped one, a broken body
 			break
 		}
 		if err != nil {
