@@ -153,6 +153,14 @@ func TestUploadImageAndServeIt(t *testing.T) {
 		if res.StatusCode != http.StatusNotModified {
 			t.Fatalf("If-None-Match: %d, want 304", res.StatusCode)
 		}
+		res, err = http.Head(e.srv.URL + "/v1/uploads/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != 200 || res.ContentLength != int64(len(img)) || res.Header.Get("Content-Type") != "image/png" {
+			t.Fatalf("HEAD: %d, length %d, type %q", res.StatusCode, res.ContentLength, res.Header.Get("Content-Type"))
+		}
 		e.fail(404, "NOT_FOUND", e.request("GET", "/v1/uploads/"+unknownID, "", nil))
 		e.fail(400, "VALIDATION_ERROR", e.request("GET", "/v1/uploads/not-a-uuid", "", nil))
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"circly/config"
 	"circly/models"
 	"circly/server"
+	"circly/storage"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -99,10 +101,14 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.PollMaxDuration = cfg.PollMaxDuration
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
 	store := models.NewStore(db, policy)
+	files, err := storage.NewLocal(filepath.Join(cfg.DataDir, "uploads"))
+	if err != nil {
+		return err
+	}
 
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
-		Log: log, DB: db, Redis: redisHealth, Version: version,
+		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
