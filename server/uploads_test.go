@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -230,6 +231,23 @@ func TestUploadRejects(t *testing.T) {
 		// Only the upload route takes multipart; JSON routes keep their 1 MiB JSON rules.
 		e.fail(415, "UNSUPPORTED_MEDIA_TYPE", e.request("POST", "/v1/reports", u.Token, bytes.NewReader(body), "Content-Type", ct))
 	})
+}
+
+// TestUploadTooManyPixels: a small file whose header announces a huge picture is refused
+// before it is decoded.
+func TestUploadTooManyPixels(t *testing.T) {
+	e := newEnv(t, testdb.Dialects[0])
+	img := pngFile(t)
+	binary.BigEndian.PutUint32(img[16:], 60000) // IHDR width and height, then its CRC
+	binary.BigEndian.PutUint32(img[20:], 60000)
+	binary.BigEndian.PutUint32(img[29:], crc32.ChecksumIEEE(img[12:29]))
+	errObj := e.fail(413, "PAYLOAD_TOO_LARGE", e.upload(e.login().Token, fileAndType("a.png", "image/png", img, "result_card")...))
+	if d, _ := errObj["details"].(map[string]any); d["max_pixels"] == nil {
+		t.Fatalf("details %v", errObj["details"])
+	}
+	if names := e.uploadDir(); len(names) != 0 {
+		t.Fatalf("upload directory holds %v", names)
+	}
 }
 
 // TestUploadTypesFromConfig: ALLOWED_FILE_TYPES narrows what is taken.
