@@ -397,3 +397,55 @@ func TestUploadAbortedLeavesNothing(t *testing.T) {
 		t.Fatalf("%d upload rows", n)
 	}
 }
+
+// TestUploadsInParallel: uploads at once each get their own file, and the bad ones among
+// them leave nothing.
+func TestUploadsInParallel(t *testing.T) {
+	e := newEnv(t, testdb.Dialects[0])
+	u := e.login()
+	const n = 16
+	type result struct {
+		status int
+		id     string
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			data := pngFile(t)
+			if i%2 == 1 {
+				data = data[:len(data)-20] // truncated
+			}
+			body, ct := multipartBody(t, fileAndType("a.png", "image/png", data, "result_card")...)
+			r, err := e.send("POST", "/v1/uploads/images", u.Token, bytes.NewReader(body), "Content-Type", ct)
+			if err != nil {
+				results <- result{status: -1}
+				return
+			}
+			id, _ := r.Data()["file_id"].(string)
+			results <- result{r.Status, id}
+		}()
+	}
+	ids := map[string]bool{}
+	for range n {
+		r := <-results
+		switch r.status {
+		case 201:
+			ids[r.id] = true
+		case 415:
+		default:
+			t.Fatalf("status %d", r.status)
+		}
+	}
+	if len(ids) != n/2 {
+		t.Fatalf("%d distinct stored files, want %d", len(ids), n/2)
+	}
+	names := e.uploadDir()
+	if len(names) != n/2 {
+		t.Fatalf("upload directory holds %d entries, want %d", len(names), n/2)
+	}
+	for _, name := range names {
+		if !ids[name] {
+			t.Fatalf("stray file %s", name)
+		}
+	}
+}
