@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"circly/media"
 	"circly/models"
@@ -26,6 +27,10 @@ const uploadRoute = "/v1/uploads/images"
 
 // uploadMargin is what the multipart framing and the small `type` field may add to the file.
 const uploadMargin = 64 << 10
+
+// uploadTimeout replaces the server's read and write timeouts (30 s, sized for JSON) on the
+// upload route: 10 MiB from a phone on a slow network takes minutes, not seconds.
+const uploadTimeout = 5 * time.Minute
 
 // maxTypeField bounds the `type` form field.
 const maxTypeField = 64
@@ -47,6 +52,10 @@ func (s *Server) uploadBodyRules(c *gin.Context) {
 		s.writeError(c, models.Errorf(models.CodeUnsupportedMedia, "send the image as multipart/form-data"))
 		return
 	}
+	// Best effort: a server without deadlines (tests) does not support them and needs none.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(uploadTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(uploadTimeout + 30*time.Second))
 	c.Next()
 }
 

@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -447,5 +448,47 @@ func TestUploadsInParallel(t *testing.T) {
 		if !ids[name] {
 			t.Fatalf("stray file %s", name)
 		}
+	}
+}
+
+// slowReader hands out data in small pieces with pauses, like a phone on a bad network.
+type slowReader struct {
+	data  []byte
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(p[:min(len(p), 512)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestSlowUploadOutlivesServerReadTimeout: the upload route lifts the server's read timeout
+// (sized for JSON requests), so a slow but steady upload completes.
+func TestSlowUploadOutlivesServerReadTimeout(t *testing.T) {
+	e := newEnv(t, testdb.Dialects[0])
+	u := e.login()
+	srv := httptest.NewUnstartedServer(e.server.Handler())
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	body, ct := multipartBody(t, fileAndType("a.png", "image/png", pngFile(t), "result_card")...)
+	pause := time.Second / time.Duration(len(body)/512+1) // about a second in all
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/uploads/images", &slowReader{data: body, pause: pause})
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+u.Token)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("slow upload: %d %s", res.StatusCode, raw)
 	}
 }
