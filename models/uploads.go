@@ -49,3 +49,11 @@ func (s *Store) GetUpload(ctx context.Context, id string) (Upload, error) {
 	}
 	return u, nil
 }
+
+// DeleteUploadsOf removes the metadata of every image the user uploaded and returns their ids,
+// so the caller can remove the files (an account's deletion takes its images with it).
+func (s *Store) DeleteUploadsOf(ctx context.Context, userID string) ([]string, error) {
+	ids := []string{}
+	err := s.conn(ctx).Raw(`DELETE FROM uploads WHERE user_id = ? RETURNING id`, userID).Scan(&ids).Error
+	return ids, err
+}

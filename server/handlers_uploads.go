@@ -259,3 +259,21 @@ func (s *Server) serveUpload(c *gin.Context) error {
 	}
 	return nil
 }
+
+// removeUploadsOf deletes a user's images: the rows first (the URLs stop working at once), then
+// the files. A file that cannot be removed is logged and left unreachable.
+func (s *Server) removeUploadsOf(ctx context.Context, userID string) error {
+	ids, err := s.store.DeleteUploadsOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if s.files == nil {
+			break
+		}
+		if err := s.files.Delete(context.WithoutCancel(ctx), id); err != nil {
+			s.log.Warn("remove a deleted account's upload", zap.String("file_id", id), zap.Error(err))
+		}
+	}
+	return nil
+}

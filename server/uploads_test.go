@@ -183,6 +183,23 @@ func TestUploadImageAndServeIt(t *testing.T) {
 	})
 }
 
+// TestDeletedAccountTakesItsImages: deleting the account removes its images and their URLs.
+func TestDeletedAccountTakesItsImages(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		u, other := e.login(), e.login()
+		mine := e.must(201, e.upload(u.Token, fileAndType("a.png", "image/png", pngFile(t), "profile_image")...))
+		theirs := e.must(201, e.upload(other.Token, fileAndType("a.png", "image/png", pngFile(t), "profile_image")...))
+		e.must(200, e.request("DELETE", "/v1/users/me", u.Token, nil))
+		e.fail(404, "NOT_FOUND", e.request("GET", "/v1/uploads/"+mine["file_id"].(string), "", nil))
+		if r := e.request("GET", "/v1/uploads/"+theirs["file_id"].(string), "", nil); r.Status != 200 {
+			t.Fatalf("another user's image: %d", r.Status)
+		}
+		if names := e.uploadDir(); len(names) != 1 || names[0] != theirs["file_id"] {
+			t.Fatalf("upload directory holds %v, want only %v", names, theirs["file_id"])
+		}
+	})
+}
+
 // TestUploadRejects: every bad upload answers its error and leaves no file and no row.
 func TestUploadRejects(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
