@@ -10,9 +10,9 @@ import (
 	"circly/models"
 )
 
-// appTables are the tables the init migration creates.
+// appTables are the tables the migrations create.
 var appTables = []string{"circle_members", "circles", "poll_creations", "poll_options", "poll_participants", "polls",
-	"push_tokens", "question_templates", "refresh_tokens", "users", "vote_idempotency"}
+	"push_tokens", "question_templates", "refresh_tokens", "reports", "uploads", "users", "vote_idempotency"}
 
 // columns lists every column of every table in the database, as table → sorted column names.
 // goose's own bookkeeping table and SQLite internals are left out.

@@ -145,6 +145,9 @@ func (s *Server) updateMe(c *gin.Context) error {
 
 func (s *Server) deleteMe(c *gin.Context) error {
 	id := userID(c)
+	if err := s.removeUploadsOf(c.Request.Context(), id); err != nil { // handlers_uploads.go
+		return err
+	}
 	if err := s.store.DeleteUser(c.Request.Context(), id); err != nil {
 		return err
 	}

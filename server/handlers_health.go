@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,9 +52,20 @@ func (s *Server) storageWritable(context.Context) error {
 	return os.Remove(filepath.Clean(name))
 }
 
+// storagePing checks DATA_DIR and the upload storage.
+func (s *Server) storagePing(ctx context.Context) error {
+	if err := s.storageWritable(ctx); err != nil {
+		return err
+	}
+	if s.files == nil {
+		return errors.New("no upload storage")
+	}
+	return s.files.Ping(ctx)
+}
+
 func (s *Server) healthDetailed(c *gin.Context) {
 	ctx := c.Request.Context()
-	database, storage := check(ctx, s.db.Ping), check(ctx, s.storageWritable)
+	database, storage := check(ctx, s.db.Ping), check(ctx, s.storagePing)
 	services := gin.H{"database": database, "storage": storage}
 	healthy := database.Status == "ok" && storage.Status == "ok"
 	if s.redis != nil {

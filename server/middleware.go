@@ -98,6 +98,10 @@ func (s *Server) recovery(c *gin.Context) {
 
 // bodyRules caps request bodies at MaxBodyBytes and requires JSON on requests that carry one.
 func (s *Server) bodyRules(c *gin.Context) {
+	if c.FullPath() == uploadRoute {
+		s.uploadBodyRules(c) // multipart and up to MAX_FILE_SIZE: handlers_uploads.go
+		return
+	}
 	r := c.Request
 	if r.ContentLength > MaxBodyBytes {
 		s.writeError(c, models.Errorf(models.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes))

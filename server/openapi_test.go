@@ -23,12 +23,6 @@ var pendingRoutes = map[string]bool{
 	"PUT /v1/notifications/read-all": true,
 	"GET /v1/notifications/settings": true,
 	"PUT /v1/notifications/settings": true,
-	"POST /v1/reports":               true,
-	"GET /v1/reports/my":             true,
-	"GET /v1/stats/user":             true,
-	"GET /v1/stats/circles/{}":       true,
-	"POST /v1/uploads/images":        true,
-	"GET /v1/uploads/{}":             true,
 }
 
 var ginParam = regexp.MustCompile(`[:*][A-Za-z_]+`)

@@ -11,10 +11,11 @@ import (
 	"circly/app"
 	"circly/auth"
 	"circly/config"
-	"circly/metrics"
 	"circly/hub"
+	"circly/metrics"
 	"circly/models"
 	"circly/ratelimit"
+	"circly/storage"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -41,6 +42,8 @@ type Deps struct {
 	Limiter ratelimit.Limiter
 	// Hub serves /v1/ws and /v1/polls/{id}/live (nil: they answer 503).
 	Hub *hub.Hub
+	// Storage keeps uploaded images (nil: local disk under DATA_DIR/uploads).
+	Storage storage.Storage
 }
 
 // Server holds the handlers' dependencies.
@@ -54,6 +57,7 @@ type Server struct {
 	redis    Pinger
 	version  string
 	wsConns  func() int
+	files    storage.Storage // nil when the upload directory could not be made
 	users    *liveUsers
 	hub      *hub.Hub
 	draining atomic.Bool
@@ -76,6 +80,10 @@ func New(d Deps) *Server {
 	}
 	if s.wsConns == nil {
 		s.wsConns = func() int { return 0 }
+	}
+	s.files = d.Storage
+	if s.files == nil {
+		s.files = s.localStorage()
 	}
 	s.app = d.App
 	if s.app == nil {
@@ -153,5 +161,13 @@ func (s *Server) routes() *gin.Engine {
 	a.DELETE("/polls/:id", s.h(s.deletePoll))
 	a.POST("/polls/:id/vote", s.h(s.vote))
 	a.GET("/polls/:id/results", s.h(s.results))
+
+	a.POST("/reports", s.h(s.createReport))
+	a.GET("/reports/my", s.h(s.myReports))
+	a.GET("/stats/user", s.h(s.userStats))
+	a.GET("/stats/circles/:id", s.h(s.circleStats))
+	a.POST("/uploads/images", s.h(s.uploadImage)) // body rules: uploadBodyRules
+	v1.GET("/uploads/:id", s.h(s.serveUpload))    // no token: see serveUpload
+	v1.HEAD("/uploads/:id", s.h(s.serveUpload))
 	return r
 }

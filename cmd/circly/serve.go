@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"circly/models"
 	"circly/ratelimit"
 	"circly/server"
+	"circly/storage"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -109,6 +111,10 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.PollMaxDuration = cfg.PollMaxDuration
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
 	store := models.NewStore(db, policy)
+	files, err := storage.NewLocal(filepath.Join(cfg.DataDir, "uploads"))
+	if err != nil {
+		return err
+	}
 
 	broker, live, err := startLive(startCtx, cfg, store, rc, log)
 	if err != nil {
@@ -119,9 +125,9 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
-		Log: log, DB: db, Redis: redisHealth, Version: version,
+		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
 		Limiter: limiter,
-		App: app.New(store, broker, log), Hub: live,
+		App:     app.New(store, broker, log), Hub: live,
 	})
 	if cfg.MetricsAddr != "" {
 		_, stopMetrics, err := serveMetrics(cfg, log)

@@ -1,0 +1,133 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// What a report can be about and why.
+var (
+	ReportTypes   = []string{"poll", "circle", "user"}
+	ReportReasons = []string{"bullying", "inappropriate", "spam", "other"}
+)
+
+// ReportStatusPending is the status of a report nobody has looked at yet.
+const ReportStatusPending = "pending"
+
+// Report is a user's complaint about a poll, a circle or a member. For a user report the
+// target is a membership id: the reporter never knows, and the report never holds, a user id.
+type Report struct {
+	ID          string
+	Type        string
+	TargetID    string
+	Reason      string
+	Description *string
+	Status      string
+	CreatedAt   time.Time
+}
+
+// NewReport is a report to file.
+type NewReport struct {
+	Type        string
+	TargetID    string
+	Reason      string
+	Description *string
+}
+
+// CreateReport files a report. The target must be something the reporter can see: a poll or a
+// circle of a circle they are an active member of, or a membership (current or past) of such a
+// circle. Anything else answers the same not-found error as a target that does not exist, so a
+// report cannot probe for ids. A second pending report of the same target by the same reporter
+// is ALREADY_EXISTS; the partial unique index decides, so concurrent duplicates leave one row.
+func (s *Store) CreateReport(ctx context.Context, userID string, r NewReport) (Report, error) {
+	out := Report{ID: uuid.NewString(), Type: r.Type, TargetID: r.TargetID, Reason: r.Reason,
+		Description: r.Description, Status: ReportStatusPending, CreatedAt: s.Now()}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.checkReportTarget(tx, userID, r.Type, r.TargetID); err != nil {
+			return err
+		}
+		res := tx.Exec(`INSERT INTO reports (id, reporter_user_id, target_type, target_id, reason, description, status, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			out.ID, userID, out.Type, out.TargetID, out.Reason, out.Description, out.Status, out.CreatedAt)
+		if res.Error != nil {
+			if isConstraintError(res.Error) {
+				return ErrUnauthorized // the reporter's account is gone
+			}
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return Errorf(CodeAlreadyExists, "you already reported this %s; it is waiting for review", r.Type)
+		}
+		return nil
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	return out, nil
+}
+
+// checkReportTarget returns nil when the reporter may report the target, else the target
+// type's not-found error (never "forbidden": that would confirm the id exists).
+func (s *Store) checkReportTarget(tx *gorm.DB, userID, typ, targetID string) error {
+	var q string
+	var missing *Error
+	switch typ {
+	case "poll":
+		q, missing = `SELECT count(*) FROM polls p
+			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
+			JOIN circle_members me ON me.circle_id = p.circle_id AND me.user_id = ? AND me.left_at IS NULL
+			WHERE p.id = ?`, ErrPollNotFound
+	case "circle":
+		q, missing = `SELECT count(*) FROM circles c
+			JOIN circle_members me ON me.circle_id = c.id AND me.user_id = ? AND me.left_at IS NULL
+			WHERE c.id = ? AND c.deleted_at IS NULL`, ErrCircleNotFound
+	case "user":
+		// Reporting oneself is refused the same way as a stranger: the answer says nothing.
+		q, missing = `SELECT count(*) FROM circle_members t
+			JOIN circles c ON c.id = t.circle_id AND c.deleted_at IS NULL
+			JOIN circle_members me ON me.circle_id = t.circle_id AND me.user_id = ? AND me.left_at IS NULL
+			WHERE t.id = ? AND (t.user_id IS NULL OR t.user_id <> me.user_id)`, ErrNotFound
+	default:
+		return Errorf(CodeValidation, "unknown report type %q", typ).WithDetails(map[string]any{"field": "type"})
+	}
+	var n int64
+	if err := tx.Raw(q, userID, targetID).Scan(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return missing
+	}
+	return nil
+}
+
+// ListReports returns the reports the user filed, newest first.
+func (s *Store) ListReports(ctx context.Context, userID string, page Page) ([]Report, int64, error) {
+	db := s.conn(ctx)
+	var total int64
+	if err := db.Raw(`SELECT count(*) FROM reports WHERE reporter_user_id = ?`, userID).Scan(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var rows []struct {
+		ID          string
+		TargetType  string
+		TargetID    string
+		Reason      string
+		Description *string
+		Status      string
+		CreatedAt   time.Time
+	}
+	if err := db.Raw(`SELECT id, target_type, target_id, reason, description, status, created_at FROM reports
+		WHERE reporter_user_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, userID, page.Limit, page.Offset).
+		Scan(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	out := make([]Report, len(rows))
+	for i, r := range rows {
+		out[i] = Report{ID: r.ID, Type: r.TargetType, TargetID: r.TargetID, Reason: r.Reason,
+			Description: r.Description, Status: r.Status, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, total, nil
+}
