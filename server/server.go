@@ -127,6 +127,12 @@ func (s *Server) routes() *gin.Engine {
 	a.DELETE("/polls/:id", s.h(s.deletePoll))
 	a.POST("/polls/:id/vote", s.h(s.vote))
 	a.GET("/polls/:id/results", s.h(s.results))
+
+	a.GET("/notifications", s.h(s.listNotifications))
+	a.PUT("/notifications/read-all", s.h(s.readAllNotifications))
+	a.GET("/notifications/settings", s.h(s.getNotificationSettings))
+	a.PUT("/notifications/settings", s.h(s.updateNotificationSettings))
+	a.PUT("/notifications/:id/read", s.h(s.readNotification))
 	return r
 }
 
