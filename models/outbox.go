@@ -183,12 +183,13 @@ type SentPush struct {
 	UserID         string
 	Token          string
 	TicketID       string
+	SentAt         time.Time
 }
 
 // PushesAwaitingReceipt lists sent pushes older than sentBefore whose receipt is unchecked.
 func (s *Store) PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time, limit int) ([]SentPush, error) {
 	out := []SentPush{}
-	err := s.conn(ctx).Raw(`SELECT notification_id, user_id, token, ticket_id FROM push_outbox
+	err := s.conn(ctx).Raw(`SELECT notification_id, user_id, token, ticket_id, sent_at FROM push_outbox
 		WHERE status = ? AND receipt_checked_at IS NULL AND ticket_id IS NOT NULL AND sent_at <= ?
 		ORDER BY sent_at LIMIT ?`, PushSent, sentBefore.UTC(), limit).Scan(&out).Error
 	return out, err

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/models"
@@ -78,12 +79,13 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	}
 
 	var redisHealth server.Pinger
+	var rc *redis.Client
 	if cfg.UsesRedis() {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
-		rc := redis.NewClient(opts)
+		rc = redis.NewClient(opts)
 		defer rc.Close()
 		if err := rc.Ping(startCtx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
@@ -100,8 +102,9 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
 	store := models.NewStore(db, policy)
 
+	appSvc := app.New(store, nil, log.Named("app"))
 	srv := server.New(server.Deps{
-		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
+		Config: cfg, Store: store, App: appSvc, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
@@ -132,10 +135,17 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	scheduler, err := newScheduler(cfg, appSvc, rc, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	scheduler.Start() // after the server is listening
 	select {
 	case err := <-errc:
+		_ = scheduler.Stop()
 		return err
 	case <-ctx.Done():
 	}
@@ -157,6 +167,9 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	defer cancelShutdown()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", zap.Error(err))
+	}
+	if err := scheduler.Stop(); err != nil {
+		log.Warn("stopping jobs", zap.Error(err))
 	}
 	log.Info("stopped")
 	return nil
