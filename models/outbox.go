@@ -32,7 +32,7 @@ type PushJob struct {
 	Token          string // "" when the user has no active push token
 	Timezone       string
 	CircleDeleted  bool
-	Settings       NotificationSettings
+	Settings       NotificationSettings `gorm:"-"`
 }
 
 type pushJobRow struct {
