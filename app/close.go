@@ -31,4 +31,3 @@ func (s *Service) closeForRead(ctx context.Context, pollID string) error {
 	_, _, err := s.ClosePoll(ctx, pollID)
 	return err
 }
-
