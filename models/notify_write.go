@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -202,18 +203,6 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (R
 	out := Reminder{PollID: pollID}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
-		res := tx.Exec(`INSERT INTO poll_reminders (poll_id, minutes, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (poll_id, minutes) DO NOTHING`, pollID, minutes, now)
-		if res.Error != nil {
-			if isConstraintError(res.Error) {
-				return nil // the poll was deleted
-			}
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return nil
-		}
-		out.Decided = true
 		var p struct {
 			CircleID     string
 			CircleName   string
@@ -226,8 +215,20 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (R
 		if err := tx.Raw(`SELECT p.circle_id, c.name AS circle_name, p.question_text, p.deadline, p.created_at, p.closed_at,
 			c.deleted_at IS NOT NULL AS deleted FROM polls p JOIN circles c ON c.id = p.circle_id WHERE p.id = ?`, pollID).
 			Take(&p).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil // deleted meanwhile
+			}
 			return err
 		}
+		res := tx.Exec(`INSERT INTO poll_reminders (poll_id, minutes, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (poll_id, minutes) DO NOTHING`, pollID, minutes, now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return nil
+		}
+		out.Decided = true
 		out.CircleID = p.CircleID
 		at := p.Deadline.Add(-time.Duration(minutes) * time.Minute)
 		if p.ClosedAt != nil || p.Deleted || !p.Deadline.After(now) || !p.CreatedAt.Before(at) {
