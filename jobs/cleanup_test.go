@@ -36,7 +36,7 @@ func TestCleanupAndGauges(t *testing.T) {
 		}
 		e.clock.Advance(89 * 24 * time.Hour)
 		// The invite expired 24 h after creation and is freed after the 7-day grace; the refresh
-		// token lived 30 days.
+		// token lived 30 days, plus the same grace.
 		if got := e.run(jobs.JobCleanup); got["read_notifications"] != 0 || got["invite_codes_freed"] != 1 || got["refresh_tokens"] != 1 {
 			t.Fatalf("cleanup at 89 days: %v", got)
 		}

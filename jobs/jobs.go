@@ -26,7 +26,9 @@ type Settings struct {
 	ReceiptDelay    time.Duration // how long after sending receipts are checked (Expo: about 15 min)
 
 	ReadNotificationTTL time.Duration // read notifications older than this are deleted
-	InviteCodeGrace     time.Duration // an expired invite code answers 410 this long, then is freed
+	// ExpiredGrace is how long an expired invite code keeps answering 410 and an expired refresh
+	// token TOKEN_EXPIRED before clean-up frees or deletes them.
+	ExpiredGrace time.Duration
 }
 
 // Defaults are the production settings.
@@ -36,7 +38,7 @@ func Defaults() Settings {
 		ReceiptInterval: time.Minute, GaugeInterval: 15 * time.Second, CleanupInterval: time.Hour,
 		PushClaim: 500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
 		PushBaseBackoff: 5 * time.Second, PushMaxBackoff: 5 * time.Minute, ReceiptDelay: 15 * time.Minute,
-		ReadNotificationTTL: 90 * 24 * time.Hour, InviteCodeGrace: 7 * 24 * time.Hour,
+		ReadNotificationTTL: 90 * 24 * time.Hour, ExpiredGrace: 7 * 24 * time.Hour,
 	}
 }
 
@@ -58,7 +60,7 @@ func (s Settings) withDefaults() Settings {
 	set(&s.PushMaxBackoff, d.PushMaxBackoff)
 	set(&s.ReceiptDelay, d.ReceiptDelay)
 	set(&s.ReadNotificationTTL, d.ReadNotificationTTL)
-	set(&s.InviteCodeGrace, d.InviteCodeGrace)
+	set(&s.ExpiredGrace, d.ExpiredGrace)
 	if s.PushClaim <= 0 {
 		s.PushClaim = d.PushClaim
 	}

@@ -87,9 +87,10 @@ func (r *Runner) Gauges(ctx context.Context) (Counts, error) {
 // cleanupBatch bounds one delete statement; a run repeats it while it deletes full batches.
 const cleanupBatch = 1000
 
-// Cleanup removes expired refresh tokens and Idempotency-Key records, read notifications older
+// Cleanup removes refresh tokens expired more than ExpiredGrace ago, expired Idempotency-Key
+// records, read notifications older
 // than ReadNotificationTTL and old daily push counters, and frees invite codes that expired more
-// than InviteCodeGrace ago.
+// than ExpiredGrace ago.
 func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 	c := Counts{}
 	now := r.store.Now()
@@ -106,7 +107,9 @@ func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 		}
 		return ctx.Err()
 	}
-	if err := batched("refresh_tokens", func() (int64, error) { return r.store.DeleteExpiredRefreshTokens(ctx, cleanupBatch) }); err != nil {
+	if err := batched("refresh_tokens", func() (int64, error) {
+		return r.store.DeleteExpiredRefreshTokens(ctx, now.Add(-r.set.ExpiredGrace), cleanupBatch)
+	}); err != nil {
 		return c, err
 	}
 	if err := batched("read_notifications", func() (int64, error) {
@@ -119,7 +122,7 @@ func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 		return c, err
 	}
 	c["idempotency_keys"] = int(n)
-	if n, err = r.store.FreeExpiredInviteCodes(ctx, now.Add(-r.set.InviteCodeGrace)); err != nil {
+	if n, err = r.store.FreeExpiredInviteCodes(ctx, now.Add(-r.set.ExpiredGrace)); err != nil {
 		return c, err
 	}
 	c["invite_codes_freed"] = int(n)

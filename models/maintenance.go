@@ -8,12 +8,12 @@ import (
 // Queries of the housekeeping and gauges jobs. Each delete is bounded so a large backlog is
 // worked off over several runs instead of one long transaction.
 
-// DeleteExpiredRefreshTokens removes up to limit refresh tokens past their expiry. An expired
-// token can do nothing any more; once gone, presenting it is INVALID_TOKEN instead of
-// TOKEN_EXPIRED.
-func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, limit int) (int64, error) {
+// DeleteExpiredRefreshTokens removes up to limit refresh tokens that expired before `before`.
+// The caller keeps a grace period so that a recently expired token still answers TOKEN_EXPIRED
+// (telling the app to log in again) rather than INVALID_TOKEN.
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time, limit int) (int64, error) {
 	res := s.conn(ctx).Exec(`DELETE FROM refresh_tokens WHERE id IN
-		(SELECT id FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)`, s.Now(), limit)
+		(SELECT id FROM refresh_tokens WHERE expires_at < ? LIMIT ?)`, before.UTC(), limit)
 	return res.RowsAffected, res.Error
 }
 
