@@ -82,12 +82,15 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 		msgs[i] = message(j)
 	}
 	tickets, sendErr := r.push.Send(sendCtx, msgs)
+	// What the push service answered is recorded even when shutdown began meanwhile: a push
+	// left "sending" would be sent again once its lease ran out.
+	rec := context.WithoutCancel(ctx)
 	for i, j := range send {
 		var err error
 		if i < len(tickets) {
-			err = r.recordTicket(ctx, c, j, tickets[i])
+			err = r.recordTicket(rec, c, j, tickets[i])
 		} else {
-			err = r.retryOrFail(ctx, c, j, sendErr)
+			err = r.retryOrFail(rec, c, j, sendErr)
 		}
 		if err != nil {
 			return c, err
@@ -140,13 +143,14 @@ func (r *Runner) retryOrFail(ctx context.Context, c Counts, j models.PushJob, se
 	}
 	reason := sendErr.Error()
 	var se *push.SendError
-	final := errors.As(sendErr, &se) && !se.Retryable && ctx.Err() == nil
+	final := errors.As(sendErr, &se) && !se.Retryable && !errors.Is(sendErr, context.Canceled) &&
+		!errors.Is(sendErr, context.DeadlineExceeded)
 	attempt := j.Attempts + 1
 	if final || attempt >= r.set.PushMaxAttempts {
 		c["failed"]++
 		r.log.Warn("push given up", zap.String("notification_id", j.NotificationID), zap.Int("attempts", attempt),
 			zap.String("reason", reason))
-		return r.store.FailPush(context.WithoutCancel(ctx), j.NotificationID, fmt.Sprintf("after %d attempts: %s", attempt, reason))
+		return r.store.FailPush(ctx, j.NotificationID, fmt.Sprintf("after %d attempts: %s", attempt, reason))
 	}
 	c["retry_later"]++
 	wait := r.set.PushBaseBackoff << min(j.Attempts, 20)
@@ -156,7 +160,7 @@ func (r *Runner) retryOrFail(ctx context.Context, c Counts, j models.PushJob, se
 	if se != nil && se.RetryAfter > wait {
 		wait = se.RetryAfter
 	}
-	return r.store.RetryPush(context.WithoutCancel(ctx), j.NotificationID, r.store.Now().Add(wait), reason)
+	return r.store.RetryPush(ctx, j.NotificationID, r.store.Now().Add(wait), reason)
 }
 
 // receiptBatch is how many receipts one run asks for (Expo's per-request limit).
