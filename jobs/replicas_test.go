@@ -12,10 +12,12 @@ import (
 	"circly/app"
 	"circly/internal/testdb"
 	"circly/jobs"
+	"circly/metrics"
 	"circly/models"
 	"circly/push/pushtest"
 	"circly/realtime"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -133,6 +135,8 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	const perPoll = 3 + 4 + 2 // poll_start to the others, poll_result to all, picked to m1 and m2
 	want := len(polls) * perPoll
 
+	skippedBefore := testutil.ToFloat64(metrics.JobRuns.WithLabelValues(jobs.JobClosePolls, "skipped"))
+	okBefore := testutil.ToFloat64(metrics.JobRuns.WithLabelValues(jobs.JobClosePolls, "ok"))
 	for _, r := range reps {
 		r.sched.Start()
 	}
@@ -192,6 +196,12 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	}
 	if d := ticks.doubled(); len(d) > 0 {
 		t.Fatalf("jobs ran more than once in a tick: %v", d)
+	}
+	// Each tick: one replica ran it, the other two counted it skipped.
+	ran := testutil.ToFloat64(metrics.JobRuns.WithLabelValues(jobs.JobClosePolls, "ok")) - okBefore
+	skipped := testutil.ToFloat64(metrics.JobRuns.WithLabelValues(jobs.JobClosePolls, "skipped")) - skippedBefore
+	if ran < 3 || skipped < ran {
+		t.Fatalf("close_polls ran %v times and was skipped %v times, want about twice as many skips as runs", ran, skipped)
 	}
 }
 
