@@ -117,7 +117,7 @@ func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
 			QuietHoursEnabled: &on, QuietStartHour: &start, QuietEndHour: &end}); err != nil {
 			t.Fatal(err)
 		}
-		e.poll(c, e.clock.Now().Add(3*time.Hour))
+		e.poll(c, e.clock.Now().Add(12*time.Hour)) // still open when the quiet hours end
 		// The in-app row is there at once.
 		if n, err := e.store.UnreadNotificationCount(e.ctx, quiet.User.ID); err != nil || n != 1 {
 			t.Fatalf("unread %d (%v), want 1", n, err)
@@ -292,6 +292,33 @@ func TestPushFailsAfterBoundedAttempts(t *testing.T) {
 		e.run(jobs.JobPushSend)
 		if n := len(e.expo.Messages()); n != 0 {
 			t.Fatalf("%d failed pushes were sent after all", n)
+		}
+	})
+}
+
+func TestHeldNewsOfAnEndedPollIsNotPushed(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 23, 0))
+		c := e.circle(3)
+		sleeper := c.Members[1]
+		on := true
+		if _, err := e.store.UpdateNotificationSettings(e.ctx, sleeper.User.ID, models.SettingsUpdate{QuietHoursEnabled: &on}); err != nil {
+			t.Fatal(err)
+		}
+		p := e.poll(c, e.clock.Now().Add(time.Hour)) // ends at midnight, in the quiet hours
+		e.run(jobs.JobPushSend)
+		e.clock.Set(p.Deadline.Add(time.Second))
+		e.run(jobs.JobClosePolls)
+		e.clock.Set(seoul(t, 2026, 3, 11, 8, 0))
+		e.run(jobs.JobPushSend)
+		var types []string
+		for _, m := range e.expo.Messages() {
+			if m.To == sleeper.Token {
+				types = append(types, m.Data["type"])
+			}
+		}
+		if len(types) != 1 || types[0] != "poll_result" {
+			t.Fatalf("after quiet hours the user got %v, want only the poll_result", types)
 		}
 	})
 }

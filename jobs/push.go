@@ -26,10 +26,12 @@ const (
 	reasonNoToken      = "no_active_token"
 	reasonTypeDisabled = "type_disabled"
 	reasonDailyCap     = "daily_cap"
+	reasonPollOver     = "poll_over"
 )
 
 // DispatchPushes sends the due pushes of the outbox. For each claimed push, in order: a circle
-// that is gone, a user without an active token or with the type turned off ends it unsent;
+// that is gone, a user without an active token or with the type turned off, or a poll_start or
+// poll_deadline push whose poll is already over ends it unsent;
 // quiet hours hold it until they end (the in-app row was written at once); the daily cap drops
 // it; the rest go to the push service, up to 100 per request. A refused request is retried
 // later with backoff and, once PushMaxAttempts are spent, the row fails with the reason. A
@@ -51,6 +53,10 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 			err = r.settle(ctx, c, j, models.PushSkipped, reasonNoToken)
 		case !j.Settings.PushEnabled(j.Type):
 			err = r.settle(ctx, c, j, models.PushSkipped, reasonTypeDisabled)
+		case j.PollOver && (j.Type == models.NotifyPollStart || j.Type == models.NotifyPollDeadline):
+			// "A poll started" or "ends soon" held past the end of the poll (quiet hours, an
+			// outage) would only mislead; the in-app row stays.
+			err = r.settle(ctx, c, j, models.PushSkipped, reasonPollOver)
 		default:
 			loc := userLocation(j.Timezone)
 			if until, quiet := quietUntil(now, j.Settings, loc); quiet {

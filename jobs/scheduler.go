@@ -74,8 +74,9 @@ func (s *Scheduler) add(j Job, lockers Lockers) error {
 		// One run at a time on this replica; a tick that comes while the previous run is still
 		// going is skipped, not queued.
 		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		// Replicas tick on the same interval boundaries, so their ticks name the same claim.
-		gocron.WithStartAt(gocron.WithStartDateTime(nextBoundary(time.Now(), j.Interval))),
+		// Replicas tick on the same interval boundaries, so their ticks name the same claim: the
+		// schedule starts on a boundary in the past and gocron steps it forward by the interval.
+		gocron.WithStartAt(gocron.WithStartDateTimePast(lastBoundary(time.Now(), j.Interval))),
 		gocron.WithEventListeners(gocron.AfterLockError(func(_ uuid.UUID, name string, err error) {
 			metrics.JobRuns.WithLabelValues(name, "skipped").Inc()
 			if !errors.Is(err, ErrLockHeld) {
@@ -96,11 +97,10 @@ func (s *Scheduler) add(j Job, lockers Lockers) error {
 	return err
 }
 
-// nextBoundary is the first multiple of interval (since the Unix epoch) after now.
-func nextBoundary(now time.Time, interval time.Duration) time.Time {
+// lastBoundary is the last multiple of interval (since the Unix epoch) at or before now.
+func lastBoundary(now time.Time, interval time.Duration) time.Time {
 	iv := int64(interval)
-	next := (now.UnixNano()/iv + 1) * iv
-	return time.Unix(0, next)
+	return time.Unix(0, now.UnixNano()/iv*iv)
 }
 
 // runner wraps a job's work with its metrics and its log line.

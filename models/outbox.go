@@ -15,7 +15,7 @@ const (
 	PushSent    = "sent"    // accepted by the push service; its receipt is checked later
 	PushFailed  = "failed"  // given up; last_error says why
 	PushDropped = "dropped" // over the user's daily cap
-	PushSkipped = "skipped" // type turned off, no active token, or the circle is gone
+	PushSkipped = "skipped" // type turned off, no active token, the circle is gone, or news of an open poll came too late
 )
 
 // PushJob is a claimed push with what the dispatcher needs to decide on it and send it.
@@ -32,6 +32,7 @@ type PushJob struct {
 	Token          string // "" when the user has no active push token
 	Timezone       string
 	CircleDeleted  bool
+	PollOver       bool // closed or past its deadline
 	Settings       NotificationSettings `gorm:"-"`
 }
 
@@ -76,6 +77,7 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 	var rows []pushJobRow
 	if err := s.conn(ctx).Raw(`SELECT o.notification_id, o.user_id, n.type, n.title, n.message, n.poll_id, n.circle_id,
 			o.attempts, o.counted_day, u.timezone, c.deleted_at IS NOT NULL AS circle_deleted,
+			(p.closed_at IS NOT NULL OR p.deadline <= ?) AS poll_over,
 			t.token AS token_raw, t.active AS token_active,
 			ns.poll_start_enabled, ns.poll_deadline_enabled, ns.poll_result_enabled, ns.quiet_hours_enabled,
 			ns.quiet_start_hour, ns.quiet_end_hour, ns.max_notifications_per_day AS max_per_day
@@ -83,9 +85,10 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 		JOIN notifications n ON n.id = o.notification_id
 		JOIN users u ON u.id = o.user_id
 		JOIN circles c ON c.id = n.circle_id
+		JOIN polls p ON p.id = n.poll_id
 		LEFT JOIN push_tokens t ON t.user_id = o.user_id
 		LEFT JOIN notification_settings ns ON ns.user_id = o.user_id
-		WHERE o.notification_id IN ? ORDER BY o.next_attempt_at, o.notification_id`, ids).Scan(&rows).Error; err != nil {
+		WHERE o.notification_id IN ? ORDER BY o.next_attempt_at, o.notification_id`, s.Now(), ids).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]PushJob, len(rows))
