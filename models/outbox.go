@@ -32,7 +32,7 @@ type PushJob struct {
 	Token          string // "" when the user has no active push token
 	Timezone       string
 	CircleDeleted  bool
-	PollOver       bool // closed or past its deadline
+	PollOver       bool                 // closed or past its deadline
 	Settings       NotificationSettings `gorm:"-"`
 }
 
