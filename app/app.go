@@ -22,11 +22,17 @@ type Service struct {
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
+// The Service becomes the store's closer for polls that reads find past their deadline (one
+// Service per Store), so a lazy close is announced like the close job's.
 func New(store *models.Store, broker realtime.Broker, log *zap.Logger) *Service {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{Store: store, Broker: broker, Log: log}
+	s := &Service{Store: store, Broker: broker, Log: log}
+	if store != nil {
+		store.SetPollCloser(s.closeForRead)
+	}
+	return s
 }
 
 // publish hands m to the broker. The change it announces has committed already, so a failure

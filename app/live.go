@@ -34,12 +34,14 @@ type CircleDeletedJSON struct {
 	ClosedPollIDs []string `json:"closed_poll_ids"`
 }
 
-// CreatePoll opens a poll and announces it on its circle.
+// CreatePoll opens a poll and announces it on its circle; its poll_start notifications are
+// written in the poll's transaction and announced on each recipient's user: channel.
 func (s *Service) CreatePoll(ctx context.Context, userID string, req models.CreatePollRequest) (models.Poll, error) {
-	p, err := s.Store.CreatePoll(ctx, userID, req)
+	p, notes, err := s.Store.CreatePollWithNotifications(ctx, userID, req)
 	if err != nil {
 		return p, err
 	}
+	s.announceNotifications(ctx, notes)
 	s.publish(ctx, CircleEventMessage(p.CircleID, EventPollCreated, PollCreatedJSON{
 		PollID: p.ID, CircleID: p.CircleID, QuestionText: p.QuestionText, Deadline: p.Deadline, CreatedAt: p.CreatedAt}))
 	return p, nil

@@ -14,8 +14,6 @@ import (
 // (hub.Authorizer), and what is the channel's state now (hub.SnapshotSource).
 type LiveAccess struct {
 	Store *models.Store
-	// UnreadCount gives the user: snapshot; nil reports 0 (until notifications are wired).
-	UnreadCount func(ctx context.Context, userID string) (int, error)
 }
 
 var (
@@ -72,12 +70,9 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot
 		}
 		v = CircleSnapshotJSON{CircleID: c.CircleID, MemberCount: c.MemberCount, OpenPollIDs: c.OpenPollIDs}
 	case realtime.UserPrefix:
-		n := 0
-		if a.UnreadCount != nil {
-			var err error
-			if n, err = a.UnreadCount(ctx, id); err != nil {
-				return hub.Snapshot{}, err
-			}
+		n, err := a.Store.UnreadNotificationCount(ctx, id)
+		if err != nil {
+			return hub.Snapshot{}, err
 		}
 		v = UserSnapshotJSON{UnreadCount: n}
 	default:

@@ -96,7 +96,9 @@ func (s *syncBuffer) String() string {
 // baseEnv is what every child process gets besides its settings: nothing of the test
 // runner's environment leaks in (a DATABASE_URL set in CI, say).
 func baseEnv() []string {
-	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TZ=UTC"}
+	// Pushes never go to the real Expo service from tests: nothing listens on port 9.
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TZ=UTC",
+		"EXPO_PUSH_URL=http://127.0.0.1:9/--/api/v2/push/send"}
 }
 
 func envList(vars map[string]string) []string {

@@ -92,7 +92,15 @@ const deadlineSlack = 5 * time.Second
 
 // CreatePoll opens a poll whose options are every other active member, in join order.
 func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollRequest) (Poll, error) {
+	p, _, err := s.CreatePollWithNotifications(ctx, userID, req)
+	return p, err
+}
+
+// CreatePollWithNotifications is CreatePoll that also returns the poll_start notifications it
+// wrote in the poll's transaction (every member but the creator), for the caller to announce.
+func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, req CreatePollRequest) (Poll, []Notification, error) {
 	pollID := uuid.NewString()
+	var notes []Notification
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		if err := s.checkDeadline(req.Deadline, now); err != nil {
@@ -161,12 +169,22 @@ func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollReq
 				return err
 			}
 		}
-		return tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error
+		if err := tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error; err != nil {
+			return err
+		}
+		var circleName string
+		if err := tx.Raw(`SELECT name FROM circles WHERE id = ?`, req.CircleID).Row().Scan(&circleName); err != nil {
+			return err
+		}
+		notes, err = s.writeNotifications(tx, pollID, req.CircleID,
+			pollStartNotes(members, me.ID, circleName, tpl.QuestionText), now)
+		return err
 	})
 	if err != nil {
-		return Poll{}, err
+		return Poll{}, nil, err
 	}
-	return s.GetPoll(ctx, userID, pollID)
+	p, err := s.GetPoll(ctx, userID, pollID)
+	return p, notes, err
 }
 
 // startOfLocalDay is midnight of now's day in the user's timezone.
@@ -194,7 +212,7 @@ func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollR
 		if r.ClosedAt != nil || r.Deadline.After(s.Now()) || attempt > 0 {
 			return r, nil
 		}
-		if _, err := s.ClosePoll(ctx, pollID); err != nil {
+		if err := s.closeDue(ctx, pollID); err != nil {
 			return r, err
 		}
 	}
@@ -293,7 +311,7 @@ func (s *Store) closeDueForUser(ctx context.Context, userID string) error {
 		return err
 	}
 	for _, id := range ids {
-		if _, err := s.ClosePoll(ctx, id); err != nil {
+		if err := s.closeDue(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -42,6 +43,7 @@ type Store struct {
 	now     func() time.Time
 	// optionCache maps poll id to its option ids in display order (they never change).
 	optionCache *idCache
+	closer      atomic.Pointer[PollCloser] // closes polls reads find past their deadline (closer.go)
 }
 
 // NewStore wraps an open database.
@@ -70,10 +72,12 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 }
 
 // forUpdate locks selected rows on PostgreSQL. SQLite has one writer connection, which
-// already serializes transactions.
+// already serializes transactions. The lock is NO KEY UPDATE: it serializes writers of the row
+// but lets other transactions insert rows that reference it (notifications of a circle's
+// members), which a plain FOR UPDATE would turn into deadlocks. Deleting a row needs FOR UPDATE.
 func (s *Store) forUpdate() string {
 	if s.dialect == Postgres {
-		return " FOR UPDATE"
+		return " FOR NO KEY UPDATE"
 	}
 	return ""
 }

@@ -103,7 +103,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		now := s.Now()
 		// Lock the user first, as poll creation does, so the two cannot deadlock.
 		var locked []string
-		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+s.forUpdate(), id).Scan(&locked).Error; err != nil {
+		lock := ""
+		if s.dialect == Postgres {
+			lock = " FOR UPDATE" // the row is deleted below
+		}
+		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+lock, id).Scan(&locked).Error; err != nil {
 			return err
 		}
 		if len(locked) == 0 {

@@ -313,14 +313,12 @@ func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error)
 	return a, err
 }
 
-// ClosePoll closes a poll and releases its exact final tally. It is idempotent: only the first
-// caller, on any replica, gets closed == true.
+// ClosePoll closes a poll, releases its exact final tally and writes its result notifications
+// (see CloseAndNotify). It is idempotent: only the first caller, on any replica, gets closed ==
+// true.
 func (s *Store) ClosePoll(ctx context.Context, pollID string) (closed bool, err error) {
-	err = s.tx(ctx, func(tx *gorm.DB) error {
-		closed, err = s.closePollTx(tx, pollID, s.Now())
-		return err
-	})
-	return closed, err
+	c, err := s.CloseAndNotify(ctx, pollID)
+	return c.Closed, err
 }
 
 func (s *Store) closePollTx(tx *gorm.DB, pollID string, now time.Time) (bool, error) {

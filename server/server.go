@@ -169,5 +169,10 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/uploads/images", s.h(s.uploadImage)) // body rules: uploadBodyRules
 	v1.GET("/uploads/:id", s.h(s.serveUpload))    // no token: see serveUpload
 	v1.HEAD("/uploads/:id", s.h(s.serveUpload))
+	a.GET("/notifications", s.h(s.listNotifications))
+	a.PUT("/notifications/read-all", s.h(s.readAllNotifications))
+	a.GET("/notifications/settings", s.h(s.getNotificationSettings))
+	a.PUT("/notifications/settings", s.h(s.updateNotificationSettings))
+	a.PUT("/notifications/:id/read", s.h(s.readNotification))
 	return r
 }

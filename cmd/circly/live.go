@@ -22,17 +22,11 @@ func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *
 	if rc != nil {
 		broker = realtime.NewRedisBroker(rc, realtime.RedisOptions{Prefix: "circly:", Logger: log})
 	}
-	access := &app.LiveAccess{Store: store, UnreadCount: unreadCount(store)}
+	access := &app.LiveAccess{Store: store}
 	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS()})
 	if err := h.Start(ctx); err != nil {
 		_ = broker.Close()
 		return nil, nil, fmt.Errorf("realtime broker: %w", err)
 	}
 	return broker, h, nil
-}
-
-// unreadCount gives the user: channel snapshot its unread_count. nil (reported as 0) until
-// the notifications store lands.
-func unreadCount(_ *models.Store) func(ctx context.Context, userID string) (int, error) {
-	return nil
 }

@@ -123,11 +123,12 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	defer func() { _ = broker.Close() }()
 	defer live.Close()
 
+	appSvc := app.New(store, broker, log.Named("app"))
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
 		Limiter: limiter,
-		App:     app.New(store, broker, log), Hub: live,
+		App:     appSvc, Hub: live,
 	})
 	if cfg.MetricsAddr != "" {
 		_, stopMetrics, err := serveMetrics(cfg, log)
@@ -164,10 +165,17 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 
+	scheduler, err := newScheduler(cfg, appSvc, rc, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	scheduler.Start() // after the server is listening
 	select {
 	case err := <-errc:
+		_ = scheduler.Stop()
 		return err
 	case <-ctx.Done():
 	}
@@ -197,6 +205,9 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	defer cancelShutdown()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", zap.Error(err))
+	}
+	if err := scheduler.Stop(); err != nil {
+		log.Warn("stopping jobs", zap.Error(err))
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,135 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"circly/metrics"
+	"circly/models"
+)
+
+// closeBatch is how many due polls one query returns; a run keeps going while polls are due.
+const closeBatch = 100
+
+// ClosePolls closes every poll past its deadline: final tally, notifications, announcements
+// (app.ClosePoll). A poll another replica or a read closed first is counted as already_closed.
+func (r *Runner) ClosePolls(ctx context.Context) (Counts, error) {
+	c := Counts{}
+	for ctx.Err() == nil {
+		ids, err := r.store.DuePolls(ctx, closeBatch)
+		if err != nil {
+			return c, err
+		}
+		progress := false
+		for _, id := range ids {
+			closed, notes, err := r.app.ClosePoll(ctx, id)
+			if err != nil {
+				return c, err
+			}
+			if closed {
+				c["closed"]++
+				c["notifications"] += notes
+				progress = true
+			} else {
+				c["already_closed"]++
+			}
+		}
+		if len(ids) < closeBatch || !progress {
+			break
+		}
+	}
+	return c, ctx.Err()
+}
+
+// reminderBatch bounds the polls one reminder query returns.
+const reminderBatch = 200
+
+// Reminders sends the deadline reminders that are due (1 h and 10 min before), each at most once
+// per poll, to the members who have not voted.
+func (r *Runner) Reminders(ctx context.Context) (Counts, error) {
+	c := Counts{}
+	// Soonest reminder first: when both are due (the job was down), the later one is sent and
+	// the earlier one is recorded as passed.
+	for i := len(models.DeadlineReminders) - 1; i >= 0; i-- {
+		minutes := models.DeadlineReminders[i]
+		ids, err := r.store.DueReminders(ctx, minutes, reminderBatch)
+		if err != nil {
+			return c, err
+		}
+		for _, id := range ids {
+			n, err := r.app.SendReminder(ctx, id, minutes)
+			if err != nil {
+				return c, err
+			}
+			c["decided"]++
+			c["notifications"] += n
+		}
+	}
+	return c, nil
+}
+
+// Gauges refreshes active_polls_total and active_users_24h. Every replica runs it for its own
+// /metrics (the values are global, so any replica's answer is right).
+func (r *Runner) Gauges(ctx context.Context) (Counts, error) {
+	polls, err := r.store.CountOpenPolls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := r.store.CountActiveUsers(ctx, r.store.Now().Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	metrics.ActivePolls.Set(float64(polls))
+	metrics.ActiveUsers24h.Set(float64(users))
+	return Counts{}, nil
+}
+
+// cleanupBatch bounds one delete statement; a run repeats it while it deletes full batches.
+const cleanupBatch = 1000
+
+// Cleanup removes refresh tokens expired more than ExpiredGrace ago, expired Idempotency-Key
+// records, read notifications older
+// than ReadNotificationTTL and old daily push counters, and frees invite codes that expired more
+// than ExpiredGrace ago.
+func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
+	c := Counts{}
+	now := r.store.Now()
+	batched := func(key string, del func() (int64, error)) error {
+		for ctx.Err() == nil {
+			n, err := del()
+			if err != nil {
+				return err
+			}
+			c[key] += int(n)
+			if n < cleanupBatch {
+				return nil
+			}
+		}
+		return ctx.Err()
+	}
+	if err := batched("refresh_tokens", func() (int64, error) {
+		return r.store.DeleteExpiredRefreshTokens(ctx, now.Add(-r.set.ExpiredGrace), cleanupBatch)
+	}); err != nil {
+		return c, err
+	}
+	if err := batched("read_notifications", func() (int64, error) {
+		return r.store.DeleteReadNotifications(ctx, now.Add(-r.set.ReadNotificationTTL), cleanupBatch)
+	}); err != nil {
+		return c, err
+	}
+	n, err := r.store.DeleteExpiredIdempotencyKeys(ctx)
+	if err != nil {
+		return c, err
+	}
+	c["idempotency_keys"] = int(n)
+	if n, err = r.store.FreeExpiredInviteCodes(ctx, now.Add(-r.set.ExpiredGrace)); err != nil {
+		return c, err
+	}
+	c["invite_codes_freed"] = int(n)
+	// Daily counters: the earliest local day on Earth is about a day behind UTC.
+	if n, err = r.store.DeletePushDayCounts(ctx, now.Add(-48*time.Hour).Format(time.DateOnly)); err != nil {
+		return c, err
+	}
+	c["push_day_counts"] = int(n)
+	return c, nil
+}
