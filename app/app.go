@@ -19,6 +19,7 @@ type Service struct {
 	Store  *models.Store
 	Broker realtime.Broker
 	Log    *zap.Logger
+	retry  republisher // messages whose publication failed, retried in order
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
@@ -36,15 +37,19 @@ func New(store *models.Store, broker realtime.Broker, log *zap.Logger) *Service 
 }
 
 // publish hands m to the broker. The change it announces has committed already, so a failure
-// is logged and counted, never returned: watchers recover through the broker-reconnect re-read
-// and the snapshot on (re)subscribe.
+// is logged, counted and retried in the background (republish.go), never returned.
 func (s *Service) publish(ctx context.Context, m realtime.Message) {
 	if s.Broker == nil {
 		return
 	}
+	if s.busy() {
+		s.enqueue(m) // behind earlier failed ones, to keep the order
+		return
+	}
 	if err := s.Broker.Publish(context.WithoutCancel(ctx), m); err != nil {
 		metrics.RealtimePublish.WithLabelValues("error").Inc()
-		s.Log.Warn("realtime publish failed", zap.String("channel", m.Channel), zap.Error(err))
+		s.Log.Warn("realtime publish failed; retrying in the background", zap.String("channel", m.Channel), zap.Error(err))
+		s.enqueue(m)
 		return
 	}
 	metrics.RealtimePublish.WithLabelValues("ok").Inc()

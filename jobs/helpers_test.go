@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,13 +64,23 @@ func (r *recorder) Unsubscribe(context.Context, ...string) error { return nil }
 func (r *recorder) Close() error                                 { return nil }
 
 func (r *recorder) count(kind realtime.Kind, prefix string) int {
+	return r.countEvent(kind, prefix, "")
+}
+
+// countEvent counts messages of a kind on channels with the prefix; with event set, only
+// circle events of that name.
+func (r *recorder) countEvent(kind realtime.Kind, prefix, event string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for _, m := range r.msgs {
-		if m.Kind == kind && len(m.Channel) >= len(prefix) && m.Channel[:len(prefix)] == prefix {
-			n++
+		if m.Kind != kind || !strings.HasPrefix(m.Channel, prefix) {
+			continue
 		}
+		if event != "" && !strings.Contains(string(m.Frame), `"event":"`+event+`"`) {
+			continue
+		}
+		n++
 	}
 	return n
 }

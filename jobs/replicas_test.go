@@ -172,7 +172,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	finals, events := 0, 0
 	for _, r := range reps {
 		finals += r.rec.count(realtime.KindFinal, realtime.PollPrefix)
-		events += r.rec.count(realtime.KindEvent, realtime.CirclePrefix)
+		events += r.rec.countEvent(realtime.KindEvent, realtime.CirclePrefix, app.EventPollClosed)
 	}
 	if finals != len(polls) || events != len(polls) {
 		t.Fatalf("%d poll_closed frames and %d circle events across replicas, want %d each", finals, events, len(polls))

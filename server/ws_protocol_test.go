@@ -146,8 +146,8 @@ func testWSFrames(t *testing.T, dialect models.Dialect) {
 		u := c.Members[1]
 		w := e.connect(t, u)
 
-		// Snapshots.
-		if d := w.subscribe(1, "user:"+u.ID); num(t, d["unread_count"]) != 0 {
+		// Snapshots. u has one unread notification: the poll_start of p.
+		if d := w.subscribe(1, "user:"+u.ID); num(t, d["unread_count"]) != 1 {
 			t.Fatalf("user snapshot %v", d)
 		}
 		d := w.subscribe(2, "circle:"+c.ID)

@@ -43,6 +43,12 @@ func newLogger(cfg config.Config) (*zap.Logger, error) {
 	return zc.Build()
 }
 
+// redisLog sends go-redis's own messages (dial failures while Redis is down) through zap
+// instead of the standard logger's stderr lines.
+type redisLog struct{ l *zap.SugaredLogger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) { r.l.Warnf(format, v...) }
+
 type redisPinger struct{ c *redis.Client }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
@@ -94,6 +100,8 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
+		opts.ContextTimeoutEnabled = true // let request contexts bound Redis calls (go-redis ignores them otherwise)
+		redis.SetLogger(redisLog{log.Named("redis").Sugar()})
 		rc = redis.NewClient(opts)
 		defer rc.Close()
 		if err := rc.Ping(startCtx).Err(); err != nil {
