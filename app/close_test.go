@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"circly/internal/testkit"
 	"context"
 	"encoding/json"
 	"sync"
@@ -10,24 +11,7 @@ import (
 	"circly/app"
 	"circly/internal/testdb"
 	"circly/models"
-	"circly/realtime"
 )
-
-type recorder struct {
-	mu   sync.Mutex
-	msgs []realtime.Message
-}
-
-func (r *recorder) Start(context.Context, realtime.Handler) error { return nil }
-func (r *recorder) Publish(_ context.Context, m realtime.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-func (r *recorder) Subscribe(context.Context, ...string) error   { return nil }
-func (r *recorder) Unsubscribe(context.Context, ...string) error { return nil }
-func (r *recorder) Close() error                                 { return nil }
 
 // TestLazyCloseAnnouncesLikeTheJob: a read that finds a poll past its deadline closes it through
 // the app, so the final results, the circle event and the notifications all go out, once.
@@ -38,7 +22,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-		rec := &recorder{}
+		rec := &testkit.Recorder{}
 		svc := app.New(st, rec, nil)
 
 		var users []models.User
@@ -76,7 +60,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 			}
 		}
 		kinds := map[string]int{}
-		for _, m := range rec.msgs {
+		for _, m := range rec.Messages() {
 			var f struct{ Type, Event string }
 			if err := json.Unmarshal(m.Frame, &f); err != nil {
 				t.Fatal(err)

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"circly/internal/testkit"
 	"context"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ type dispatchEnv struct {
 
 func newDispatchEnv(t *testing.T, db *models.DB, start time.Time) *dispatchEnv {
 	st := models.NewStore(db, testPolicy())
-	c := &clock{now: start}
+	c := testkit.NewClock(start)
 	st.SetClock(c.Now)
 	expo := pushtest.New(t)
 	svc := app.New(st, nil, nil)

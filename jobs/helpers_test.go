@@ -1,11 +1,10 @@
 package jobs_test
 
 import (
+	"circly/internal/testkit"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,75 +14,14 @@ import (
 	"circly/models"
 	"circly/push"
 	"circly/push/pushtest"
-	"circly/realtime"
 )
 
 const templateID = "00000000-0000-4000-8000-000000000001"
 
-// clock is a settable time source for a store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// recorder is a broker that keeps what was published (the tests' view of the live messages).
-type recorder struct {
-	mu   sync.Mutex
-	msgs []realtime.Message
-}
-
-var _ realtime.Broker = (*recorder)(nil)
-
-func (r *recorder) Start(context.Context, realtime.Handler) error { return nil }
-func (r *recorder) Publish(_ context.Context, m realtime.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-func (r *recorder) Subscribe(context.Context, ...string) error   { return nil }
-func (r *recorder) Unsubscribe(context.Context, ...string) error { return nil }
-func (r *recorder) Close() error                                 { return nil }
-
-func (r *recorder) count(kind realtime.Kind, prefix string) int {
-	return r.countEvent(kind, prefix, "")
-}
-
-// countEvent counts messages of a kind on channels with the prefix; with event set, only
-// circle events of that name.
-func (r *recorder) countEvent(kind realtime.Kind, prefix, event string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, m := range r.msgs {
-		if m.Kind != kind || !strings.HasPrefix(m.Channel, prefix) {
-			continue
-		}
-		if event != "" && !strings.Contains(string(m.Frame), `"event":"`+event+`"`) {
-			continue
-		}
-		n++
-	}
-	return n
-}
+type (
+	clock    = testkit.Clock
+	recorder = testkit.Recorder
+)
 
 // fixture builds users, circles and polls through the store and app layer.
 type fixture struct {

@@ -171,8 +171,8 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	}
 	finals, events := 0, 0
 	for _, r := range reps {
-		finals += r.rec.count(realtime.KindFinal, realtime.PollPrefix)
-		events += r.rec.countEvent(realtime.KindEvent, realtime.CirclePrefix, app.EventPollClosed)
+		finals += r.rec.Count(realtime.KindFinal, realtime.PollPrefix)
+		events += r.rec.CountEvent(realtime.KindEvent, realtime.CirclePrefix, app.EventPollClosed)
 	}
 	if finals != len(polls) || events != len(polls) {
 		t.Fatalf("%d poll_closed frames and %d circle events across replicas, want %d each", finals, events, len(polls))
@@ -305,7 +305,7 @@ func TestShortPollClosesWithinFiveSeconds(t *testing.T) {
 		if !res.IsClosed || res.TotalVotes != 2 || res.Results[0].VoteCount != 1 || res.Results[1].VoteCount != 1 {
 			t.Fatalf("results %+v, want the exact 1 and 1", res)
 		}
-		if n := rec.count(realtime.KindFinal, realtime.PollPrefix); n != 1 {
+		if n := rec.Count(realtime.KindFinal, realtime.PollPrefix); n != 1 {
 			t.Fatalf("%d poll_closed frames, want 1", n)
 		}
 		// poll_result to all four, picked to m1 and m2.

@@ -1,10 +1,10 @@
 package models_test
 
 import (
+	"circly/internal/testkit"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,37 +21,13 @@ const (
 // t0 is the fixed start of every test clock: 12:00 in Seoul.
 var t0 = time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 
-// clock is a settable time source shared by a store and its test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one store on one fresh database with a fixed clock.
 type env struct {
 	t       *testing.T
 	ctx     context.Context
 	db      *models.DB
 	s       *models.Store
-	clock   *clock
+	clock   *testkit.Clock
 	devices int
 }
 
@@ -76,7 +52,7 @@ func newEnv(t *testing.T, db *models.DB, opts ...policyOption) *env {
 		db.SQL().SetMaxIdleConns(16)
 	}
 	s := models.NewStore(db, p)
-	c := &clock{now: t0}
+	c := testkit.NewClock(t0)
 	s.SetClock(c.Now)
 	return &env{t: t, ctx: context.Background(), db: db, s: s, clock: c}
 }
