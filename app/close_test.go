@@ -1,12 +1,13 @@
 package app_test
 
 import (
-	"circly/internal/testkit"
 	"context"
 	"encoding/json"
 	"sync"
 	"testing"
 	"time"
+
+	"circly/internal/testkit"
 
 	"circly/app"
 	"circly/internal/testdb"

@@ -1,10 +1,11 @@
 package jobs_test
 
 import (
-	"circly/internal/testkit"
 	"context"
 	"testing"
 	"time"
+
+	"circly/internal/testkit"
 
 	"circly/app"
 	"circly/internal/testdb"

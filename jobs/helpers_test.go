@@ -1,13 +1,14 @@
 package jobs_test
 
 import (
-	"circly/internal/testkit"
 	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"circly/internal/testkit"
 
 	"circly/app"
 	"circly/jobs"

@@ -1,12 +1,13 @@
 package models_test
 
 import (
-	"circly/internal/testkit"
 	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"circly/internal/testkit"
 
 	"circly/internal/testdb"
 	"circly/models"

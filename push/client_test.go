@@ -133,7 +133,7 @@ func TestSendRetriesRateLimitAndServerErrors(t *testing.T) {
 	srv.RateLimitNext(1, time.Second)
 	srv.FailNext(2, http.StatusInternalServerError)
 	o := fast(srv)
-	o.MaxBackoff = 2 * time.Second // Retry-After: 1 is within the cap, so it is honoured
+	o.MaxBackoff = 2 * time.Second // Retry-After: 1 is within the cap, so it is honored
 	c := push.New(o)
 	retryBefore := counter("retry")
 
@@ -143,7 +143,7 @@ func TestSendRetriesRateLimitAndServerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if waited := time.Since(start); waited < time.Second {
-		t.Fatalf("Retry-After of 1s not honoured: done after %v", waited)
+		t.Fatalf("Retry-After of 1s not honored: done after %v", waited)
 	}
 	if len(tickets) != 3 || tickets[2].Status != push.StatusOK {
 		t.Fatalf("tickets %+v", tickets)

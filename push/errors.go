@@ -21,7 +21,7 @@ const maxReason = 300
 // may work; when it is false, resending unchanged will fail again.
 type SendError struct {
 	Reason    string
-	Status    int // last HTTP status; 0 when there was none (network error, cancelled)
+	Status    int // last HTTP status; 0 when there was none (network error, canceled)
 	Retryable bool
 	// RetryAfter is the wait Expo last asked for (429 or 503), if it gave one.
 	RetryAfter time.Duration
@@ -43,12 +43,12 @@ func (e *SendError) Error() string {
 	return b.String()
 }
 
-// Unwrap gives the cause when there is one: ctx's error when cancelled, the
+// Unwrap gives the cause when there is one: ctx's error when canceled, the
 // network error when the link failed.
 func (e *SendError) Unwrap() error { return e.err }
 
 // failLevel is how loud a failed request is: a transient one (Expo down for a
-// while, shutdown cancelling) is a warning the caller recovers from by trying
+// while, shutdown canceling) is a warning the caller recovers from by trying
 // later; a refused one needs a person.
 func failLevel(err error) zapcore.Level {
 	var se *SendError

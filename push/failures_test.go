@@ -190,7 +190,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 	srv.FailNext(1000, http.StatusInternalServerError)
 	c := push.New(push.Options{URL: srv.URL(), BaseBackoff: 10 * time.Second, MaxBackoff: 10 * time.Second, MaxAttempts: 100})
 
-	// Cancelled while waiting between attempts.
+	// Canceled while waiting between attempts.
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
@@ -220,7 +220,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 		t.Fatal("no attempt was made")
 	}
 
-	// Already cancelled: no request at all.
+	// Already canceled: no request at all.
 	n = len(srv.Requests())
 	cctx, ccancel := context.WithCancel(context.Background())
 	ccancel()
@@ -228,7 +228,7 @@ func TestCancelStopsRetriesPromptly(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	if len(srv.Requests()) != n {
-		t.Fatal("a cancelled send reached the server")
+		t.Fatal("a canceled send reached the server")
 	}
 }
 

@@ -56,7 +56,7 @@ const (
 	PriorityHigh    = "high"
 )
 
-// Message is one push notification, marshalled as Expo's send API expects.
+// Message is one push notification, marshaled as Expo's send API expects.
 type Message struct {
 	// To is the recipient's Expo push token, ExponentPushToken[…].
 	To    string `json:"to"`
@@ -105,7 +105,7 @@ type Options struct {
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the wait between attempts: a random
 	// duration in [0, min(MaxBackoff, BaseBackoff·2^retry)). A 429's or 503's
-	// Retry-After is honoured when it is at most MaxBackoff; a longer one ends
+	// Retry-After is honored when it is at most MaxBackoff; a longer one ends
 	// the attempts at once (the caller tries again later). Defaults 500 ms, 30 s.
 	BaseBackoff, MaxBackoff time.Duration
 	// Log defaults to a no-op logger.

@@ -31,7 +31,7 @@ type session struct {
 
 func (b *RedisBroker) newSession(downSince time.Time) *session {
 	s := &session{
-		// The connection is dialled lazily by the first command: a dead Redis surfaces as an
+		// The connection is dialed lazily by the first command: a dead Redis surfaces as an
 		// error of the session, not of the constructor.
 		ps:        b.client.Subscribe(context.Background()),
 		downSince: downSince,

@@ -27,7 +27,7 @@ var contractMetrics = []string{
 }
 
 // TestMetricsEndpoint: after some traffic /metrics shows every contract metric, HTTP series are
-// labelled by route pattern ("unmatched" for no route), and no label value holds an id.
+// labeled by route pattern ("unmatched" for no route), and no label value holds an id.
 func TestMetricsEndpoint(t *testing.T) {
 	e := newEnv(t, models.SQLite)
 	c := e.newCircle(3)
@@ -120,7 +120,7 @@ func TestAccessLogHoldsNoSecrets(t *testing.T) {
 		all.WriteString(en.Message)
 		for k, v := range en.ContextMap() {
 			all.WriteString(" " + k + "=")
-			all.WriteString(fmt.Sprint(v))
+			fmt.Fprint(&all, v)
 		}
 		all.WriteString("\n")
 	}

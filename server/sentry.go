@@ -5,7 +5,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// Errors reach Sentry only when cmd/circly has initialised it (SENTRY_DSN set); otherwise the
+// Errors reach Sentry only when cmd/circly has initialized it (SENTRY_DSN set); otherwise the
 // current hub has no client and these calls do nothing. An event carries the route pattern,
 // the method, the status and the request id: never the request itself (no body, no headers, no
 // query, no raw path), so no token or vote choice can leave through it.

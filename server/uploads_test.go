@@ -166,7 +166,7 @@ func TestUploadImageAndServeIt(t *testing.T) {
 		e.fail(404, "NOT_FOUND", e.request("GET", "/v1/uploads/"+unknownID, "", nil))
 		e.fail(400, "VALIDATION_ERROR", e.request("GET", "/v1/uploads/not-a-uuid", "", nil))
 
-		// A PNG named .jpg and labelled image/jpeg is judged by its bytes.
+		// A PNG named .jpg and labeled image/jpeg is judged by its bytes.
 		d = e.must(201, e.upload(u.Token, fileAndType("photo.jpg", "image/jpeg", img, "profile_image")...))
 		if d["content_type"] != "image/png" {
 			t.Fatalf("png named .jpg stored as %v", d["content_type"])
@@ -345,7 +345,7 @@ func TestUploadTooLargeIsCutOff(t *testing.T) {
 		e.fail(413, "PAYLOAD_TOO_LARGE", out)
 		sent := zeros.read.Load()
 		// Socket buffers let the client get a few MiB ahead of what the server read.
-		if max := limit + 8<<20; sent > max {
+		if most := limit + 8<<20; sent > most {
 			t.Fatalf("declared=%v: the client wrote %d bytes before the answer; the server should stop near %d", declared, sent, limit)
 		}
 		if declared && sent > 8<<20 {

@@ -33,7 +33,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if n > 0 {
 		// Carry over what the client sent ahead of the 101 (pipelined frames): Accept keeps
 		// the reader's buffered bytes, so they must sit in the new buffer.
-		pending, _ := brw.Reader.Peek(n)
+		pending, _ := brw.Peek(n)
 		br = bufio.NewReaderSize(&prefixReader{pending: append([]byte(nil), pending...), conn: conn}, wsReadBuffer)
 		if _, err := br.Peek(n); err != nil {
 			return conn, brw, nil

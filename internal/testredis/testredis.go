@@ -202,7 +202,8 @@ func freePort(t testing.TB) int {
 		t.Fatalf("find a free port: %v", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	addr, _ := l.Addr().(*net.TCPAddr) // a TCP listener's address is always one
+	return addr.Port
 }
 
 // syncBuffer collects the server's output; exec writes it from its own goroutines.

@@ -60,7 +60,7 @@ type Request struct {
 
 // Server is the fake. Its methods are safe for concurrent use.
 type Server struct {
-	life   sync.Mutex // serialises Down, Up and Close
+	life   sync.Mutex // serializes Down, Up and Close
 	closed bool       // under life: Close was called, Up refuses
 
 	mu            sync.Mutex
