@@ -157,6 +157,7 @@ type world struct {
 	versions map[string]int             // channel → version
 	delay    time.Duration              // snapshot read time
 	onSnap   func(channel string)       // called during a snapshot read
+	snapErr  error                      // when set, every snapshot read fails with it
 }
 
 func newWorld() *world {
@@ -213,8 +214,11 @@ func (w *world) Authorize(_ context.Context, userID, channel string) (string, er
 
 func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error) {
 	w.mu.Lock()
-	v, delay, on := w.versions[channel], w.delay, w.onSnap
+	v, delay, on, failure := w.versions[channel], w.delay, w.onSnap, w.snapErr
 	w.mu.Unlock()
+	if failure != nil {
+		return hub.Snapshot{}, failure
+	}
 	if on != nil {
 		on(channel)
 	}

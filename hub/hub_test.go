@@ -295,6 +295,34 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestServerFailuresDoNotCount: snapshot reads failing on the server's side (timeouts under
+// overload) answer INTERNAL_ERROR frames but never close the connection with 1008; the client
+// can subscribe once the server recovers.
+func TestServerFailuresDoNotCount(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	h.world.join(uuidN("c", 0), "u")
+	p := uuidN("p", 0)
+	h.world.addPoll(p, uuidN("c", 0))
+	h.world.mu.Lock()
+	h.world.snapErr = context.DeadlineExceeded
+	h.world.mu.Unlock()
+	f := h.open("u")
+	for i := 0; i < 15; i++ {
+		f.send(map[string]any{"type": "subscribe", "id": i, "channel": realtime.PollChannel(p)})
+		if m := f.expect(t, "error"); m["code"] != hub.CodeInternal {
+			t.Fatalf("got %v", m)
+		}
+	}
+	h.world.mu.Lock()
+	h.world.snapErr = nil
+	h.world.mu.Unlock()
+	f.send(map[string]any{"type": "subscribe", "id": 99, "channel": realtime.PollChannel(p)})
+	f.expect(t, "subscribed")
+	if code := f.closeCode(); code != 0 {
+		t.Fatalf("closed with %d after server-side failures", code)
+	}
+}
+
 // TestAdmit: the 11th connection of a user is refused; releasing a slot admits again.
 func TestAdmit(t *testing.T) {
 	h := newHarness(t, hub.Limits{})

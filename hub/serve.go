@@ -114,8 +114,14 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 	return userID, true
 }
 
-// refuse sends an error frame; the MaxErrors-th closes the connection with 1008.
+// refuse sends an error frame; the MaxErrors-th closes the connection with 1008. Only the
+// client's mistakes count: a server failure (an overloaded database timing out a snapshot, say)
+// must not cut off a client that did nothing wrong.
 func (h *Hub) refuse(c *conn, id []byte, e *Error) {
+	if e.Code == CodeInternal {
+		c.send(errorFrame(id, e))
+		return
+	}
 	c.errors++
 	switch {
 	case c.errors > h.lim.MaxErrors:
@@ -194,7 +200,12 @@ func (h *Hub) asFrameError(err error, channel string) *Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	h.log.Error("live: subscribe failed", zap.String("channel", channel), zap.Error(err))
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Overload, not a defect: a storm of such lines at ERROR would bury real ones.
+		h.log.Warn("live: subscribe timed out", zap.String("channel", channel), zap.Error(err))
+	} else {
+		h.log.Error("live: subscribe failed", zap.String("channel", channel), zap.Error(err))
+	}
 	return &Error{CodeInternal, "could not subscribe; try again"}
 }
 
