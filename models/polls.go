@@ -169,16 +169,18 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 				return err
 			}
 		}
-		if err := tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error; err != nil {
-			return err
-		}
 		var circleName string
 		if err := tx.Raw(`SELECT name FROM circles WHERE id = ?`, req.CircleID).Row().Scan(&circleName); err != nil {
 			return err
 		}
 		notes, err = s.writeNotifications(tx, pollID, req.CircleID,
 			pollStartNotes(members, me.ID, circleName, tpl.QuestionText), now)
-		return err
+		if err != nil {
+			return err
+		}
+		// Last, so the template's row lock (every poll of a popular template takes it) is held
+		// only until the commit, not across the notification inserts.
+		return tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error
 	})
 	if err != nil {
 		return Poll{}, nil, err
