@@ -13,7 +13,7 @@ import (
 
 // Config is one run of the generator (cmd/circly-loadgen fills it from flags).
 type Config struct {
-	Scenario  string   // classroom, hot, idle, storm
+	Scenario  string   // classroom, hot, idle, storm, fixtures
 	VoteURL   string   // replica A: setup and votes
 	WatchURLs []string // replicas the watchers dial (round robin)
 	WSPath    string   // /v1/ws
@@ -35,6 +35,8 @@ type Config struct {
 	StormMode        string
 	StormTimeout     time.Duration
 
+	Fixtures string // fixtures: the JSON file to write
+
 	Pids map[string]int // server processes to sample: name → pid
 	Out  io.Writer
 }
@@ -54,8 +56,10 @@ func Run(ctx context.Context, c Config) error {
 		return runHot(ctx, c, rest, src, prefix, rep)
 	case "idle":
 		return runIdle(ctx, c, rest, src, prefix, rep)
+	case "fixtures":
+		return runFixtures(ctx, c, rest, prefix, rep)
 	}
-	return fmt.Errorf("unknown scenario %q (classroom, hot, idle, storm)", c.Scenario)
+	return fmt.Errorf("unknown scenario %q (classroom, hot, idle, storm, fixtures)", c.Scenario)
 }
 
 // wsClient is the handshake client of the watchers: no timeout (contexts bound each dial), no

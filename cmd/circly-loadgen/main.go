@@ -30,7 +30,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("circly-loadgen", flag.ContinueOnError)
 	var c loadtest.Config
 	var watch, pids string
-	fs.StringVar(&c.Scenario, "scenario", "classroom", "classroom | hot | idle | storm")
+	fs.StringVar(&c.Scenario, "scenario", "classroom", "classroom | hot | idle | storm | fixtures (set up a classroom and write it to -fixtures for k6)")
+	fs.StringVar(&c.Fixtures, "fixtures", "", "fixtures: JSON file to write")
 	fs.StringVar(&c.VoteURL, "vote", "http://127.0.0.1:8000", "base URL of the replica that takes setup and votes (replica A)")
 	fs.StringVar(&watch, "watch", "", "comma-separated base URLs the watchers connect to (default: -vote)")
 	fs.StringVar(&c.WSPath, "ws-path", "/v1/ws", "WebSocket endpoint")
