@@ -63,7 +63,8 @@ func NotificationMessage(userID string, notification any) realtime.Message {
 		Frame: encode(dataFrame{Type: "notification", Channel: ch, Data: notification})}
 }
 
-// RemovalMessage tells every replica that userID lost access to circleID and its polls.
+// RemovalMessage tells every replica that userID lost access to circleID and its polls; an
+// empty userID means every user (the circle was deleted).
 func RemovalMessage(userID, circleID string) realtime.Message {
 	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: userID, CircleID: circleID}
 }

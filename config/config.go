@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,6 +64,9 @@ type Config struct {
 	LogFormat string
 
 	ShutdownDrain time.Duration
+	// WSAllowedOrigins are host patterns (path.Match, e.g. "*.example.com") of the web pages
+	// allowed to open WebSockets cross-origin; empty means PUBLIC_URL's host only.
+	WSAllowedOrigins []string
 	// AutoMigrate applies pending migrations when serve starts (default: only in development).
 	AutoMigrate bool
 	// DBMaxOpenConns bounds the PostgreSQL pool of one replica.
@@ -137,6 +141,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		SentryDSN:         r.str("SENTRY_DSN", ""),
 		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		ShutdownDrain:     r.duration("SHUTDOWN_DRAIN", 10*time.Second, 0),
+		WSAllowedOrigins:  r.originPatterns("WS_ALLOWED_ORIGINS"),
 		DBMaxOpenConns:    r.intRange("DB_MAX_OPEN_CONNS", 32, 1, 1000),
 	}
 	defaultFormat := "json"
@@ -167,6 +172,10 @@ func (c *Config) finish(serving bool) error {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("PUBLIC_URL: must be an absolute http:// or https:// URL")
+	}
+	if len(c.WSAllowedOrigins) == 0 {
+		u, _ := url.Parse(c.PublicURL)
+		c.WSAllowedOrigins = []string{u.Host}
 	}
 	if c.PollMinDuration > c.PollMaxDuration {
 		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")
@@ -323,6 +332,18 @@ func (r *reader) list(name, def string) []string {
 	for _, p := range strings.Split(r.str(name, def), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// originPatterns reads host patterns for WebSocket origins; each must be a valid path.Match
+// pattern without a scheme ("app.example.com", "*.example.com", "localhost:3000").
+func (r *reader) originPatterns(name string) []string {
+	out := r.list(name, "")
+	for _, p := range out {
+		if _, err := path.Match(p, ""); err != nil || strings.Contains(p, "/") {
+			r.fail(name, p, "expects comma-separated host patterns such as app.example.com or *.example.com (no scheme)")
 		}
 	}
 	return out

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"LOG_FORMAT (development)", c.LogFormat, "console"},
 		{"SHUTDOWN_DRAIN", c.ShutdownDrain, 10 * time.Second},
+		{"WS_ALLOWED_ORIGINS (PUBLIC_URL's host)", c.WSAllowedOrigins, []string{"localhost:8000"}},
 		{"AUTO_MIGRATE (development)", c.AutoMigrate, true},
 	}
 	for _, ch := range checks {
@@ -84,8 +85,11 @@ func TestValuesAreRead(t *testing.T) {
 		"POLL_OPEN_LIMIT": "0", "POLL_DAILY_LIMIT": "0", "ACCESS_TOKEN_TTL": "15m",
 		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "PUBLIC_URL": "https://circly.example/",
 		"DATABASE_URL": "postgresql://u:p@db:5432/circly", "REDIS_URL": "rediss://cache:6380/0",
-		"LOG_LEVEL": "WARN", "AUTO_MIGRATE": "true",
+		"LOG_LEVEL": "WARN", "AUTO_MIGRATE": "true", "WS_ALLOWED_ORIGINS": "app.circly.example, *.preview.example",
 	})
+	if !reflect.DeepEqual(c.WSAllowedOrigins, []string{"app.circly.example", "*.preview.example"}) {
+		t.Errorf("WS_ALLOWED_ORIGINS = %q", c.WSAllowedOrigins)
+	}
 	if c.Port != 9001 || c.Env != config.EnvStaging || c.TallyReleaseBatch != 1 || c.PollOpenLimit != 0 ||
 		c.PollDailyLimit != 0 || c.AccessTokenTTL != 15*time.Minute || c.LogLevel != "warn" || !c.AutoMigrate {
 		t.Errorf("values not read: %+v", c)
@@ -124,6 +128,8 @@ func TestBadValues(t *testing.T) {
 		{"PUBLIC_URL", "localhost:8000"},
 		{"SHUTDOWN_DRAIN", "-1s"},
 		{"MAX_FILE_SIZE", "big"},
+		{"WS_ALLOWED_ORIGINS", "https://app.example"},
+		{"WS_ALLOWED_ORIGINS", "app.example,[bad"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

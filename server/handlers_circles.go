@@ -124,7 +124,7 @@ func (s *Server) deleteCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	closed, err := s.store.DeleteCircle(c.Request.Context(), userID(c), id)
+	closed, err := s.app.DeleteCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Server) joinCircle(c *gin.Context) error {
 		return err
 	}
 	jr.Nickname = nick
-	circle, member, err := s.store.JoinCircle(c.Request.Context(), userID(c), jr)
+	circle, member, err := s.app.JoinCircle(c.Request.Context(), userID(c), jr)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (s *Server) leaveCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.store.LeaveCircle(c.Request.Context(), userID(c), id)
+	m, err := s.app.LeaveCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) removeMember(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.store.RemoveMember(c.Request.Context(), userID(c), id, memberID)
+	m, err := s.app.RemoveMember(c.Request.Context(), userID(c), id, memberID)
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ func (s *Server) createPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.CreatePoll(c.Request.Context(), userID(c), models.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
+	poll, err := s.app.CreatePoll(c.Request.Context(), userID(c), models.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type envSettings struct {
 	redis    server.Pinger
 	log      *zap.Logger
 	hooks    []func(*server.Server)
+	deps     []func(*server.Deps)
 }
 
 type envOption func(*envSettings)
@@ -77,6 +78,11 @@ func withLog(l *zap.Logger) envOption {
 	return func(s *envSettings) { s.log = l }
 }
 
+// withDeps edits the server's dependencies before it is built (the live hub, say).
+func withDeps(fn func(*server.Deps)) envOption {
+	return func(s *envSettings) { s.deps = append(s.deps, fn) }
+}
+
 // beforeServe runs fn on the server before it takes its first request.
 func beforeServe(fn func(*server.Server)) envOption {
 	return func(s *envSettings) { s.hooks = append(s.hooks, fn) }
@@ -106,6 +112,9 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test", Log: st.log}
 	if st.redis != nil {
 		deps.Redis = st.redis
+	}
+	for _, d := range st.deps {
+		d(&deps)
 	}
 	e.server = server.New(deps)
 	for _, h := range st.hooks {

@@ -110,26 +110,32 @@ func (s *Server) requireAuth(c *gin.Context) {
 		s.writeError(c, models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>"))
 		return
 	}
-	userID, err := s.tokens.Verify(strings.TrimSpace(token))
-	switch {
-	case errors.Is(err, auth.ErrExpired):
-		s.writeError(c, models.Errorf(models.CodeTokenExpired, "the access token has expired; refresh it"))
-		return
-	case err != nil:
-		s.writeError(c, models.Errorf(models.CodeInvalidToken, "the access token is invalid"))
-		return
-	}
-	alive, err := s.users.alive(c.Request.Context(), s.store, userID)
+	userID, err := s.tokenUser(c.Request.Context(), strings.TrimSpace(token))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if !alive {
-		s.writeError(c, models.Errorf(models.CodeUnauthorized, "this account no longer exists"))
-		return
-	}
 	c.Set(ctxUserID, userID)
 	c.Next()
+}
+
+// tokenUser checks an access token and that its user still exists (REST and WebSocket auth).
+func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
+	userID, err := s.tokens.Verify(token)
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		return "", models.Errorf(models.CodeTokenExpired, "the access token has expired; refresh it")
+	case err != nil:
+		return "", models.Errorf(models.CodeInvalidToken, "the access token is invalid")
+	}
+	alive, err := s.users.alive(ctx, s.store, userID)
+	if err != nil {
+		return "", err
+	}
+	if !alive {
+		return "", models.Errorf(models.CodeUnauthorized, "this account no longer exists")
+	}
+	return userID, nil
 }
 
 func userID(c *gin.Context) string { return c.GetString(ctxUserID) }

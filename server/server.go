@@ -11,6 +11,7 @@ import (
 	"circly/app"
 	"circly/auth"
 	"circly/config"
+	"circly/hub"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -34,6 +35,8 @@ type Deps struct {
 	Version string
 	// WSConnections reports live WebSocket connections (nil until the hub exists).
 	WSConnections func() int
+	// Hub serves /v1/ws and /v1/polls/{id}/live (nil: they answer 503).
+	Hub *hub.Hub
 }
 
 // Server holds the handlers' dependencies.
@@ -48,6 +51,7 @@ type Server struct {
 	version  string
 	wsConns  func() int
 	users    *liveUsers
+	hub      *hub.Hub
 	draining atomic.Bool
 	engine   *gin.Engine
 }
@@ -57,6 +61,10 @@ func New(d Deps) *Server {
 	s := &Server{
 		cfg: d.Config, store: d.Store, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
 		version: d.Version, wsConns: d.WSConnections, users: newLiveUsers(time.Minute),
+		hub: d.Hub,
+	}
+	if s.wsConns == nil && s.hub != nil {
+		s.wsConns = s.hub.Connections
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -100,6 +108,9 @@ func (s *Server) routes() *gin.Engine {
 	v1 := r.Group("/v1", s.bodyRules)
 	v1.POST("/auth/device-login", s.h(s.deviceLogin))
 	v1.POST("/auth/refresh", s.h(s.refresh))
+	// Live updates authenticate by header or by their first frame, so they sit outside requireAuth.
+	v1.GET("/ws", s.h(s.ws))
+	v1.GET("/polls/:id/live", s.h(s.pollLive))
 
 	a := v1.Group("", s.requireAuth)
 	a.GET("/users/me", s.h(s.getMe))

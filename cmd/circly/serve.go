@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/models"
@@ -100,9 +101,17 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
 	store := models.NewStore(db, policy)
 
+	broker, live, err := startLive(startCtx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = broker.Close() }()
+	defer live.Close()
+
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version,
+		App: app.New(store, broker, log), Hub: live,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -143,14 +152,22 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	// Ordered shutdown: /health turns 503 and the replica keeps serving for SHUTDOWN_DRAIN, so
 	// the load balancer moves traffic away first (a second signal skips the wait); then
 	// in-flight requests finish and the deferred closes (Redis, database) run.
+	// The hub meanwhile tells its WebSocket clients to reconnect elsewhere, spread over the
+	// same window with jitter, and closes them with 1001.
 	srv.StartDraining()
 	log.Info("draining: /health answers 503; send the signal again to stop at once", zap.Duration("window", cfg.ShutdownDrain))
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
+	drainCtx, stopDrain := context.WithTimeout(context.Background(), cfg.ShutdownDrain+5*time.Second)
+	defer stopDrain()
+	drained := make(chan struct{})
+	go func() { live.Drain(drainCtx, cfg.ShutdownDrain); close(drained) }()
 	select {
 	case <-time.After(cfg.ShutdownDrain):
+		<-drained // the last closes were spread up to the window's end; wait for them
 	case <-again:
+		stopDrain()
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)

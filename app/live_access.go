@@ -1,0 +1,98 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"circly/hub"
+	"circly/models"
+	"circly/realtime"
+)
+
+// LiveAccess answers the hub's questions from the store: may this user watch that channel
+// (hub.Authorizer), and what is the channel's state now (hub.SnapshotSource).
+type LiveAccess struct {
+	Store *models.Store
+	// UnreadCount gives the user: snapshot; nil reports 0 (until notifications are wired).
+	UnreadCount func(ctx context.Context, userID string) (int, error)
+}
+
+var (
+	_ hub.Authorizer     = (*LiveAccess)(nil)
+	_ hub.SnapshotSource = (*LiveAccess)(nil)
+)
+
+// Authorize implements hub.Authorizer with the rights of the matching REST reads.
+func (a *LiveAccess) Authorize(ctx context.Context, userID, channel string) (string, error) {
+	prefix, id, _ := realtime.SplitChannel(channel)
+	switch prefix {
+	case realtime.PollPrefix:
+		circleID, err := a.Store.WatchPoll(ctx, userID, id)
+		return circleID, frameError(err)
+	case realtime.CirclePrefix:
+		return id, frameError(a.Store.WatchCircle(ctx, userID, id))
+	case realtime.UserPrefix:
+		if id != userID {
+			return "", &hub.Error{Code: hub.CodeForbidden, Message: "you may watch only your own user channel"}
+		}
+		return "", nil
+	}
+	return "", &hub.Error{Code: hub.CodeInvalidChannel, Message: "unknown channel"}
+}
+
+// CircleSnapshotJSON is the data of a circle channel's `subscribed` frame.
+type CircleSnapshotJSON struct {
+	CircleID    string   `json:"circle_id"`
+	MemberCount int      `json:"member_count"`
+	OpenPollIDs []string `json:"open_poll_ids"`
+}
+
+// UserSnapshotJSON is the data of a user channel's `subscribed` frame.
+type UserSnapshotJSON struct {
+	UnreadCount int `json:"unread_count"`
+}
+
+// Snapshot implements hub.SnapshotSource.
+func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot, error) {
+	prefix, id, _ := realtime.SplitChannel(channel)
+	var v any
+	version := 0
+	switch prefix {
+	case realtime.PollPrefix:
+		t, err := a.Store.Tally(ctx, id)
+		if err != nil {
+			return hub.Snapshot{}, frameError(err)
+		}
+		v, version = TallyView(t), t.Version
+	case realtime.CirclePrefix:
+		c, err := a.Store.CircleLiveState(ctx, id)
+		if err != nil {
+			return hub.Snapshot{}, frameError(err)
+		}
+		v = CircleSnapshotJSON{CircleID: c.CircleID, MemberCount: c.MemberCount, OpenPollIDs: c.OpenPollIDs}
+	case realtime.UserPrefix:
+		n := 0
+		if a.UnreadCount != nil {
+			var err error
+			if n, err = a.UnreadCount(ctx, id); err != nil {
+				return hub.Snapshot{}, err
+			}
+		}
+		v = UserSnapshotJSON{UnreadCount: n}
+	default:
+		return hub.Snapshot{}, &hub.Error{Code: hub.CodeInvalidChannel, Message: "unknown channel"}
+	}
+	b, err := json.Marshal(v)
+	return hub.Snapshot{Version: version, Data: b}, err
+}
+
+// frameError turns the store's client errors into error frames; others pass through (the hub
+// logs them and answers INTERNAL_ERROR).
+func frameError(err error) error {
+	var me *models.Error
+	if err != nil && errors.As(err, &me) {
+		return &hub.Error{Code: string(me.Code), Message: me.Message}
+	}
+	return err
+}

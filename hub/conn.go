@@ -1,0 +1,395 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"circly/realtime"
+
+	"go.uber.org/zap"
+)
+
+// Close codes of the contract.
+const (
+	CloseGoingAway    = 1001
+	ClosePolicy       = 1008
+	CloseTooBig       = 1009
+	CloseUnauthorized = 4001
+	CloseSlowConsumer = 4008
+)
+
+// sub is one channel subscription of one connection. Until its `subscribed` frame is queued
+// (active false) messages of the channel are held, so that the frame precedes them.
+type sub struct {
+	channel  string
+	circleID string
+	active   bool
+	gone     bool               // unsubscribed or removed: drop its pending tally
+	held     []realtime.Message // while pending: the highest tally and the ordered frames
+	sent     int                // highest tally version queued after the snapshot
+	tally    *realtime.Message  // the newest tally not yet written; a marker sits in the queue
+}
+
+type itemKind uint8
+
+const (
+	itemFrame itemKind = iota // an ordered frame
+	itemTally                 // marker: write the sub's newest pending tally
+	itemFinal                 // an ordered frame that also raises the sub's version
+	itemClose                 // write frame (if any), then close with code
+)
+
+type item struct {
+	kind    itemKind
+	frame   []byte
+	s       *sub
+	version int
+	code    int
+	reason  string
+}
+
+// conn is one client connection. Nothing runs for it while it is idle but the read loop in
+// the handler's goroutine: the writer goroutine starts when a frame is queued and ends when the
+// queue is empty, and pings come from the hub's sweep.
+type conn struct {
+	h      *Hub
+	t      Transport
+	userID string
+
+	mu      sync.Mutex
+	subs    map[string]*sub
+	queue   []item
+	spare   []item
+	events  int // ordered items waiting (tally markers excluded)
+	writing bool
+	closed  bool
+	removed map[string]uint64 // circle id → removal generation (see removeCircle)
+	gen     uint64
+
+	writeStart atomic.Int64 // unix nanos of the write in progress, 0 when none
+	nextPing   atomic.Int64 // unix nanos
+	pinging    atomic.Bool
+	errors     int // error frames sent; read loop only
+}
+
+func newConn(h *Hub, t Transport, userID string) *conn {
+	c := &conn{h: h, t: t, userID: userID}
+	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
+	return c
+}
+
+// deliver queues m for s without blocking.
+func (c *conn) deliver(s *sub, m realtime.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || s.gone {
+		return
+	}
+	if !s.active {
+		c.hold(s, m)
+		return
+	}
+	c.enqueueLocked(s, m)
+}
+
+// hold keeps a message that arrived before the channel's snapshot: one tally (the highest)
+// and the ordered frames, within the event bound.
+func (c *conn) hold(s *sub, m realtime.Message) {
+	if m.Kind == realtime.KindTally {
+		for i := range s.held {
+			if s.held[i].Kind == realtime.KindTally {
+				if m.Version > s.held[i].Version {
+					s.held[i] = m
+				}
+				c.h.m.Dropped("conflated")
+				return
+			}
+		}
+	}
+	if len(s.held) >= c.h.lim.EventQueue {
+		c.closeLocked(CloseSlowConsumer, "slow consumer", "slow_consumer")
+		return
+	}
+	s.held = append(s.held, m)
+}
+
+func (c *conn) enqueueLocked(s *sub, m realtime.Message) {
+	switch m.Kind {
+	case realtime.KindTally:
+		if m.Version <= s.sent {
+			c.h.m.Dropped("stale")
+			return
+		}
+		if s.tally != nil {
+			if m.Version > s.tally.Version {
+				s.tally = &m
+			}
+			c.h.m.Dropped("conflated")
+			return
+		}
+		s.tally = &m
+		c.push(item{kind: itemTally, s: s})
+	case realtime.KindFinal:
+		c.pushEvent(item{kind: itemFinal, frame: m.Frame, s: s, version: m.Version})
+	default:
+		c.pushEvent(item{kind: itemFrame, frame: m.Frame, s: s})
+	}
+}
+
+// send queues a frame of the connection itself (ready, subscribed, error, pong, ...).
+func (c *conn) send(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.pushEvent(item{kind: itemFrame, frame: frame})
+	}
+}
+
+func (c *conn) pushEvent(it item) {
+	if c.events >= c.h.lim.EventQueue {
+		c.closeLocked(CloseSlowConsumer, "slow consumer", "slow_consumer")
+		return
+	}
+	c.events++
+	c.push(it)
+}
+
+func (c *conn) push(it item) {
+	c.queue = append(c.queue, it)
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes queued frames until the queue is empty, then ends.
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		for i := range batch {
+			if !c.write(&batch[i]) {
+				c.mu.Lock()
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			batch[i] = item{}
+		}
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+	}
+}
+
+// write sends one item; false ends the writer (the connection is closing).
+func (c *conn) write(it *item) bool {
+	frame := it.frame
+	c.mu.Lock()
+	switch it.kind {
+	case itemTally:
+		t := it.s.tally
+		it.s.tally = nil
+		if it.s.gone || t == nil || t.Version <= it.s.sent {
+			c.mu.Unlock()
+			return true
+		}
+		it.s.sent = t.Version
+		frame = t.Frame
+	case itemFinal:
+		// Ordered frames queued before an unsubscribe or removal still go out: they precede
+		// the `unsubscribed` frame.
+		c.events--
+		it.s.sent = max(it.s.sent, it.version)
+	case itemFrame:
+		c.events--
+	}
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return false
+	}
+	if frame != nil {
+		// A background context: Write then sets up no per-message timer; the hub's sweep
+		// enforces the write timeout through writeStart.
+		c.writeStart.Store(time.Now().UnixNano())
+		err := c.t.Write(context.Background(), frame)
+		c.writeStart.Store(0)
+		if err != nil {
+			c.close(CloseGoingAway, "write failed", "write_error")
+			return false
+		}
+		c.h.m.FrameSent()
+	}
+	if it.kind == itemClose {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		go func() { _ = c.t.Close(it.code, it.reason) }()
+		return false
+	}
+	return true
+}
+
+// closeAfter queues frame and then a close: used by the drain, so the reconnect frame is the
+// last thing the client reads.
+func (c *conn) closeAfter(frame []byte, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.push(item{kind: itemClose, frame: frame, code: code, reason: reason})
+}
+
+func (c *conn) close(code int, reason, metric string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason, metric)
+}
+
+// closeLocked closes the connection once, without waiting: the close handshake runs in its
+// own goroutine (a slow client must never hold up the publisher).
+func (c *conn) closeLocked(code int, reason, metric string) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.queue, c.spare, c.events = nil, nil, 0
+	if metric != "" {
+		c.h.m.Dropped(metric)
+	}
+	c.h.log.Debug("live: closing connection", zap.Int("code", code), zap.String("reason", reason))
+	go func() { _ = c.t.Close(code, reason) }()
+}
+
+// addSub registers a pending subscription; false when the channel is already subscribed or
+// the connection is full.
+func (c *conn) addSub(channel, circleID string, since uint64) (*sub, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.subs[channel]; ok {
+		return nil, "dup"
+	}
+	if len(c.subs) >= c.h.lim.MaxChannels {
+		return nil, "full"
+	}
+	if circleID != "" && c.removed[circleID] > since {
+		return nil, "removed" // removed from the circle while this subscribe was authorized
+	}
+	if c.subs == nil {
+		c.subs = map[string]*sub{}
+	}
+	s := &sub{channel: channel, circleID: circleID}
+	c.subs[channel] = s
+	return s, ""
+}
+
+// generation is read before authorizing a subscribe; see addSub.
+func (c *conn) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// activate queues the `subscribed` frame with the snapshot and then what was held meanwhile.
+func (c *conn) activate(s *sub, frame []byte, version int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || s.gone {
+		return
+	}
+	s.active = true
+	s.sent = version
+	c.pushEvent(item{kind: itemFrame, frame: frame})
+	held := s.held
+	s.held = nil
+	for _, m := range held {
+		c.enqueueLocked(s, m)
+	}
+}
+
+// dropSub forgets a subscription (unsubscribe or failed subscribe).
+func (c *conn) dropSub(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.subs[channel]
+	if !ok {
+		return false
+	}
+	s.gone, s.held, s.tally = true, nil, nil
+	delete(c.subs, channel)
+	return true
+}
+
+func (c *conn) hasSub(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.subs[channel]
+	return ok
+}
+
+// removeCircle ends the subscriptions that belong to circleID, queues an `unsubscribed`
+// frame with reason "removed" for each, and returns their channel names.
+func (c *conn) removeCircle(circleID string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if c.removed == nil {
+		c.removed = map[string]uint64{}
+	}
+	if len(c.removed) >= 1000 {
+		clear(c.removed) // bounded; a subscribe racing a removal this old is long settled
+	}
+	c.removed[circleID] = c.gen
+	var names []string
+	for name, s := range c.subs {
+		if s.circleID != circleID {
+			continue
+		}
+		s.gone, s.held, s.tally = true, nil, nil
+		delete(c.subs, name)
+		names = append(names, name)
+		if !c.closed {
+			c.pushEvent(item{kind: itemFrame, frame: unsubscribedFrame(nil, name, "removed")})
+		}
+	}
+	return names
+}
+
+func (c *conn) channelNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]string, 0, len(c.subs))
+	for name, s := range c.subs {
+		s.gone = true
+		names = append(names, name)
+	}
+	c.subs = nil
+	return names
+}
+
+// ping runs from the hub's sweep in its own goroutine: no pong within PongTimeout closes the
+// connection.
+func (c *conn) ping() {
+	defer c.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(c.h.ctx, c.h.lim.PongTimeout)
+	defer cancel()
+	if err := c.t.Ping(ctx); err != nil {
+		if c.h.ctx.Err() == nil {
+			c.close(ClosePolicy, "no pong", "no_pong")
+		}
+		return
+	}
+	c.nextPing.Store(time.Now().Add(c.h.lim.PingInterval).UnixNano())
+}

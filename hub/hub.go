@@ -1,0 +1,396 @@
+// Package hub holds the live WebSocket connections of one replica: the registry of
+// connections and subscriptions, the fan-out of broker messages, per-connection writers with
+// tally conflation, the slow-consumer policy, pings and the drain on shutdown. It imports no
+// HTTP routing, SQL or Redis code: it reaches clients through the Transport interface and asks
+// an injected Authorizer and SnapshotSource (see docs/architecture.md "As built").
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"circly/realtime"
+
+	"go.uber.org/zap"
+)
+
+// Transport is one client connection as the hub sees it. The server's adapter wraps a
+// WebSocket; tests may use anything. Read returns the next client message (its size already
+// capped by the adapter, which closes with 1009 on a larger one); Write sends one text
+// message; Ping sends a control ping and waits for the pong; Close ends the connection with a
+// close code. Write, Ping and Close may be called concurrently with Read.
+type Transport interface {
+	Read(ctx context.Context) ([]byte, error)
+	Write(ctx context.Context, p []byte) error
+	Ping(ctx context.Context) error
+	Close(code int, reason string) error
+}
+
+// Authorizer decides whether a user may watch a channel. It returns the circle the channel
+// belongs to ("" for the user's own channel), so that a removal from that circle can end
+// exactly the subscriptions it covers. A refusal the client should see is an *Error.
+type Authorizer interface {
+	Authorize(ctx context.Context, userID, channel string) (circleID string, err error)
+}
+
+// Snapshot is the current state of a channel: Data is the `data` of the `subscribed` frame
+// (for a poll the released tally, the same object as a tally frame's data) and Version the
+// poll's tally version (0 for other channels).
+type Snapshot struct {
+	Version int
+	Data    json.RawMessage
+}
+
+// SnapshotSource reads the current state of a channel.
+type SnapshotSource interface {
+	Snapshot(ctx context.Context, channel string) (Snapshot, error)
+}
+
+// Limits of the contract and timing knobs; zero fields take the defaults (tests shrink them).
+type Limits struct {
+	MaxChannels     int           // channels per connection (100)
+	MaxConnsPerUser int           // open connections per user on this replica (10)
+	MaxErrors       int           // error frames before close 1008 (10)
+	EventQueue      int           // ordered frames waiting per connection before 4008 (128)
+	AuthTimeout     time.Duration // first-frame auth (10 s)
+	PingInterval    time.Duration // server pings (25 s)
+	PongTimeout     time.Duration // pong wait (10 s)
+	WriteTimeout    time.Duration // one frame write (10 s)
+	SnapshotTimeout time.Duration // authorize + snapshot of one subscribe (5 s)
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxChannels, 100)
+	def(&l.MaxConnsPerUser, DefaultMaxConnsPerUser)
+	def(&l.MaxErrors, 10)
+	def(&l.EventQueue, 128)
+	defd(&l.AuthTimeout, 10*time.Second)
+	defd(&l.PingInterval, 25*time.Second)
+	defd(&l.PongTimeout, 10*time.Second)
+	defd(&l.WriteTimeout, 10*time.Second)
+	defd(&l.SnapshotTimeout, 5*time.Second)
+	return l
+}
+
+// Config is what a hub is built from.
+type Config struct {
+	Broker    realtime.Broker
+	Auth      Authorizer
+	Snapshots SnapshotSource
+	Log       *zap.Logger
+	Metrics   Metrics
+	Limits    Limits
+}
+
+// Hub is the registry of one replica's live connections. It implements realtime.Handler.
+type Hub struct {
+	broker    realtime.Broker
+	auth      Authorizer
+	snapshots SnapshotSource
+	log       *zap.Logger
+	m         Metrics
+	lim       Limits
+
+	mu       sync.RWMutex
+	channels map[string]*channel
+	conns    map[*conn]struct{}
+	byUser   map[string]map[*conn]struct{}
+	admitted map[string]int // connections per user, counted from admission to the end
+	closing  bool
+
+	ctx    context.Context // the hub's life: broker calls and reconnect re-reads
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the last connection leaves during a drain
+}
+
+var _ realtime.Handler = (*Hub)(nil)
+
+// channel is one channel with local watchers. mu serializes the broker (un)subscribe of the
+// channel, so a Subscribe for a new watcher never overtakes the Unsubscribe of the last one.
+type channel struct {
+	name       string
+	mu         sync.Mutex
+	subscribed bool
+	watchers   map[*conn]*sub // guarded by Hub.mu
+}
+
+// New builds a hub; Start connects it to the broker.
+func New(cfg Config) *Hub {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = nopMetrics{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{m: m,
+		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
+		lim:      cfg.Limits.withDefaults(),
+		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
+		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
+		ctx: ctx, cancel: cancel,
+	}
+}
+
+// Start hands the hub to the broker and subscribes the control channel for the hub's life.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.broker.Start(ctx, h); err != nil {
+		return err
+	}
+	if err := h.broker.Subscribe(ctx, realtime.ControlChannel); err != nil {
+		return err
+	}
+	go h.sweep()
+	return nil
+}
+
+// DefaultMaxConnsPerUser is the contract's limit of open connections per user and replica.
+const DefaultMaxConnsPerUser = 10
+
+// Draining reports whether Drain has begun (new connections are refused).
+func (h *Hub) Draining() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closing
+}
+
+// Connections is the number of open connections on this replica.
+func (h *Hub) Connections() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// ErrTooManyConnections refuses an 11th connection of one user on this replica.
+var ErrTooManyConnections = errors.New("hub: too many connections for this user")
+
+// ErrDraining refuses new connections while the replica shuts down.
+var ErrDraining = errors.New("hub: draining")
+
+// Admit reserves one of the user's connection slots; the server calls it before the upgrade so
+// that the 11th request is an HTTP 429. The release func must be called exactly once (Serve
+// does it when given the ticket).
+func (h *Hub) Admit(userID string) (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, ErrDraining
+	}
+	if h.admitted[userID] >= h.lim.MaxConnsPerUser {
+		return nil, ErrTooManyConnections
+	}
+	h.admitted[userID]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.admitted[userID]--; h.admitted[userID] <= 0 {
+				delete(h.admitted, userID)
+			}
+			h.mu.Unlock()
+		})
+	}, nil
+}
+
+// HandleMessage implements realtime.Handler: it hands m to every local watcher of its channel
+// without blocking (each connection queues or conflates it).
+func (h *Hub) HandleMessage(m realtime.Message) {
+	if m.Kind == realtime.KindRemoval {
+		h.removeUser(m.UserID, m.CircleID)
+		return
+	}
+	h.mu.RLock()
+	ch := h.channels[m.Channel]
+	if ch != nil {
+		for c, s := range ch.watchers {
+			c.deliver(s, m)
+		}
+	}
+	h.mu.RUnlock()
+}
+
+// HandleReconnect implements realtime.Handler: messages may have been lost while the broker
+// link was down, so re-read the released tally of every poll this replica serves and push it
+// to its watchers (connections drop anything not newer than what they hold).
+func (h *Hub) HandleReconnect() {
+	h.m.BrokerReconnect()
+	go h.refreshPolls()
+}
+
+func (h *Hub) refreshPolls() {
+	h.mu.RLock()
+	var polls []string
+	for name := range h.channels {
+		if p, _, _ := realtime.SplitChannel(name); p == realtime.PollPrefix {
+			polls = append(polls, name)
+		}
+	}
+	h.mu.RUnlock()
+	for _, name := range polls {
+		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
+		snap, err := h.snapshots.Snapshot(ctx, name)
+		cancel()
+		if err != nil {
+			if h.ctx.Err() != nil {
+				return
+			}
+			h.log.Warn("live: re-read after broker reconnect failed", zap.String("channel", name), zap.Error(err))
+			continue
+		}
+		h.HandleMessage(realtime.Message{Channel: name, Kind: realtime.KindTally, Version: snap.Version,
+			Frame: tallyFrame(name, snap.Data)})
+	}
+}
+
+// removeUser ends userID's subscriptions to circleID and its polls on this replica; an empty
+// userID ends everyone's (the circle was deleted).
+func (h *Hub) removeUser(userID, circleID string) {
+	if circleID == "" {
+		return
+	}
+	h.mu.RLock()
+	var conns []*conn
+	if userID == "" {
+		conns = make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+	} else {
+		for c := range h.byUser[userID] {
+			conns = append(conns, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		for _, name := range c.removeCircle(circleID) {
+			h.unwatch(c, name)
+		}
+	}
+}
+
+// watch registers s as a watcher of its channel and makes sure the broker delivers it. Once it
+// returns without error, every later message of the channel reaches s.
+func (h *Hub) watch(c *conn, s *sub) error {
+	h.mu.Lock()
+	ch := h.channels[s.channel]
+	if ch == nil {
+		ch = &channel{name: s.channel, watchers: map[*conn]*sub{}}
+		h.channels[s.channel] = ch
+	}
+	ch.watchers[c] = s
+	h.mu.Unlock()
+
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.subscribed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
+	defer cancel()
+	if err := h.broker.Subscribe(ctx, s.channel); err != nil {
+		h.mu.Lock()
+		delete(ch.watchers, c)
+		h.mu.Unlock()
+		return err
+	}
+	ch.subscribed = true
+	return nil
+}
+
+// unwatch removes c from a channel's watchers; the last one leaving unsubscribes the broker.
+func (h *Hub) unwatch(c *conn, name string) {
+	h.mu.Lock()
+	ch := h.channels[name]
+	if ch == nil {
+		h.mu.Unlock()
+		return
+	}
+	delete(ch.watchers, c)
+	empty := len(ch.watchers) == 0
+	h.mu.Unlock()
+	if !empty {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	h.mu.Lock()
+	if len(ch.watchers) != 0 || h.channels[name] != ch {
+		h.mu.Unlock()
+		return
+	}
+	wasSubscribed := ch.subscribed
+	ch.subscribed = false
+	h.mu.Unlock()
+	if wasSubscribed {
+		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
+		if err := h.broker.Unsubscribe(ctx, name); err != nil && h.ctx.Err() == nil {
+			h.log.Warn("live: broker unsubscribe failed", zap.String("channel", name), zap.Error(err))
+		}
+		cancel()
+	}
+	h.mu.Lock()
+	// A watcher that arrived meanwhile waits on ch.mu and subscribes again; otherwise forget it.
+	if len(ch.watchers) == 0 && h.channels[name] == ch {
+		delete(h.channels, name)
+	}
+	h.mu.Unlock()
+}
+
+// register adds an authenticated connection; it fails while draining.
+func (h *Hub) register(c *conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return ErrDraining
+	}
+	h.conns[c] = struct{}{}
+	set := h.byUser[c.userID]
+	if set == nil {
+		set = map[*conn]struct{}{}
+		h.byUser[c.userID] = set
+	}
+	set[c] = struct{}{}
+	h.m.ConnOpened()
+	return nil
+}
+
+// unregister removes a connection and all its subscriptions.
+func (h *Hub) unregister(c *conn) {
+	for _, name := range c.channelNames() {
+		h.unwatch(c, name)
+	}
+	h.mu.Lock()
+	if _, ok := h.conns[c]; ok {
+		delete(h.conns, c)
+		h.m.ConnClosed()
+	}
+	if set := h.byUser[c.userID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.byUser, c.userID)
+		}
+	}
+	var done chan struct{}
+	if h.closing && len(h.conns) == 0 {
+		done, h.done = h.done, nil
+	}
+	h.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+}

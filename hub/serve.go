@@ -1,0 +1,286 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"circly/realtime"
+
+	"go.uber.org/zap"
+)
+
+// Session is what the server knows about a connection when it hands it to the hub.
+type Session struct {
+	// UserID is the user authenticated by the upgrade request's Bearer header; empty means
+	// the first frame must be `auth` (browsers).
+	UserID string
+	// Release frees the slot Admit reserved (nil when the user was not admitted yet: the
+	// hub admits after first-frame auth).
+	Release func()
+	// Authenticate checks the token of a first `auth` frame (used when UserID is empty).
+	Authenticate func(ctx context.Context, token string) (userID string, err error)
+	// Channels are subscribed right after `ready`, as if the client had asked (the
+	// /v1/polls/{id}/live endpoint passes poll:<id>); their answers carry no id.
+	Channels []string
+}
+
+// Serve runs one connection until it ends, in the caller's goroutine (the HTTP handler's,
+// which the upgrade keeps anyway): it reads and answers client frames; writes happen in a
+// writer goroutine that exists only while frames are queued.
+func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
+	if s.Release != nil {
+		defer s.Release()
+	}
+	userID := s.UserID
+	if userID == "" {
+		var ok bool
+		if userID, ok = h.firstFrameAuth(ctx, t, s.Authenticate); !ok {
+			return
+		}
+		release, err := h.Admit(userID)
+		if err != nil {
+			code, reason := ClosePolicy, "too many connections"
+			if errors.Is(err, ErrDraining) {
+				code, reason = CloseGoingAway, "shutdown"
+			}
+			_ = t.Close(code, reason)
+			return
+		}
+		defer release()
+	}
+	c := newConn(h, t, userID)
+	if err := h.register(c); err != nil {
+		_ = t.Write(ctx, reconnectFrame)
+		_ = t.Close(CloseGoingAway, "shutdown")
+		return
+	}
+	defer h.unregister(c)
+	c.send(readyFrame(userID))
+	for _, ch := range s.Channels {
+		h.subscribe(ctx, c, ClientFrame{Type: FrameSubscribe, Channel: ch})
+	}
+	for {
+		data, err := t.Read(ctx)
+		if err != nil {
+			c.close(CloseGoingAway, "", "") // the transport has already ended; stop the writer
+			return
+		}
+		f, ferr := ParseFrame(data)
+		if ferr != nil {
+			h.refuse(c, f.ID, ferr)
+			continue
+		}
+		switch f.Type {
+		case FrameSubscribe:
+			h.subscribe(ctx, c, f)
+		case FrameUnsubscribe:
+			h.unsubscribe(c, f)
+		case FramePing:
+			c.send(pongFrame(f.ID))
+		case FrameAuth:
+			h.refuse(c, f.ID, &Error{CodeInvalidFormat, "already authenticated"})
+		}
+	}
+}
+
+// firstFrameAuth waits AuthTimeout for an `auth` frame with a good token; anything else
+// closes 4001.
+func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func(context.Context, string) (string, error)) (string, bool) {
+	actx, cancel := context.WithTimeout(ctx, h.lim.AuthTimeout)
+	data, err := t.Read(actx)
+	cancel()
+	if err != nil {
+		_ = t.Close(CloseUnauthorized, "authenticate within 10 s")
+		return "", false
+	}
+	f, ferr := ParseFrame(data)
+	if ferr != nil || f.Type != FrameAuth || authenticate == nil {
+		_ = t.Close(CloseUnauthorized, "the first frame must be auth")
+		return "", false
+	}
+	actx, cancel = context.WithTimeout(ctx, h.lim.SnapshotTimeout)
+	userID, err := authenticate(actx, f.Token)
+	cancel()
+	if err != nil || userID == "" {
+		_ = t.Close(CloseUnauthorized, "invalid token")
+		return "", false
+	}
+	return userID, true
+}
+
+// refuse sends an error frame; the MaxErrors-th closes the connection with 1008.
+func (h *Hub) refuse(c *conn, id []byte, e *Error) {
+	c.errors++
+	if c.errors >= h.lim.MaxErrors {
+		c.send(errorFrame(id, e))
+		c.close(ClosePolicy, "too many errors", "too_many_errors")
+		return
+	}
+	c.send(errorFrame(id, e))
+}
+
+// subscribe authorizes, registers the watcher, reads the snapshot and queues `subscribed`.
+// Messages that arrive between registration and the snapshot are held by the subscription and
+// follow the `subscribed` frame, newer versions only.
+func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
+	if !validChannel(f.Channel) {
+		h.refuse(c, f.ID, &Error{CodeInvalidChannel, "channels are poll:<uuid>, circle:<uuid> or user:<uuid>"})
+		return
+	}
+	if c.hasSub(f.Channel) {
+		// Already subscribed: answer again with a fresh snapshot would reorder versions; the
+		// subscription stands, so say so.
+		c.send(subscribedFrame(f.ID, f.Channel, nil))
+		return
+	}
+	gen := c.generation()
+	actx, cancel := context.WithTimeout(ctx, h.lim.SnapshotTimeout)
+	defer cancel()
+	circleID, err := h.auth.Authorize(actx, c.userID, f.Channel)
+	if err != nil {
+		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
+		return
+	}
+	s, why := c.addSub(f.Channel, circleID, gen)
+	switch why {
+	case "dup":
+		c.send(subscribedFrame(f.ID, f.Channel, nil))
+		return
+	case "full":
+		h.refuse(c, f.ID, &Error{CodeTooManyChannels, "at most 100 channels per connection"})
+		return
+	case "removed":
+		h.refuse(c, f.ID, &Error{CodeNotCircleMember, "you are no longer a member of this circle"})
+		return
+	}
+	if err := h.watch(c, s); err != nil {
+		c.dropSub(f.Channel)
+		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
+		return
+	}
+	snap, err := h.snapshots.Snapshot(actx, f.Channel)
+	if err != nil {
+		if c.dropSub(f.Channel) {
+			h.unwatch(c, f.Channel)
+		}
+		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
+		return
+	}
+	c.activate(s, subscribedFrame(f.ID, f.Channel, snap.Data), snap.Version)
+}
+
+func (h *Hub) unsubscribe(c *conn, f ClientFrame) {
+	if c.dropSub(f.Channel) {
+		h.unwatch(c, f.Channel)
+	}
+	// Unsubscribing a channel one does not hold is answered the same way: the end state is
+	// what the client asked for.
+	c.send(unsubscribedFrame(f.ID, f.Channel, ""))
+}
+
+// asFrameError maps a refusal to its frame; anything unexpected is logged and hidden.
+func (h *Hub) asFrameError(err error, channel string) *Error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	h.log.Error("live: subscribe failed", zap.String("channel", channel), zap.Error(err))
+	return &Error{CodeInternal, "could not subscribe; try again"}
+}
+
+func validChannel(ch string) bool {
+	if len(ch) > 64 {
+		return false
+	}
+	_, id, ok := realtime.SplitChannel(ch)
+	return ok && isUUID(id)
+}
+
+// isUUID accepts the canonical 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sweep runs once a second for the hub's life: it starts due pings and cuts connections
+// whose write has hung past WriteTimeout. One loop for all connections instead of timers per
+// connection keeps an idle connection small.
+func (h *Hub) sweep() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-tick.C:
+			conns = conns[:0]
+			h.mu.RLock()
+			for c := range h.conns {
+				conns = append(conns, c)
+			}
+			h.mu.RUnlock()
+			n := now.UnixNano()
+			for _, c := range conns {
+				if ws := c.writeStart.Load(); ws != 0 && time.Duration(n-ws) > h.lim.WriteTimeout {
+					c.close(CloseSlowConsumer, "write timeout", "write_timeout")
+					continue
+				}
+				if c.nextPing.Load() <= n && c.pinging.CompareAndSwap(false, true) {
+					go c.ping()
+				}
+			}
+		}
+	}
+}
+
+// Drain ends every connection for shutdown: each gets `{"type":"reconnect"}` then close 1001,
+// at a random moment within window so that clients do not all come back at once. New
+// connections are refused from the start. It returns when all are gone or ctx ends.
+func (h *Hub) Drain(ctx context.Context, window time.Duration) {
+	h.mu.Lock()
+	h.closing = true
+	done := make(chan struct{})
+	if len(h.conns) == 0 {
+		close(done)
+	} else {
+		h.done = done
+	}
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	h.log.Info("live: draining connections", zap.Int("connections", len(conns)), zap.Duration("window", window))
+	for _, c := range conns {
+		var d time.Duration
+		if window > 0 {
+			d = rand.N(window)
+		}
+		time.AfterFunc(d, func() { c.closeAfter(reconnectFrame, CloseGoingAway, "shutdown") })
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Close stops the hub's background work; call it after Drain.
+func (h *Hub) Close() { h.cancel() }

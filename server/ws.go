@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"circly/hub"
+	"circly/models"
+	"circly/realtime"
+
+	"github.com/coder/websocket"
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+)
+
+// MaxClientFrame is the largest client message (API.md: 4 KiB; larger closes 1009).
+const MaxClientFrame = 4096
+
+// ws is GET /v1/ws: one connection, many channels.
+func (s *Server) ws(c *gin.Context) error { return s.upgrade(c, nil) }
+
+// pollLive is GET /v1/polls/{id}/live: the same protocol, subscribed to poll:{id} at once.
+func (s *Server) pollLive(c *gin.Context) error {
+	id, err := uuidParam(c, "id")
+	if err != nil {
+		return err
+	}
+	return s.upgrade(c, []string{realtime.PollChannel(id)})
+}
+
+// upgrade checks what can still be answered over HTTP (a bad Bearer token is a 401, the 11th
+// connection of a user a 429, a draining replica a 503), then hands the WebSocket to the hub.
+// Without an Authorization header the client authenticates with its first frame (browsers
+// cannot set headers on a WebSocket).
+func (s *Server) upgrade(c *gin.Context, channels []string) error {
+	if s.hub == nil {
+		return models.Errorf(models.CodeUnavailable, "live updates are not available on this server")
+	}
+	sess := hub.Session{Channels: channels, Authenticate: s.tokenUser}
+	if h := c.GetHeader("Authorization"); h != "" {
+		scheme, token, found := strings.Cut(h, " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>")
+		}
+		userID, err := s.tokenUser(c.Request.Context(), strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		release, err := s.hub.Admit(userID)
+		switch {
+		case errors.Is(err, hub.ErrTooManyConnections):
+			return models.Errorf(models.CodeRateLimited, "at most %d live connections per user", hub.DefaultMaxConnsPerUser).
+				WithDetails(map[string]any{"limit": hub.DefaultMaxConnsPerUser, "retry_after_seconds": 5})
+		case err != nil:
+			return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
+		}
+		sess.UserID, sess.Release = userID, release
+	} else if s.hub.Draining() {
+		return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
+	}
+
+	conn, err := websocket.Accept(c.Writer, c.Request, &websocket.AcceptOptions{
+		OriginPatterns:  s.cfg.WSAllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has answered already (403 for a foreign origin, 426 without an upgrade).
+		if sess.Release != nil {
+			sess.Release()
+		}
+		s.log.Debug("websocket upgrade refused", zap.String("request_id", requestID(c)), zap.Error(err))
+		c.Abort()
+		return nil
+	}
+	conn.SetReadLimit(MaxClientFrame)
+	c.Abort() // the hijacked connection belongs to the hub now; nothing else writes to it
+	s.hub.Serve(c.Request.Context(), wsTransport{conn}, sess)
+	return nil
+}
+
+// wsTransport adapts a coder/websocket connection to hub.Transport.
+type wsTransport struct{ c *websocket.Conn }
+
+// Read returns the next message; a binary one is handed on as is and fails to parse as a
+// JSON frame (INVALID_FORMAT). A message over the read limit ends the connection with 1009.
+func (t wsTransport) Read(ctx context.Context) ([]byte, error) {
+	_, b, err := t.c.Read(ctx)
+	return b, err
+}
+
+func (t wsTransport) Write(ctx context.Context, p []byte) error {
+	return t.c.Write(ctx, websocket.MessageText, p)
+}
+
+func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }
+
+func (t wsTransport) Close(code int, reason string) error {
+	return t.c.Close(websocket.StatusCode(code), reason)
+}
