@@ -1,0 +1,227 @@
+// Package testredis runs a private redis-server owned by one test, for tests that must stop,
+// restart or freeze Redis (link loss, recovery) without disturbing the shared one.
+//
+// It skips the test when redis-server is not installed, unless CIRCLY_REQUIRE_REDIS=1, which
+// turns a missing binary into a failure. The server listens on 127.0.0.1 only, keeps nothing on
+// disk and is killed when the test ends.
+package testredis
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Binary is the redis-server used; PATH is searched when it is absent.
+const Binary = "/usr/bin/redis-server"
+
+// startTimeout bounds how long a start may take before the test fails.
+const startTimeout = 10 * time.Second
+
+// Server is one private redis-server process. Its port stays the same across Stop and Start,
+// so clients configured with Addr see a restart.
+type Server struct {
+	t    testing.TB
+	bin  string
+	port int
+	dir  string
+	log  *syncBuffer // the server's output across restarts, shown when the test fails
+
+	mu   sync.Mutex
+	proc *process // nil when stopped
+}
+
+type process struct {
+	p      *os.Process
+	exited chan struct{} // closed once the process has been waited for
+}
+
+// New starts a private redis-server on a free port and stops it when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findBinary()
+	if err != nil {
+		if os.Getenv("CIRCLY_REQUIRE_REDIS") == "1" {
+			t.Fatalf("redis-server is required (CIRCLY_REQUIRE_REDIS=1) but not found: %v", err)
+		}
+		t.Skipf("redis-server not found (%v); set CIRCLY_REQUIRE_REDIS=1 to make this a failure", err)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), log: &syncBuffer{}}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("redis-server log (port %d):\n%s", s.port, s.log.String())
+		}
+	})
+	// A free port can be taken between the probe and the bind: try a few.
+	for attempt := 0; ; attempt++ {
+		s.port = freePort(t)
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 2 {
+			t.Fatalf("start redis-server: %v", err)
+		}
+	}
+}
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// URL is a redis:// URL of database 0 on the server.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Client returns a client of the server with a small pool, closed when the test ends.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), PoolSize: 4})
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Start starts the server again on the same port after Stop, and returns once it answers.
+// Its data is gone: it keeps nothing on disk. Calling it on a running server does nothing.
+func (s *Server) Start() {
+	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("restart redis-server on port %d: %v", s.port, err)
+	}
+}
+
+// Stop kills the server (as a crash would) and waits for it to exit: clients see their
+// connections closed. Calling it on a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.p.Kill() // SIGKILL also ends a frozen (SIGSTOPped) process
+	<-s.proc.exited
+	s.proc = nil
+}
+
+// Freeze suspends the server (SIGSTOP): connections stay open but nothing answers, as when a
+// route drops packets. Thaw resumes it.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.t.Fatalf("redis-server on port %d is not running", s.port)
+	}
+	if err := s.proc.p.Signal(sig); err != nil {
+		s.t.Fatalf("signal redis-server: %v", err)
+	}
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return nil
+	}
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--logfile", "",
+	)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	proc := &process{p: cmd.Process, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(proc.exited) }()
+	if err := waitReady(s.Addr(), proc.exited); err != nil {
+		_ = proc.p.Kill()
+		<-proc.exited
+		return err
+	}
+	s.proc = proc
+	return nil
+}
+
+// waitReady polls the server with PING until it answers, it exits or time runs out.
+func waitReady(addr string, exited <-chan struct{}) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited during start-up: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server not answering after %s: %v", startTimeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func findBinary() (string, error) {
+	if _, err := os.Stat(Binary); err == nil {
+		return Binary, nil
+	}
+	return exec.LookPath("redis-server")
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects the server's output; exec writes it from its own goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 { // a runaway log must not eat the test's memory
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
