@@ -23,14 +23,15 @@ type Watcher struct {
 	Polls []int
 	Other []string
 
-	mu    sync.Mutex
-	conn  *websocket.Conn
-	state []held // per entry of Polls
-	late  []pending
-	buf   bytes.Buffer
-	acks  int          // subscribed answers on the current connection
-	subAt atomic.Int64 // tracker time of the last complete subscription, 0 = never
-	first bool         // the first subscription's snapshots are not latencies
+	mu      sync.Mutex
+	conn    *websocket.Conn
+	state   []held // per entry of Polls
+	late    []pending
+	buf     bytes.Buffer
+	acks    int          // subscribed answers on the current connection
+	subAt   atomic.Int64 // tracker time of the last complete subscription, 0 = never
+	first   bool         // the first subscription's snapshots are not latencies
+	refused bool         // an error frame came before the subscriptions were complete
 }
 
 // Fleet runs watchers: dials them with bounded concurrency, reads their frames, and redials
@@ -44,6 +45,7 @@ type Fleet struct {
 	Watchers    []*Watcher
 	Subscribed  atomic.Int64 // watchers whose current connection holds all its subscriptions
 	Disconnects atomic.Int64
+	Failed      atomic.Int64 // watchers that gave up (no Reconnect) or had a subscription refused
 
 	mu          sync.Mutex
 	dialErrors  map[string]int
@@ -79,11 +81,12 @@ func (f *Fleet) Start(ctx context.Context, ws []*Watcher) {
 	}
 }
 
-// WaitSubscribed waits until n watchers are subscribed, or the timeout; it returns how many are.
+// WaitSubscribed waits until n watchers are subscribed (or have failed), or the timeout; it
+// returns how many are subscribed.
 func (f *Fleet) WaitSubscribed(n int64, timeout time.Duration) int64 {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if s := f.Subscribed.Load(); s >= n {
+		if s := f.Subscribed.Load(); s+f.Failed.Load() >= n {
 			return s
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -150,6 +153,7 @@ func (f *Fleet) run(ctx context.Context, w *Watcher) {
 			if err != nil {
 				f.count(f.closes, "ended: "+short(err))
 			}
+			f.Failed.Add(1)
 			return
 		}
 		f.Disconnects.Add(1)
@@ -309,6 +313,13 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		}
 	case "error":
 		f.count(f.errorFrames, string(fr.Code))
+		w.mu.Lock()
+		refused := w.acks < len(w.Polls)+len(w.Other) && !w.refused
+		w.refused = w.refused || refused
+		w.mu.Unlock()
+		if refused {
+			f.Failed.Add(1) // a subscription refused: this watcher will never be complete
+		}
 	case "reconnect", "pong", "event", "notification", "unsubscribed":
 	default:
 		f.count(f.errorFrames, "unexpected frame "+typ)
