@@ -17,6 +17,7 @@ type frame struct {
 	Type    []byte
 	Channel []byte
 	Version int64 // -1 when absent
+	ID      int64 // the client's frame id echoed back; -1 when absent
 	Code    []byte
 }
 
@@ -25,7 +26,23 @@ var (
 	keyChannel = []byte(`"channel":"`)
 	keyVersion = []byte(`"version":`)
 	keyCode    = []byte(`"code":"`)
+	keyID      = []byte(`"id":`)
 )
+
+// intAt returns the integer right after key's first occurrence, or -1.
+func intAt(b, key []byte) (int64, bool) {
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return -1, true
+	}
+	rest := b[i+len(key):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return v, err == nil
+}
 
 // stringAt returns the string value that starts right after key's first occurrence, or nil. The
 // values looked for (types, channels, codes) hold no escapes.
@@ -45,18 +62,12 @@ func stringAt(b, key []byte) []byte {
 // parseFrame reads type, channel, version and error code from one server frame. The slices
 // point into b.
 func parseFrame(b []byte) (frame, error) {
-	f := frame{Type: stringAt(b, keyType), Channel: stringAt(b, keyChannel), Code: stringAt(b, keyCode), Version: -1}
-	if i := bytes.Index(b, keyVersion); i >= 0 {
-		rest := b[i+len(keyVersion):]
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-		if err != nil {
-			return slowParse(b)
-		}
-		f.Version = v
+	f := frame{Type: stringAt(b, keyType), Channel: stringAt(b, keyChannel), Code: stringAt(b, keyCode)}
+	var ok1, ok2 bool
+	f.Version, ok1 = intAt(b, keyVersion)
+	f.ID, ok2 = intAt(b, keyID)
+	if !ok1 || !ok2 {
+		return slowParse(b)
 	}
 	if f.Type == nil {
 		return slowParse(b)
@@ -70,6 +81,7 @@ func slowParse(b []byte) (frame, error) {
 		Type    string `json:"type"`
 		Channel string `json:"channel"`
 		Code    string `json:"code"`
+		ID      *int64 `json:"id"`
 		Data    struct {
 			Version *int64 `json:"version"`
 		} `json:"data"`
@@ -77,7 +89,10 @@ func slowParse(b []byte) (frame, error) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return frame{}, err
 	}
-	f := frame{Type: []byte(raw.Type), Channel: []byte(raw.Channel), Code: []byte(raw.Code), Version: -1}
+	f := frame{Type: []byte(raw.Type), Channel: []byte(raw.Channel), Code: []byte(raw.Code), Version: -1, ID: -1}
+	if raw.ID != nil {
+		f.ID = *raw.ID
+	}
 	if raw.Data.Version != nil {
 		f.Version = *raw.Data.Version
 	}

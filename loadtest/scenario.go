@@ -321,6 +321,9 @@ func (r *reporter) cpu(before, after map[string]ProcSample) {
 }
 
 func (r *reporter) errors(f *Fleet) {
+	if n := f.Retries.Load(); n > 0 {
+		r.kv("subscribe retries", fmt.Sprintf("%d (after INTERNAL_ERROR and the like)", n))
+	}
 	d, e, cl := f.Counts()
 	for _, x := range []struct {
 		k string

@@ -46,6 +46,7 @@ type Fleet struct {
 	Subscribed  atomic.Int64 // watchers whose current connection holds all its subscriptions
 	Disconnects atomic.Int64
 	Failed      atomic.Int64 // watchers that gave up (no Reconnect) or had a subscription refused
+	Retries     atomic.Int64 // subscriptions sent again after a server error
 
 	mu          sync.Mutex
 	dialErrors  map[string]int
@@ -313,6 +314,13 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		}
 	case "error":
 		f.count(f.errorFrames, string(fr.Code))
+		if ch := w.channel(f.Tracker, fr.ID); ch != "" && retryable(string(fr.Code)) {
+			// The server could not answer in time (overload): subscribe again after a pause,
+			// as an app would. Everything else (a refusal) leaves the watcher incomplete.
+			f.Retries.Add(1)
+			time.AfterFunc(500*time.Millisecond+rand.N(500*time.Millisecond), func() { f.resubscribe(w, c, fr.ID, ch) })
+			return nil
+		}
 		w.mu.Lock()
 		refused := w.acks < len(w.Polls)+len(w.Other) && !w.refused
 		w.refused = w.refused || refused
@@ -325,6 +333,35 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		f.count(f.errorFrames, "unexpected frame "+typ)
 	}
 	return nil
+}
+
+// retryable error codes are the server's own trouble, not a refusal of this client.
+func retryable(code string) bool {
+	return code == "INTERNAL_ERROR" || code == "DATABASE_ERROR" || code == "SERVICE_UNAVAILABLE"
+}
+
+// channel is the channel subscribed with frame id (ids are 1-based positions: polls, then Other).
+func (w *Watcher) channel(tr *Tracker, id int64) string {
+	switch i := int(id) - 1; {
+	case i >= 0 && i < len(w.Polls):
+		return "poll:" + tr.ids[w.Polls[i]]
+	case i >= len(w.Polls) && i < len(w.Polls)+len(w.Other):
+		return w.Other[i-len(w.Polls)]
+	}
+	return ""
+}
+
+// resubscribe sends one subscribe frame again on c, if c is still the watcher's connection.
+func (f *Fleet) resubscribe(w *Watcher, c *websocket.Conn, id int64, ch string) {
+	w.mu.Lock()
+	current := w.conn == c
+	w.mu.Unlock()
+	if !current {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"subscribe","id":%d,"channel":%q}`, id, ch))
 }
 
 // local is the position of poll p in w.Polls, or -1. Scenarios give each watcher a run of

@@ -22,6 +22,7 @@ type fakeHub struct {
 	version map[string]int64 // channel → current version
 	subs    map[string][]*websocket.Conn
 	conns   int
+	fail    int // subscribe requests still to answer with INTERNAL_ERROR
 }
 
 func newFakeHub(t *testing.T) (*fakeHub, string) {
@@ -61,6 +62,14 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.mu.Lock()
+		if h.fail > 0 {
+			h.fail--
+			h.mu.Unlock()
+			if c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"error","id":%d,"code":"INTERNAL_ERROR","message":"x"}`, f.ID)) != nil {
+				return
+			}
+			continue
+		}
 		v := h.version[f.Channel]
 		h.subs[f.Channel] = append(h.subs[f.Channel], c)
 		h.mu.Unlock()
@@ -185,4 +194,22 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestFleetRetriesSubscriptionsAfterServerErrors(t *testing.T) {
+	hub, base := newFakeHub(t)
+	hub.fail = 3
+	tr := NewTracker([]string{"p0", "p1"}, 1)
+	hc := NewHTTPClient(NewSources(2, 1), 1)
+	hc.Timeout = 0
+	f := NewFleet(tr, hc, 2)
+	ws := []*Watcher{{URL: WSURL(base, "/v1/ws"), Token: "t", Polls: []int{0, 1}}, {URL: WSURL(base, "/v1/ws"), Token: "t", Polls: []int{0, 1}}}
+	f.Start(context.Background(), ws)
+	if got := f.WaitSubscribed(2, 10*time.Second); got != 2 {
+		t.Fatalf("%d of 2 subscribed after retries", got)
+	}
+	if f.Retries.Load() != 3 || f.Failed.Load() != 0 {
+		t.Fatalf("retries %d, failed %d", f.Retries.Load(), f.Failed.Load())
+	}
+	f.Stop()
 }
