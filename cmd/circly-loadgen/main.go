@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,7 +52,8 @@ func run(args []string) error {
 	fs.IntVar(&c.Sources, "sources", 8, "local source addresses 127.0.0.2… to spread connections over")
 	fs.StringVar(&c.StormMode, "storm-mode", "drop", "storm: drop (the generator cuts every connection) | server (wait for the server to drop them, e.g. a restart)")
 	fs.DurationVar(&c.StormTimeout, "storm-timeout", 60*time.Second, "storm: give up waiting after this")
-	fs.StringVar(&pids, "pids", "", "server processes to sample for RSS and CPU: name=pid,name=pid")
+	fs.StringVar(&pids, "pids", "", "server processes to sample for RSS and CPU: name=pid,name=pid (the generator itself is sampled as loadgen)")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +75,18 @@ func run(args []string) error {
 	}
 	if c.Rate <= 0 || c.Voters <= 0 || c.Members <= 0 || c.Circles <= 0 {
 		return fmt.Errorf("-rate, -voters, -members and -circles must be positive")
+	}
+	c.Pids["loadgen"] = os.Getpid()
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	c.Out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
