@@ -28,10 +28,12 @@ type Watcher struct {
 	state   []held // per entry of Polls
 	late    []pending
 	buf     bytes.Buffer
-	acks    int          // subscribed answers on the current connection
-	subAt   atomic.Int64 // tracker time of the last complete subscription, 0 = never
-	first   bool         // the first subscription's snapshots are not latencies
-	refused bool         // an error frame came before the subscriptions were complete
+	acks    int           // subscribed answers on the current connection
+	subAt   atomic.Int64  // tracker time of the last complete subscription, 0 = never
+	first   bool          // the first subscription's snapshots are not latencies
+	refused bool          // an error frame came before the subscriptions were complete
+	slot    bool          // holds a dial slot (reader goroutine only)
+	retry   time.Duration // last resubscribe backoff
 }
 
 // Fleet runs watchers: dials them with bounded concurrency, reads their frames, and redials
@@ -198,13 +200,15 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 	w.mu.Lock()
 	w.conn, w.acks = c, 0
 	w.mu.Unlock()
-	// The slot is held until the subscriptions are sent, so dial concurrency bounds the
-	// handshakes in flight, not just the TCP connects.
+	// The slot is held until every subscription is answered (or the session ends), so dial
+	// concurrency bounds the handshakes and subscriptions in flight, as a pool of apps
+	// reconnecting with a connect timeout would.
+	w.slot = true
 	err = f.subscribe(ctx, w, c)
-	<-f.DialSlots
 	if err == nil {
 		err = f.read(w, c)
 	}
+	f.releaseSlot(w)
 	w.mu.Lock()
 	if w.acks == len(w.Polls)+len(w.Other) {
 		f.Subscribed.Add(-1)
@@ -250,7 +254,17 @@ func (f *Fleet) subscribe(ctx context.Context, w *Watcher, c *websocket.Conn) er
 	return nil
 }
 
+// releaseSlot gives back the watcher's dial slot if it holds one (reader goroutine only).
+func (f *Fleet) releaseSlot(w *Watcher) {
+	if w.slot {
+		w.slot = false
+		<-f.DialSlots
+	}
+}
+
 func (f *Fleet) complete(w *Watcher) {
+	f.releaseSlot(w)
+	w.retry = 0
 	w.subAt.Store(f.Tracker.Now())
 	w.first = false
 	f.Subscribed.Add(1)
@@ -318,7 +332,8 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 			// The server could not answer in time (overload): subscribe again after a pause,
 			// as an app would. Everything else (a refusal) leaves the watcher incomplete.
 			f.Retries.Add(1)
-			time.AfterFunc(500*time.Millisecond+rand.N(500*time.Millisecond), func() { f.resubscribe(w, c, fr.ID, ch) })
+			w.retry = min(max(2*w.retry, time.Second), 8*time.Second) // exponential backoff
+			time.AfterFunc(w.retry/2+rand.N(w.retry), func() { f.resubscribe(w, c, fr.ID, ch) })
 			return nil
 		}
 		w.mu.Lock()
@@ -327,6 +342,7 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		w.mu.Unlock()
 		if refused {
 			f.Failed.Add(1) // a subscription refused: this watcher will never be complete
+			f.releaseSlot(w)
 		}
 	case "reconnect", "pong", "event", "notification", "unsubscribed":
 	default:
