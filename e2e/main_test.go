@@ -162,10 +162,12 @@ type proc struct {
 	err    error // Wait's answer, once done is closed
 }
 
-// freePort asks the kernel for a port nobody listens on.
+// freePort asks the kernel for a port nobody listens on. It probes all addresses, IPv6
+// included, as the server binds them: a port free on 127.0.0.1 may be the local port of an
+// IPv6 loopback connection (under a load test, thousands of them).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ type sub struct {
 	gone     bool               // unsubscribed or removed: drop its pending tally
 	held     []realtime.Message // while pending: the highest tally and the ordered frames
 	sent     int                // highest tally version queued after the snapshot
-	tally    *realtime.Message  // the newest tally not yet written; a marker sits in the queue
+	tally    realtime.Message   // the newest tally not yet written (when hasTally)
+	hasTally bool               // a marker for tally sits in the queue
 }
 
 type itemKind uint8
@@ -64,6 +65,7 @@ type conn struct {
 	spare   []item
 	events  int // ordered items waiting (tally markers excluded)
 	writing bool
+	writer  func() // c.writeLoop, bound once: `go c.writer()` then allocates nothing per start
 	closed  bool
 	removed map[string]uint64 // circle id → removal generation (see removeCircle)
 	gen     uint64
@@ -76,6 +78,7 @@ type conn struct {
 
 func newConn(h *Hub, t Transport, userID string) *conn {
 	c := &conn{h: h, t: t, userID: userID}
+	c.writer = c.writeLoop
 	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
 	return c
 }
@@ -122,14 +125,14 @@ func (c *conn) enqueueLocked(s *sub, m realtime.Message) {
 			c.h.m.Dropped("stale")
 			return
 		}
-		if s.tally != nil {
+		if s.hasTally {
 			if m.Version > s.tally.Version {
-				s.tally = &m
+				s.tally = m
 			}
 			c.h.m.Dropped("conflated")
 			return
 		}
-		s.tally = &m
+		s.tally, s.hasTally = m, true
 		c.push(item{kind: itemTally, s: s})
 	case realtime.KindFinal:
 		c.pushEvent(item{kind: itemFinal, frame: m.Frame, s: s, version: m.Version})
@@ -160,7 +163,7 @@ func (c *conn) push(it item) {
 	c.queue = append(c.queue, it)
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		go c.writer()
 	}
 }
 
@@ -198,9 +201,9 @@ func (c *conn) write(it *item) bool {
 	c.mu.Lock()
 	switch it.kind {
 	case itemTally:
-		t := it.s.tally
-		it.s.tally = nil
-		if it.s.gone || t == nil || t.Version <= it.s.sent {
+		t, has := it.s.tally, it.s.hasTally
+		it.s.tally, it.s.hasTally = realtime.Message{}, false
+		if it.s.gone || !has || t.Version <= it.s.sent {
 			c.mu.Unlock()
 			return true
 		}
@@ -235,7 +238,8 @@ func (c *conn) write(it *item) bool {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
-		go func() { _ = c.t.Close(it.code, it.reason) }()
+		code, reason := it.code, it.reason
+		go func() { _ = c.t.Close(code, reason) }()
 		return false
 	}
 	return true
@@ -327,7 +331,7 @@ func (c *conn) dropSub(channel string) bool {
 	if !ok {
 		return false
 	}
-	s.gone, s.held, s.tally = true, nil, nil
+	s.gone, s.held, s.hasTally = true, nil, false
 	delete(c.subs, channel)
 	return true
 }
@@ -357,7 +361,7 @@ func (c *conn) removeCircle(circleID string) []string {
 		if s.circleID != circleID {
 			continue
 		}
-		s.gone, s.held, s.tally = true, nil, nil
+		s.gone, s.held, s.hasTally = true, nil, false
 		delete(c.subs, name)
 		names = append(names, name)
 		if !c.closed {

@@ -149,7 +149,8 @@ func New(cfg Config) *Hub {
 
 // Start hands the hub to the broker and subscribes the control channel for the hub's life.
 func (h *Hub) Start(ctx context.Context) error {
-	if err := h.broker.Start(ctx, h); err != nil {
+	// The broker delivers for the hub's life, not for ctx's (which bounds only the start).
+	if err := h.broker.Start(h.ctx, h); err != nil {
 		return err
 	}
 	if err := h.broker.Subscribe(ctx, realtime.ControlChannel); err != nil {
@@ -303,9 +304,8 @@ func (h *Hub) watch(c *conn, s *sub) error {
 	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
 	defer cancel()
 	if err := h.broker.Subscribe(ctx, s.channel); err != nil {
-		h.mu.Lock()
-		delete(ch.watchers, c)
-		h.mu.Unlock()
+		// The caller drops the subscription and calls unwatch, which forgets the channel
+		// (and un-wants it at the broker) if nobody else watches it.
 		return err
 	}
 	ch.subscribed = true
@@ -333,16 +333,14 @@ func (h *Hub) unwatch(c *conn, name string) {
 		h.mu.Unlock()
 		return
 	}
-	wasSubscribed := ch.subscribed
 	ch.subscribed = false
 	h.mu.Unlock()
-	if wasSubscribed {
-		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
-		if err := h.broker.Unsubscribe(ctx, name); err != nil && h.ctx.Err() == nil {
-			h.log.Warn("live: broker unsubscribe failed", zap.String("channel", name), zap.Error(err))
-		}
-		cancel()
+	// Also after a failed Subscribe: a broker may keep a channel wanted when the call timed out.
+	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
+	if err := h.broker.Unsubscribe(ctx, name); err != nil && h.ctx.Err() == nil {
+		h.log.Warn("live: broker unsubscribe failed", zap.String("channel", name), zap.Error(err))
 	}
+	cancel()
 	h.mu.Lock()
 	// A watcher that arrived meanwhile waits on ch.mu and subscribes again; otherwise forget it.
 	if len(ch.watchers) == 0 && h.channels[name] == ch {

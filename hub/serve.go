@@ -88,11 +88,15 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 // firstFrameAuth waits AuthTimeout for an `auth` frame with a good token; anything else
 // closes 4001.
 func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func(context.Context, string) (string, error)) (string, bool) {
-	actx, cancel := context.WithTimeout(ctx, h.lim.AuthTimeout)
-	data, err := t.Read(actx)
-	cancel()
+	// A timer closes 4001 rather than a read deadline: an expired read context makes the
+	// transport drop the connection without a close frame.
+	timer := time.AfterFunc(h.lim.AuthTimeout, func() { _ = t.Close(CloseUnauthorized, "authenticate within 10 s") })
+	data, err := t.Read(ctx)
+	if !timer.Stop() {
+		return "", false
+	}
 	if err != nil {
-		_ = t.Close(CloseUnauthorized, "authenticate within 10 s")
+		_ = t.Close(CloseUnauthorized, "authenticate first")
 		return "", false
 	}
 	f, ferr := ParseFrame(data)
@@ -100,7 +104,7 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 		_ = t.Close(CloseUnauthorized, "the first frame must be auth")
 		return "", false
 	}
-	actx, cancel = context.WithTimeout(ctx, h.lim.SnapshotTimeout)
+	actx, cancel := context.WithTimeout(ctx, h.lim.SnapshotTimeout)
 	userID, err := authenticate(actx, f.Token)
 	cancel()
 	if err != nil || userID == "" {
@@ -113,12 +117,15 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 // refuse sends an error frame; the MaxErrors-th closes the connection with 1008.
 func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 	c.errors++
-	if c.errors >= h.lim.MaxErrors {
+	switch {
+	case c.errors > h.lim.MaxErrors:
+		// closing already
+	case c.errors == h.lim.MaxErrors:
+		h.m.Dropped("too_many_errors")
+		c.closeAfter(errorFrame(id, e), ClosePolicy, "too many errors")
+	default:
 		c.send(errorFrame(id, e))
-		c.close(ClosePolicy, "too many errors", "too_many_errors")
-		return
 	}
-	c.send(errorFrame(id, e))
 }
 
 // subscribe authorizes, registers the watcher, reads the snapshot and queues `subscribed`.
@@ -157,6 +164,7 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 	}
 	if err := h.watch(c, s); err != nil {
 		c.dropSub(f.Channel)
+		h.unwatch(c, f.Channel)
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}

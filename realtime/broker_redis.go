@@ -57,6 +57,10 @@ const (
 // tells Subscribe when Redis has taken its channels. The connection is watched with pings: when
 // it fails or goes silent it is dropped, a new one re-subscribes every wanted channel and the
 // handler's HandleReconnect runs once.
+//
+// The handler is called from the goroutine that reads the connection, which also reads the
+// replies Subscribe waits for: a Handler method must hand off and return, and must not call
+// Subscribe itself (Unsubscribe and Publish are fine).
 type RedisBroker struct {
 	client *redis.Client
 	opts   RedisOptions

@@ -25,7 +25,14 @@ func TestMemoryBroker(t *testing.T) {
 }
 
 func TestRedisBroker(t *testing.T) {
-	testBroker(t, func(t *testing.T) realtime.Broker { return newRedisBroker(t, sharedRedis(t), uniquePrefix()) })
+	// Both protocols: pub/sub replies differ between RESP2 (arrays) and RESP3 (pushes).
+	for _, protocol := range []int{3, 2} {
+		t.Run("resp"+strconv.Itoa(protocol), func(t *testing.T) {
+			testBroker(t, func(t *testing.T) realtime.Broker {
+				return newRedisBroker(t, sharedRedisProtocol(t, protocol), uniquePrefix())
+			})
+		})
+	}
 }
 
 // testBroker runs every shared case; newBroker returns a broker not yet started.

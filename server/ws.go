@@ -60,7 +60,7 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 		return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
 	}
 
-	conn, err := websocket.Accept(c.Writer, c.Request, &websocket.AcceptOptions{
+	conn, err := websocket.Accept(smallBuffers{c.Writer}, c.Request, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.WSAllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -75,7 +75,11 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	}
 	conn.SetReadLimit(MaxClientFrame)
 	c.Abort() // the hijacked connection belongs to the hub now; nothing else writes to it
-	s.hub.Serve(c.Request.Context(), wsTransport{conn}, sess)
+	// The hub serves it from a fresh goroutine and the handler returns: net/http then lets go
+	// of its per-request state (a 4 KiB write buffer, the response, the request, a deep
+	// stack), which would otherwise stay alive as long as the connection. The connection's
+	// life is the hub's business from here (Drain ends it), not the request context's.
+	go s.hub.Serve(context.Background(), wsTransport{conn}, sess)
 	return nil
 }
 

@@ -79,12 +79,13 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	}
 
 	var redisHealth server.Pinger
+	var rc *redis.Client
 	if cfg.UsesRedis() {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
-		rc := redis.NewClient(opts)
+		rc = redis.NewClient(opts)
 		defer rc.Close()
 		if err := rc.Ping(startCtx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
@@ -101,7 +102,7 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
 	store := models.NewStore(db, policy)
 
-	broker, live, err := startLive(startCtx, cfg, store, log)
+	broker, live, err := startLive(startCtx, cfg, store, rc, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,340 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"circly/hub"
+	"circly/realtime"
+)
+
+// fakeTransport is a client connection in memory: the test pushes client frames into in and
+// reads what the server wrote from out. gate, when set, blocks writes until it is closed
+// (a client that does not read).
+type fakeTransport struct {
+	in     chan []byte
+	out    chan []byte
+	gate   chan struct{}
+	closed chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	code   int
+	reason string
+	pingOK bool
+}
+
+func newFake() *fakeTransport {
+	return &fakeTransport{in: make(chan []byte, 16), out: make(chan []byte, 100000), closed: make(chan struct{}), pingOK: true}
+}
+
+func (f *fakeTransport) Read(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-f.in:
+		return b, nil
+	case <-f.closed:
+		return nil, errors.New("closed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *fakeTransport) Write(ctx context.Context, p []byte) error {
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-f.closed:
+			return errors.New("closed")
+		}
+	}
+	select {
+	case <-f.closed:
+		return errors.New("closed")
+	default:
+	}
+	select {
+	case f.out <- p:
+		return nil
+	case <-f.closed:
+		return errors.New("closed")
+	}
+}
+
+func (f *fakeTransport) Ping(ctx context.Context) error {
+	f.mu.Lock()
+	ok := f.pingOK
+	f.mu.Unlock()
+	if ok {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeTransport) Close(code int, reason string) error {
+	f.once.Do(func() {
+		f.mu.Lock()
+		f.code, f.reason = code, reason
+		f.mu.Unlock()
+		close(f.closed)
+	})
+	return nil
+}
+
+func (f *fakeTransport) closeCode() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.code
+}
+
+// waitClosed waits for the server to close the connection and returns the code.
+func (f *fakeTransport) waitClosed(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-f.closed:
+		return f.closeCode()
+	case <-time.After(timeout):
+		t.Fatalf("connection not closed within %s", timeout)
+		return 0
+	}
+}
+
+func (f *fakeTransport) send(v any) {
+	b, _ := json.Marshal(v)
+	f.in <- b
+}
+
+// poll is next for other goroutines: false on timeout.
+func (f *fakeTransport) poll(timeout time.Duration) (map[string]any, bool) {
+	select {
+	case b := <-f.out:
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			return nil, false
+		}
+		return m, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
+// next returns the next frame written to the client.
+func (f *fakeTransport) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case b := <-f.out:
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("server wrote invalid JSON %q: %v", b, err)
+		}
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame within 5 s")
+		return nil
+	}
+}
+
+func (f *fakeTransport) expect(t *testing.T, typ string) map[string]any {
+	t.Helper()
+	m := f.next(t)
+	if m["type"] != typ {
+		t.Fatalf("frame %v, want type %s", m, typ)
+	}
+	return m
+}
+
+// world is the fake store behind a hub: which user is in which circle, which poll belongs
+// to which circle, and each poll's current version.
+type world struct {
+	mu       sync.Mutex
+	members  map[string]map[string]bool // circle → users
+	polls    map[string]string          // poll id → circle id
+	versions map[string]int             // channel → version
+	delay    time.Duration              // snapshot read time
+	onSnap   func(channel string)       // called during a snapshot read
+}
+
+func newWorld() *world {
+	return &world{members: map[string]map[string]bool{}, polls: map[string]string{}, versions: map[string]int{}}
+}
+
+func (w *world) join(circle, user string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.members[circle] == nil {
+		w.members[circle] = map[string]bool{}
+	}
+	w.members[circle][user] = true
+}
+
+func (w *world) addPoll(poll, circle string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.polls[poll] = circle
+}
+
+func (w *world) setVersion(ch string, v int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.versions[ch] = v
+}
+
+func (w *world) Authorize(_ context.Context, userID, channel string) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prefix, id, _ := realtime.SplitChannel(channel)
+	switch prefix {
+	case realtime.PollPrefix:
+		circle, ok := w.polls[id]
+		if !ok {
+			return "", &hub.Error{Code: hub.CodePollNotFound, Message: "no poll"}
+		}
+		if !w.members[circle][userID] {
+			return "", &hub.Error{Code: hub.CodeNotCircleMember, Message: "not a member"}
+		}
+		return circle, nil
+	case realtime.CirclePrefix:
+		if !w.members[id][userID] {
+			return "", &hub.Error{Code: hub.CodeNotCircleMember, Message: "not a member"}
+		}
+		return id, nil
+	default:
+		if id != userID {
+			return "", &hub.Error{Code: hub.CodeForbidden, Message: "not yours"}
+		}
+		return "", nil
+	}
+}
+
+func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error) {
+	w.mu.Lock()
+	v, delay, on := w.versions[channel], w.delay, w.onSnap
+	w.mu.Unlock()
+	if on != nil {
+		on(channel)
+	}
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	return hub.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}, nil
+}
+
+// countingBroker is a memory broker that counts subscriptions per channel.
+type countingBroker struct {
+	*realtime.MemoryBroker
+	mu   sync.Mutex
+	subs map[string]int
+}
+
+func newCountingBroker() *countingBroker {
+	return &countingBroker{MemoryBroker: realtime.NewMemoryBroker(), subs: map[string]int{}}
+}
+
+func (b *countingBroker) Subscribe(ctx context.Context, chs ...string) error {
+	b.mu.Lock()
+	for _, c := range chs {
+		b.subs[c]++
+	}
+	b.mu.Unlock()
+	return b.MemoryBroker.Subscribe(ctx, chs...)
+}
+
+func (b *countingBroker) Unsubscribe(ctx context.Context, chs ...string) error {
+	b.mu.Lock()
+	for _, c := range chs {
+		b.subs[c]--
+	}
+	b.mu.Unlock()
+	return b.MemoryBroker.Unsubscribe(ctx, chs...)
+}
+
+func (b *countingBroker) count(ch string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subs[ch]
+}
+
+type harness struct {
+	t      *testing.T
+	hub    *hub.Hub
+	broker *countingBroker
+	world  *world
+	wg     sync.WaitGroup
+}
+
+func newHarness(t *testing.T, lim hub.Limits) *harness {
+	t.Helper()
+	h := &harness{t: t, broker: newCountingBroker(), world: newWorld()}
+	h.hub = hub.New(hub.Config{Broker: h.broker, Auth: h.world, Snapshots: h.world, Limits: lim})
+	if err := h.hub.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.hub.Drain(ctx, 0)
+		h.wg.Wait()
+		h.hub.Close()
+	})
+	return h
+}
+
+// open serves a fake connection for user (already authenticated) and reads its ready frame.
+func (h *harness) open(user string, channels ...string) *fakeTransport {
+	h.t.Helper()
+	return h.openFake(newFake(), user, channels...)
+}
+
+// openFake is open with a prepared transport (a gated one, say).
+func (h *harness) openFake(f *fakeTransport, user string, channels ...string) *fakeTransport {
+	h.t.Helper()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.hub.Serve(context.Background(), f, hub.Session{UserID: user, Channels: channels})
+	}()
+	f.expect(h.t, "ready")
+	return f
+}
+
+// publishTally publishes a tally as the app does: the store's version moves first (it never
+// goes down), then the message goes out.
+func (h *harness) publishTally(ch string, v int) {
+	h.world.mu.Lock()
+	if v > h.world.versions[ch] && h.world.onSnap == nil {
+		h.world.versions[ch] = v
+	}
+	h.world.mu.Unlock()
+	frame := fmt.Sprintf(`{"type":"tally","channel":%q,"data":{"version":%d}}`, ch, v)
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Frame: json.RawMessage(frame)}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) publishEvent(ch, event string) {
+	frame := fmt.Sprintf(`{"type":"event","channel":%q,"event":%q,"data":{}}`, ch, event)
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindEvent, Frame: json.RawMessage(frame)}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func uuidN(prefix string, n int) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-%012d", len(prefix)*1000+n, n)
+}
+
+func frameVersion(t *testing.T, m map[string]any) int {
+	t.Helper()
+	d, _ := m["data"].(map[string]any)
+	v, ok := d["version"].(float64)
+	if !ok {
+		t.Fatalf("frame without data.version: %v", m)
+	}
+	return int(v)
+}
+
+var _ = strings.Contains

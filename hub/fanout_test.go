@@ -1,0 +1,87 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"circly/hub"
+	"circly/realtime"
+)
+
+// sinkTransport discards writes; it counts them so the test knows when fan-out is done.
+type sinkTransport struct {
+	writes atomic.Int64
+	closed chan struct{}
+}
+
+func (s *sinkTransport) Read(ctx context.Context) ([]byte, error) {
+	select {
+	case <-s.closed:
+	case <-ctx.Done():
+	}
+	return nil, context.Canceled
+}
+func (s *sinkTransport) Write(context.Context, []byte) error { s.writes.Add(1); return nil }
+func (s *sinkTransport) Ping(context.Context) error          { return nil }
+func (s *sinkTransport) Close(int, string) error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	return nil
+}
+
+// TestHotPollFanOutAllocations: a tally to 5,000 watchers of one poll costs no allocation per
+// watcher: the frame is shared and each connection keeps its pending tally by value.
+func TestHotPollFanOutAllocations(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	const watchers = 5000
+	p := uuidN("p", 1)
+	ch := realtime.PollChannel(p)
+	h.world.addPoll(p, "c")
+	sinks := make([]*sinkTransport, watchers)
+	for i := range sinks {
+		u := fmt.Sprintf("u%d", i)
+		h.world.join("c", u)
+		s := &sinkTransport{closed: make(chan struct{})}
+		sinks[i] = s
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.hub.Serve(context.Background(), s, hub.Session{UserID: u, Channels: []string{ch}})
+		}()
+	}
+	waitWrites := func(n int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for _, s := range sinks {
+			for s.writes.Load() < n {
+				if time.Now().After(deadline) {
+					t.Fatalf("fan-out incomplete")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	waitWrites(2) // ready + subscribed
+	frame := json.RawMessage(`{"type":"tally","channel":"` + ch + `","data":{}}`)
+	v := 0
+	var written int64 = 2
+	allocs := testing.AllocsPerRun(20, func() {
+		v++
+		h.hub.HandleMessage(realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Frame: frame})
+		written++
+		waitWrites(written)
+	})
+	t.Logf("%.0f allocations per tally fanned out to %d watchers", allocs, watchers)
+	if allocs > watchers/10 {
+		t.Errorf("%.0f allocations per tally to %d watchers: fan-out allocates per watcher", allocs, watchers)
+	}
+	for _, s := range sinks {
+		_ = s.Close(0, "")
+	}
+}
