@@ -33,7 +33,7 @@ func runFixtures(ctx context.Context, c Config, rest *REST, prefix string, rep *
 		polls = int(math.Ceil(c.Rate * c.Duration.Seconds() / float64(c.Circles*c.Members)))
 	}
 	t0 := time.Now()
-	pop, err := Setup(ctx, rest, SetupOptions{Circles: c.Circles, Members: c.Members, PollsPerCircle: polls, Concurrency: c.SetupConcurrency, Prefix: prefix})
+	pop, _, err := setupClassroom(ctx, c, rest, polls, prefix)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,8 @@ type Config struct {
 	StormMode        string
 	StormTimeout     time.Duration
 
-	Fixtures string // fixtures: the JSON file to write
+	Fixtures   string // fixtures: the JSON file to write
+	Population string // classroom, storm, fixtures: reuse users and circles saved here (saved on first use)
 
 	Pids map[string]int // server processes to sample: name → pid
 	Out  io.Writer
@@ -100,11 +101,11 @@ func runCircles(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 		return fmt.Errorf("%d polls per circle would pass the 100 channels of a connection: lower the rate or duration, or add circles", polls)
 	}
 	t0 := time.Now()
-	pop, err := Setup(ctx, rest, SetupOptions{Circles: c.Circles, Members: c.Members, PollsPerCircle: polls, Concurrency: c.SetupConcurrency, Prefix: prefix})
+	pop, reused, err := setupClassroom(ctx, c, rest, polls, prefix)
 	if err != nil {
 		return err
 	}
-	rep.kv("setup", fmt.Sprintf("%d circles × %d members, %d polls each, in %.1f s", c.Circles, c.Members, polls, time.Since(t0).Seconds()))
+	rep.kv("setup", fmt.Sprintf("%d circles × %d members (%s), %d polls each, in %.1f s", c.Circles, c.Members, reused, polls, time.Since(t0).Seconds()))
 	tr := NewTracker(pop.PollIDs, ballotsPerPoll)
 	var ws []*Watcher
 	for ci := range pop.Circles {
@@ -132,6 +133,33 @@ func runCircles(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 		return err
 	}
 	return voteAndCheck(ctx, c, rest, tr, f, ClassroomBallots(pop), procs, len(ws), rep, ballotsPerPoll)
+}
+
+// setupClassroom sets up circles and polls, reusing and saving the users and circles in
+// c.Population when it is set.
+func setupClassroom(ctx context.Context, c Config, rest *REST, polls int, prefix string) (*Population, string, error) {
+	o := SetupOptions{Circles: c.Circles, Members: c.Members, PollsPerCircle: polls, Concurrency: c.SetupConcurrency, Prefix: prefix}
+	if c.Population != "" {
+		old, err := LoadPopulation(c.Population)
+		if err != nil {
+			return nil, "", err
+		}
+		o.Reuse = old
+	}
+	pop, err := Setup(ctx, rest, o)
+	if err != nil {
+		return nil, "", err
+	}
+	if o.Reuse != nil {
+		return pop, "users and circles reused from " + c.Population, nil
+	}
+	if c.Population != "" {
+		if err := SavePopulation(c.Population, pop); err != nil {
+			return nil, "", err
+		}
+		return pop, "new, saved to " + c.Population, nil
+	}
+	return pop, "new", nil
 }
 
 func runHot(ctx context.Context, c Config, rest *REST, src *Sources, prefix string, rep *reporter) error {

@@ -85,6 +85,32 @@ func TestSetupAndVotesAgainstRealServer(t *testing.T) {
 	if tr.VoteRTT.Count() != int64(len(ballots)) {
 		t.Fatalf("round trips recorded %d", tr.VoteRTT.Count())
 	}
+	// A second run reuses the users and circles and opens fresh polls in them.
+	path := t.TempDir() + "/pop.json"
+	if err := SavePopulation(path, pop); err != nil {
+		t.Fatal(err)
+	}
+	old, err := LoadPopulation(path)
+	if err != nil || old == nil {
+		t.Fatalf("load: %v", err)
+	}
+	again, err := Setup(ctx, r, SetupOptions{Circles: circles, Members: members, PollsPerCircle: 1, Concurrency: 2, Reuse: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Circles[1].ID != pop.Circles[1].ID || again.Members[2][3].MemberID != pop.Members[2][3].MemberID || again.Polls[0][0].ID == pop.Polls[0][0].ID {
+		t.Fatal("reuse did not keep the circles or did not open new polls")
+	}
+	if st := CastVotes(ctx, r, NewTracker(again.PollIDs, members), ClassroomBallots(again), 500, 4); st.Failed != 0 {
+		t.Fatalf("votes on reused circles: %+v", st)
+	}
+	if _, err := Setup(ctx, r, SetupOptions{Circles: circles + 1, Members: members, PollsPerCircle: 1, Reuse: old}); err == nil {
+		t.Fatal("a population of another shape was reused")
+	}
+	if p, err := LoadPopulation(t.TempDir() + "/missing.json"); p != nil || err != nil {
+		t.Fatalf("missing file: %v %v", p, err)
+	}
+
 	// A hot run orders ballots poll by poll.
 	hot := HotBallots(pop)
 	for i := 1; i < members; i++ {

@@ -33,6 +33,7 @@ func run(args []string) error {
 	var watch, pids string
 	fs.StringVar(&c.Scenario, "scenario", "classroom", "classroom | hot | idle | storm | fixtures (set up a classroom and write it to -fixtures for k6)")
 	fs.StringVar(&c.Fixtures, "fixtures", "", "fixtures: JSON file to write")
+	fs.StringVar(&c.Population, "population", "", "classroom, storm, fixtures: reuse the users and circles saved in this file (written on first use; holds tokens)")
 	fs.StringVar(&c.VoteURL, "vote", "http://127.0.0.1:8000", "base URL of the replica that takes setup and votes (replica A)")
 	fs.StringVar(&watch, "watch", "", "comma-separated base URLs the watchers connect to (default: -vote)")
 	fs.StringVar(&c.WSPath, "ws-path", "/v1/ws", "WebSocket endpoint")
