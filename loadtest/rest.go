@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +22,11 @@ import (
 type Sources struct {
 	ips  []net.IP
 	next atomic.Uint64
+	// RcvBuf, when set, is the socket receive buffer (SO_RCVBUF) of each connection. Loopback
+	// sockets default to megabytes, so a client that reads slower than the server writes
+	// hides a backlog in the kernel where the server cannot conflate it; a phone on a mobile
+	// network has a far smaller window.
+	RcvBuf int
 }
 
 // NewSources makes n loopback source addresses starting at 127.0.0.<first>.
@@ -35,6 +42,15 @@ func NewSources(first, n int) *Sources {
 func (s *Sources) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	ip := s.ips[s.next.Add(1)%uint64(len(s.ips))]
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second, KeepAlive: -1}
+	if s.RcvBuf > 0 {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, s.RcvBuf)
+			})
+			return errors.Join(err, serr)
+		}
+	}
 	return d.DialContext(ctx, network, addr)
 }
 

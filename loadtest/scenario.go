@@ -32,6 +32,7 @@ type Config struct {
 	DialConcurrency  int
 	SetupConcurrency int
 	Sources          int // source addresses 127.0.0.2 …
+	RcvBuf           int // SO_RCVBUF of watcher sockets; 0 = kernel default
 	StormMode        string
 	StormTimeout     time.Duration
 
@@ -66,7 +67,9 @@ func Run(ctx context.Context, c Config) error {
 // wsClient is the handshake client of the watchers: no timeout (contexts bound each dial), no
 // idle pool (upgraded connections leave the transport).
 func newFleet(c Config, tr *Tracker, src *Sources) *Fleet {
-	hc := NewHTTPClient(src, 1)
+	ws := NewSources(2, c.Sources)
+	ws.RcvBuf = c.RcvBuf
+	hc := NewHTTPClient(ws, 1)
 	hc.Timeout = 0
 	return NewFleet(tr, hc, c.DialConcurrency)
 }

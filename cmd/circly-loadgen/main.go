@@ -50,6 +50,7 @@ func run(args []string) error {
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "quiet time after the last vote before the final stale check")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 512, "WebSocket handshakes in flight")
 	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 32, "circles (or logins) set up at once")
+	fs.IntVar(&c.RcvBuf, "rcvbuf", 0, "socket receive buffer of each watcher in bytes (0: kernel default, megabytes on loopback)")
 	fs.IntVar(&c.Sources, "sources", 8, "local source addresses 127.0.0.2… to spread connections over")
 	fs.StringVar(&c.StormMode, "storm-mode", "drop", "storm: drop (the generator cuts every connection) | server (wait for the server to drop them, e.g. a restart)")
 	fs.DurationVar(&c.StormTimeout, "storm-timeout", 60*time.Second, "storm: give up waiting after this")
