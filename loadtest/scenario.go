@@ -79,12 +79,19 @@ func (c Config) watchURL(i int) string {
 }
 
 // connect starts the fleet and reports how fast it subscribed.
-func connect(ctx context.Context, f *Fleet, ws []*Watcher, rep *reporter) error {
+func connect(ctx context.Context, f *Fleet, ws []*Watcher, rep *reporter, pids map[string]int) error {
+	cpu0 := sampleProcs(pids)
 	start := time.Now()
 	f.Start(ctx, ws)
 	n := f.WaitSubscribed(int64(len(ws)), 5*time.Minute)
 	el := time.Since(start)
 	rep.kv("connections", fmt.Sprintf("%d of %d subscribed in %.2f s (%.0f conn/s incl. subscribe)", n, len(ws), el.Seconds(), float64(n)/el.Seconds()))
+	cpu1 := sampleProcs(pids)
+	var parts []string
+	for _, name := range sortedKeys(cpu1) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, Cores(cpu0[name], cpu1[name])))
+	}
+	rep.kv("CPU while connecting", strings.Join(parts, ", ")+" cores")
 	if n < int64(len(ws)) {
 		rep.errors(f)
 		return fmt.Errorf("only %d of %d watchers subscribed", n, len(ws))
@@ -123,7 +130,7 @@ func runCircles(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 	f := newFleet(c, tr, src)
 	f.Reconnect = c.Scenario == "storm"
 	procs := sampleProcs(c.Pids)
-	if err := connect(ctx, f, ws, rep); err != nil {
+	if err := connect(ctx, f, ws, rep, c.Pids); err != nil {
 		f.Stop()
 		return err
 	}
@@ -192,7 +199,7 @@ func runHot(ctx context.Context, c Config, rest *REST, src *Sources, prefix stri
 	}
 	f := newFleet(c, tr, src)
 	procs := sampleProcs(c.Pids)
-	if err := connect(ctx, f, ws, rep); err != nil {
+	if err := connect(ctx, f, ws, rep, c.Pids); err != nil {
 		f.Stop()
 		return err
 	}
@@ -262,7 +269,7 @@ func runIdle(ctx context.Context, c Config, rest *REST, src *Sources, prefix str
 	}
 	f := newFleet(c, tr, src)
 	before := sampleProcs(c.Pids)
-	if err := connect(ctx, f, ws, rep); err != nil {
+	if err := connect(ctx, f, ws, rep, c.Pids); err != nil {
 		f.Stop()
 		return err
 	}
