@@ -1,0 +1,124 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ballot is one vote to cast: a member's choice on a poll.
+type Ballot struct {
+	Poll     int // index into the tracker's polls
+	PollID   string
+	Token    string
+	OptionID string
+}
+
+// ballot picks member j's option on a poll: spread over the options, never their own.
+func ballot(pollIdx int, poll Poll, m Member, j int) Ballot {
+	n := len(poll.Options)
+	for k := range n {
+		o := poll.Options[(j+pollIdx+k)%n]
+		if o.MemberID != m.MemberID {
+			return Ballot{Poll: pollIdx, PollID: poll.ID, Token: m.Token, OptionID: o.ID}
+		}
+	}
+	return Ballot{} // unreachable: a poll has at least two options
+}
+
+// ClassroomBallots orders every member's vote on every poll so that consecutive votes land in
+// different circles: round r of each circle's polls, member by member, circle by circle.
+func ClassroomBallots(p *Population) []Ballot {
+	var out []Ballot
+	if len(p.Polls) == 0 {
+		return out
+	}
+	for r := range len(p.Polls[0]) {
+		for j := range len(p.Members[0]) {
+			for c := range p.Circles {
+				out = append(out, ballot(p.PollBase[c]+r, p.Polls[c][r], p.Members[c][j], j))
+			}
+		}
+	}
+	return out
+}
+
+// HotBallots fills one poll after another: every member's vote on poll 0, then poll 1, …
+func HotBallots(p *Population) []Ballot {
+	var out []Ballot
+	for c := range p.Circles {
+		for r, poll := range p.Polls[c] {
+			for j, m := range p.Members[c] {
+				out = append(out, ballot(p.PollBase[c]+r, poll, m, j))
+			}
+		}
+	}
+	return out
+}
+
+// VoteStats is the outcome of a voting phase.
+type VoteStats struct {
+	OK, Failed int64
+	Errors     map[string]int
+	Elapsed    time.Duration // first send to last answer
+	Behind     time.Duration // how late the last ballot left against its schedule
+}
+
+// CastVotes sends ballots at a steady rate (open loop: the schedule does not wait for answers,
+// only for a free voter) through voters concurrent HTTP requests, recording each accepted vote in
+// the tracker.
+func CastVotes(ctx context.Context, r *REST, tr *Tracker, ballots []Ballot, rate float64, voters int) VoteStats {
+	var (
+		st    = VoteStats{Errors: map[string]int{}}
+		mu    sync.Mutex
+		ok    atomic.Int64
+		bad   atomic.Int64
+		wg    sync.WaitGroup
+		queue = make(chan Ballot, voters)
+	)
+	for range voters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range queue {
+				t0 := tr.Now()
+				v, err := r.Vote(ctx, b.Token, b.PollID, b.OptionID)
+				if err != nil {
+					bad.Add(1)
+					key := short(err)
+					var ae *APIError
+					if errors.As(err, &ae) {
+						key = ae.Code
+					}
+					mu.Lock()
+					st.Errors[key]++
+					mu.Unlock()
+					continue
+				}
+				ok.Add(1)
+				tr.VoteDone(b.Poll, v, t0)
+			}
+		}()
+	}
+	start := time.Now()
+	i := 0
+	for i < len(ballots) && ctx.Err() == nil {
+		due := min(int(time.Since(start).Seconds()*rate)+1, len(ballots))
+		for ; i < due; i++ {
+			queue <- ballots[i]
+		}
+		if i < len(ballots) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(ballots) > 0 {
+		st.Behind = time.Since(start) - time.Duration(float64(len(ballots)-1)/rate*float64(time.Second))
+	}
+	close(queue)
+	wg.Wait()
+	st.Elapsed = time.Since(start)
+	st.OK, st.Failed = ok.Load(), bad.Load()
+	return st
+}
