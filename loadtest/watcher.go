@@ -189,6 +189,9 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 		key := short(err)
 		if resp != nil {
 			key = "HTTP " + strconv.Itoa(resp.StatusCode)
+			if resp.Body != nil {
+				_ = resp.Body.Close()
+			}
 		}
 		f.count(f.dialErrors, key)
 		return fmt.Errorf("%w: %v", errDial, err)
@@ -323,7 +326,7 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		p := f.Tracker.Poll(fr.Channel[len("poll:"):])
 		if i := w.local(p); i >= 0 {
 			w.mu.Lock() // Staleness reads the state while frames still arrive
-			f.Tracker.advance(&w.state[i], p, fr.Version, now, !(typ == "subscribed" && w.first), &w.late)
+			f.Tracker.advance(&w.state[i], p, fr.Version, now, typ != "subscribed" || !w.first, &w.late)
 			w.mu.Unlock()
 		}
 	case "error":

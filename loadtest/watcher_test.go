@@ -15,7 +15,7 @@ import (
 )
 
 // fakeHub speaks the server side of the live protocol just enough to exercise the fleet: ready,
-// subscribed with the current version, and tallies the test publishes. The real hub's behaviour
+// subscribed with the current version, and tallies the test publishes. The real hub's behavior
 // is measured by the scenarios; this checks the generator's own bookkeeping.
 type fakeHub struct {
 	mu      sync.Mutex
