@@ -119,15 +119,27 @@ func (s *Server) bodyRules(c *gin.Context) {
 	c.Next()
 }
 
+// bearerToken is the token of an `Authorization: Bearer <token>` header (scheme matched
+// case-insensitively), ok false when the header is missing, of another scheme or empty.
+func bearerToken(c *gin.Context) (string, bool) {
+	scheme, token, found := strings.Cut(c.GetHeader("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, found && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
+// errNoBearer answers a request whose Authorization header is not a usable Bearer token.
+func errNoBearer() error {
+	return models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>")
+}
+
 // requireAuth checks the Bearer token and that its user still exists.
 func (s *Server) requireAuth(c *gin.Context) {
-	h := c.GetHeader("Authorization")
-	scheme, token, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		s.writeError(c, models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>"))
+	token, ok := bearerToken(c)
+	if !ok {
+		s.writeError(c, errNoBearer())
 		return
 	}
-	userID, err := s.tokenUser(c.Request.Context(), strings.TrimSpace(token))
+	userID, err := s.tokenUser(c.Request.Context(), token)
 	if err != nil {
 		s.writeError(c, err)
 		return

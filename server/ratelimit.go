@@ -142,11 +142,11 @@ func (s *Server) limiterFailed(c *gin.Context, err error) {
 // forged token must not spend someone else's budget) but not that the account still exists:
 // requireAuth does that later.
 func (s *Server) budgetUser(c *gin.Context) string {
-	scheme, token, found := strings.Cut(c.GetHeader("Authorization"), " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
+	token, ok := bearerToken(c)
+	if !ok {
 		return "-"
 	}
-	id, err := s.tokens.Verify(strings.TrimSpace(token))
+	id, err := s.tokens.Verify(token)
 	if err != nil || id == "" {
 		return "-"
 	}

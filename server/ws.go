@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"circly/hub"
 	"circly/models"
@@ -38,12 +37,12 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 		return models.Errorf(models.CodeUnavailable, "live updates are not available on this server")
 	}
 	sess := hub.Session{Channels: channels, Authenticate: s.tokenUser}
-	if h := c.GetHeader("Authorization"); h != "" {
-		scheme, token, found := strings.Cut(h, " ")
-		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>")
+	if c.GetHeader("Authorization") != "" {
+		token, ok := bearerToken(c)
+		if !ok {
+			return errNoBearer()
 		}
-		userID, err := s.tokenUser(c.Request.Context(), strings.TrimSpace(token))
+		userID, err := s.tokenUser(c.Request.Context(), token)
 		if err != nil {
 			return err
 		}
