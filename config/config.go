@@ -62,6 +62,9 @@ type Config struct {
 
 	// MetricsAddr is where /metrics listens ("127.0.0.1:9090", ":9090"); empty: the main port.
 	MetricsAddr string
+	// MetricsPprof adds net/http/pprof under /debug/pprof/ on METRICS_ADDR (never on the main
+	// port): profiles of a live replica for operators and load tests.
+	MetricsPprof bool
 	// CORSAllowedOrigins are the browser origins allowed to call the API ("*" = any); empty: none.
 	CORSAllowedOrigins []string
 
@@ -76,6 +79,9 @@ type Config struct {
 	AutoMigrate bool
 	// DBMaxOpenConns bounds the PostgreSQL pool of one replica.
 	DBMaxOpenConns int
+	// WSMaxConnsPerUser is the open WebSocket connections one user may hold on one replica
+	// (the contract's 10; load tests that fan one poll out to thousands raise it).
+	WSMaxConnsPerUser int
 }
 
 // UsesPostgres tells whether the distributed database is configured.
@@ -148,6 +154,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		ShutdownDrain:     r.duration("SHUTDOWN_DRAIN", 10*time.Second, 0),
 		WSAllowedOrigins:  r.originPatterns("WS_ALLOWED_ORIGINS"),
 		DBMaxOpenConns:    r.intRange("DB_MAX_OPEN_CONNS", 32, 1, 1000),
+		WSMaxConnsPerUser: r.intRange("WS_MAX_CONNS_PER_USER", 10, 1, 100_000),
 	}
 	defaultFormat := "json"
 	if c.Env == EnvDevelopment {
@@ -156,6 +163,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.LogFormat = r.oneOf("LOG_FORMAT", defaultFormat, "json", "console")
 	c.AutoMigrate = r.boolean("AUTO_MIGRATE", c.Env == EnvDevelopment)
 	c.MetricsAddr = r.hostPort("METRICS_ADDR")
+	c.MetricsPprof = r.boolean("METRICS_PPROF", false)
 	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	if r.err != nil {
 		return Config{}, r.err
@@ -183,6 +191,9 @@ func (c *Config) finish(serving bool) error {
 	if len(c.WSAllowedOrigins) == 0 {
 		u, _ := url.Parse(c.PublicURL)
 		c.WSAllowedOrigins = []string{u.Host}
+	}
+	if c.MetricsPprof && c.MetricsAddr == "" {
+		return errors.New("METRICS_PPROF: needs METRICS_ADDR (profiles are never served on the public port)")
 	}
 	if c.PollMinDuration > c.PollMaxDuration {
 		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")

@@ -39,3 +39,29 @@ func TestCORSAllowedOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsPprof(t *testing.T) {
+	if c := mustLoad(t, nil); c.MetricsPprof {
+		t.Error("METRICS_PPROF is on by default")
+	}
+	if c := mustLoad(t, map[string]string{"METRICS_ADDR": "127.0.0.1:9090", "METRICS_PPROF": "true"}); !c.MetricsPprof {
+		t.Error("METRICS_PPROF=true read as off")
+	}
+	if _, err := load(map[string]string{"METRICS_PPROF": "true"}); err == nil || !strings.Contains(err.Error(), "METRICS_PPROF") {
+		t.Errorf("METRICS_PPROF without METRICS_ADDR: err %v, want one naming METRICS_PPROF", err)
+	}
+}
+
+func TestWSMaxConnsPerUser(t *testing.T) {
+	if c := mustLoad(t, nil); c.WSMaxConnsPerUser != 10 {
+		t.Errorf("default WS_MAX_CONNS_PER_USER = %d, want the contract's 10", c.WSMaxConnsPerUser)
+	}
+	if c := mustLoad(t, map[string]string{"WS_MAX_CONNS_PER_USER": "200"}); c.WSMaxConnsPerUser != 200 {
+		t.Errorf("WS_MAX_CONNS_PER_USER=200 read as %d", c.WSMaxConnsPerUser)
+	}
+	for _, bad := range []string{"0", "-1", "ten"} {
+		if _, err := load(map[string]string{"WS_MAX_CONNS_PER_USER": bad}); err == nil || !strings.Contains(err.Error(), "WS_MAX_CONNS_PER_USER") {
+			t.Errorf("WS_MAX_CONNS_PER_USER=%q: err %v, want one naming it", bad, err)
+		}
+	}
+}

@@ -82,6 +82,7 @@ func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
 	}
 	envA := limits(distributedEnv(t, pg, rd, secret))
 	envA["METRICS_ADDR"], envA["LOG_LEVEL"] = "127.0.0.1:0", "info" // the bound address is logged
+	envA["METRICS_PPROF"] = "true"
 	a := startProc(t, "replica-A", envA)
 	b := startProc(t, "replica-B", limits(distributedEnv(t, pg, rd, secret)))
 	a.waitHealthy(90 * time.Second)
@@ -147,5 +148,19 @@ func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
 	}
 	if !strings.Contains(string(text), `http_requests_total{method="GET",route="/v1/users/me",status="429"}`) {
 		t.Fatalf("no 429 series for /v1/users/me in:\n%.2000s", text)
+	}
+
+	// METRICS_PPROF: profiles on the metrics listener only.
+	if r, err := call("GET", a.URL+"/debug/pprof/heap", "", nil); err != nil || r.Status != 404 {
+		t.Fatalf("main port /debug/pprof/heap: %d %v, want 404", r.Status, err)
+	}
+	resp, err = httpClient.Get("http://" + m[1] + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(text), "heap profile") {
+		t.Fatalf("METRICS_ADDR /debug/pprof/heap: %d\n%.300s", resp.StatusCode, text)
 	}
 }

@@ -163,6 +163,9 @@ func (h *Hub) Start(ctx context.Context) error {
 // DefaultMaxConnsPerUser is the contract's limit of open connections per user and replica.
 const DefaultMaxConnsPerUser = 10
 
+// MaxConnsPerUser is this hub's limit of open connections per user.
+func (h *Hub) MaxConnsPerUser() int { return h.lim.MaxConnsPerUser }
+
 // Draining reports whether Drain has begun (new connections are refused).
 func (h *Hub) Draining() bool {
 	h.mu.RLock()

@@ -49,8 +49,9 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 		release, err := s.hub.Admit(userID)
 		switch {
 		case errors.Is(err, hub.ErrTooManyConnections):
-			return models.Errorf(models.CodeRateLimited, "at most %d live connections per user", hub.DefaultMaxConnsPerUser).
-				WithDetails(map[string]any{"limit": hub.DefaultMaxConnsPerUser, "retry_after_seconds": 5})
+			limit := s.hub.MaxConnsPerUser()
+			return models.Errorf(models.CodeRateLimited, "at most %d live connections per user", limit).
+				WithDetails(map[string]any{"limit": limit, "retry_after_seconds": 5})
 		case err != nil:
 			return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
 		}
@@ -59,7 +60,8 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 		return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
 	}
 
-	conn, err := websocket.Accept(smallBuffers{c.Writer}, c.Request, &websocket.AcceptOptions{
+	rw := &smallBuffers{ResponseWriter: c.Writer}
+	conn, err := websocket.Accept(rw, c.Request, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.WSAllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -78,12 +80,15 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	// of its per-request state (a 4 KiB write buffer, the response, the request, a deep
 	// stack), which would otherwise stay alive as long as the connection. The connection's
 	// life is the hub's business from here (Drain ends it), not the request context's.
-	go s.hub.Serve(context.Background(), wsTransport{conn}, sess)
+	go s.hub.Serve(context.Background(), wsTransport{c: conn, burst: rw.burst}, sess)
 	return nil
 }
 
 // wsTransport adapts a coder/websocket connection to hub.Transport.
-type wsTransport struct{ c *websocket.Conn }
+type wsTransport struct {
+	c     *websocket.Conn
+	burst *burstWriter // nil when Hijack kept net/http's buffers
+}
 
 // Read returns the next message; a binary one is handed on as is and fails to parse as a
 // JSON frame (INVALID_FORMAT). A message over the read limit ends the connection with 1009.
@@ -92,8 +97,17 @@ func (t wsTransport) Read(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
+// Write sends one message with a single write to the socket (see burstWriter).
 func (t wsTransport) Write(ctx context.Context, p []byte) error {
-	return t.c.Write(ctx, websocket.MessageText, p)
+	if t.burst == nil {
+		return t.c.Write(ctx, websocket.MessageText, p)
+	}
+	t.burst.hold()
+	err := t.c.Write(ctx, websocket.MessageText, p)
+	if rerr := t.burst.release(err == nil); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }

@@ -23,7 +23,8 @@ func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *
 		broker = realtime.NewRedisBroker(rc, realtime.RedisOptions{Prefix: "circly:", Logger: log})
 	}
 	access := &app.LiveAccess{Store: store}
-	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS()})
+	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS(),
+		Limits: hub.Limits{MaxConnsPerUser: cfg.WSMaxConnsPerUser}})
 	if err := h.Start(ctx); err != nil {
 		_ = broker.Close()
 		return nil, nil, fmt.Errorf("realtime broker: %w", err)
