@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 )
 
 const (
@@ -171,10 +172,13 @@ func userID(c *gin.Context) string { return c.GetString(ctxUserID) }
 
 // liveUsers remembers recently seen users, so an authenticated request costs no query in the
 // common case; it also rate-limits last_active_at writes to one per user per interval.
+// Concurrent misses of one user share one query: an app opening its connections at once (or a
+// replica's worth of clients redialing after a restart) would otherwise send one each.
 type liveUsers struct {
 	mu       sync.Mutex
 	seen     map[string]time.Time
 	interval time.Duration
+	checks   singleflight.Group
 }
 
 func newLiveUsers(interval time.Duration) *liveUsers {
@@ -191,18 +195,27 @@ func (l *liveUsers) alive(ctx context.Context, store *models.Store, id string) (
 	if ok && now.Sub(t) < l.interval {
 		return true, nil
 	}
-	alive, err := store.TouchUser(ctx, id, l.interval)
-	if err != nil || !alive {
-		l.forget(id)
-		return alive, err
+	v, err, _ := l.checks.Do(id, func() (any, error) {
+		// Shared by every caller waiting on id: one caller going away must not fail the others.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		alive, err := store.TouchUser(qctx, id, l.interval)
+		if err != nil || !alive {
+			l.forget(id)
+			return alive, err
+		}
+		l.mu.Lock()
+		if len(l.seen) >= liveUsersMax {
+			l.seen = map[string]time.Time{} // bounded memory: start over rather than grow
+		}
+		l.seen[id] = now
+		l.mu.Unlock()
+		return true, nil
+	})
+	if err != nil {
+		return false, err
 	}
-	l.mu.Lock()
-	if len(l.seen) >= liveUsersMax {
-		l.seen = map[string]time.Time{} // bounded memory: start over rather than grow
-	}
-	l.seen[id] = now
-	l.mu.Unlock()
-	return true, nil
+	return v.(bool), nil
 }
 
 func (l *liveUsers) forget(id string) {
