@@ -31,12 +31,12 @@ func BenchmarkWSIdleConnection(b *testing.B) {
 		tokens = append(tokens, e.login().Token)
 	}
 	u, _ := url.Parse(e.srv.URL)
-	measure := func() uint64 {
+	measure := func() runtime.MemStats {
 		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		return m.HeapInuse + m.StackInuse
+		return m
 	}
 	for i := 0; i < b.N; i++ {
 		before := measure()
@@ -51,7 +51,10 @@ func BenchmarkWSIdleConnection(b *testing.B) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		after := measure()
-		b.ReportMetric(float64(after-before)/n, "B/conn")
+		heap, stack := float64(after.HeapInuse-before.HeapInuse), float64(after.StackInuse-before.StackInuse)
+		b.ReportMetric((heap+stack)/n, "B/conn")
+		b.ReportMetric(heap/n, "heap-B/conn")
+		b.ReportMetric(stack/n, "stack-B/conn")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/conn")
 		for _, c := range conns {
 			_ = c.Close()

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/gin-gonic/gin"
+)
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// burstServer upgrades one connection with the server's buffers and hands its transport and
+// write counter to the test.
+func burstServer(t *testing.T) (client *websocket.Conn, tr wsTransport, counter *countingConn) {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	got := make(chan wsTransport, 1)
+	cc := make(chan *countingConn, 1)
+	r := gin.New()
+	r.GET("/ws", func(c *gin.Context) {
+		rw := &smallBuffers{ResponseWriter: c.Writer}
+		conn, err := websocket.Accept(rw, c.Request, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		counting := &countingConn{Conn: rw.burst.conn}
+		rw.burst.conn = counting
+		cc <- counting
+		got <- wsTransport{c: conn, burst: rw.burst}
+		<-c.Request.Context().Done()
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = client.CloseNow() })
+	return client, <-got, <-cc
+}
+
+// TestBurstWriterOneWritePerFrame: a frame of any size, far above the connection's small write
+// buffer (a 50-member poll's tally is about 3 KiB), leaves in one write and arrives whole.
+func TestBurstWriterOneWritePerFrame(t *testing.T) {
+	client, tr, counter := burstServer(t)
+	ctx := context.Background()
+	for _, size := range []int{10, wsWriteBuffer - 2, wsWriteBuffer + 1, 3100, 20000, maxPooledBurst + 1} {
+		msg := bytes.Repeat([]byte{'a' + byte(size%26)}, size)
+		before := counter.writes.Load()
+		if err := tr.Write(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		if n := counter.writes.Load() - before; n != 1 {
+			t.Errorf("a %d-byte frame took %d writes, want 1", size, n)
+		}
+		_, got, err := client.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("a %d-byte frame arrived as %d bytes", size, len(got))
+		}
+	}
+}
+
+// TestBurstWriterConcurrent: frames, pings and the client's pongs written from several
+// goroutines at once stay intact and in order per writer (-race).
+func TestBurstWriterConcurrent(t *testing.T) {
+	client, tr, _ := burstServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The server side must read for pongs to be handled.
+	go func() {
+		for {
+			if _, err := tr.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	const writers, each = 4, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				msg := fmt.Sprintf("%d:%d:%s", w, i, strings.Repeat("x", (i*37)%4000))
+				if err := tr.Write(ctx, []byte(msg)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	pingsDone := make(chan struct{})
+	go func() {
+		defer close(pingsDone)
+		for range 20 {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := tr.Ping(pctx); err != nil {
+				t.Error("ping:", err)
+			}
+			pcancel()
+		}
+	}()
+	next := make([]int, writers)
+	for range writers * each {
+		_, b, err := client.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w, i int
+		var rest string
+		if _, err := fmt.Sscanf(string(b), "%d:%d:%s", &w, &i, &rest); err != nil && !strings.HasSuffix(string(b), ":") {
+			t.Fatalf("garbled frame %.40q: %v", b, err)
+		}
+		if i != next[w] || len(rest) != (i*37)%4000 {
+			t.Fatalf("writer %d: frame %d (%d bytes of x) arrived, want frame %d", w, i, len(rest), next[w])
+		}
+		next[w]++
+	}
+	// Pings need the client to read its pongs' pings: keep reading until they are done.
+	go func() {
+		for {
+			if _, _, err := client.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	<-pingsDone
+	wg.Wait()
+}
