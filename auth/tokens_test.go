@@ -64,3 +64,33 @@ func TestVerifyRejects(t *testing.T) {
 		t.Fatal("a JWT has three parts")
 	}
 }
+
+// TestVerifyCacheKeepsTheRules: a token that verified once is answered from memory, but still
+// expires on time, and any other bytes (a tampered copy) are checked in full.
+func TestVerifyCacheKeepsTheRules(t *testing.T) {
+	tk := NewTokens("0123456789abcdef0123456789abcdef", time.Hour)
+	now := time.Now()
+	tk.now = func() time.Time { return now }
+	tok, err := tk.Issue("user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if sub, err := tk.Verify(tok); err != nil || sub != "user-1" {
+			t.Fatalf("Verify = %q, %v", sub, err)
+		}
+	}
+	if len(tk.verified) != 1 {
+		t.Fatalf("%d cached tokens, want 1", len(tk.verified))
+	}
+	if _, err := tk.Verify(tok + "x"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("tampered copy of a cached token: %v, want ErrInvalid", err)
+	}
+	if _, err := tk.Verify(strings.Replace(tok, ".", ".e", 1)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("altered claims: %v, want ErrInvalid", err)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if _, err := tk.Verify(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("cached token past its expiry: %v, want ErrExpired", err)
+	}
+}
