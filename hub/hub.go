@@ -125,6 +125,7 @@ type channel struct {
 	mu         sync.Mutex
 	subscribed bool
 	watchers   map[*conn]*sub // guarded by Hub.mu
+	snap       snapCache      // poll channels only; its own lock
 }
 
 // New builds a hub; Start connects it to the broker.
@@ -137,10 +138,11 @@ func New(cfg Config) *Hub {
 	if m == nil {
 		m = nopMetrics{}
 	}
+	lim := cfg.Limits.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
 		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
-		lim:      cfg.Limits.withDefaults(),
+		lim:      lim,
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
 		ctx: ctx, cancel: cancel,
@@ -218,6 +220,7 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 	h.mu.RLock()
 	ch := h.channels[m.Channel]
 	if ch != nil {
+		ch.snap.message(m) // under the read lock: see snapCache.message
 		for c, s := range ch.watchers {
 			c.deliver(s, m)
 		}
@@ -226,25 +229,28 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 }
 
 // HandleReconnect implements realtime.Handler: messages may have been lost while the broker
-// link was down, so re-read the released tally of every poll this replica serves and push it
-// to its watchers (connections drop anything not newer than what they hold).
+// link was down, so drop the snapshot caches and re-read the released tally of every poll this
+// replica serves and push it to its watchers (connections drop anything not newer than what
+// they hold).
 func (h *Hub) HandleReconnect() {
 	h.m.BrokerReconnect()
-	go h.refreshPolls()
-}
-
-func (h *Hub) refreshPolls() {
 	h.mu.RLock()
-	var polls []string
-	for name := range h.channels {
-		if p, _, _ := realtime.SplitChannel(name); p == realtime.PollPrefix {
-			polls = append(polls, name)
+	var polls []*channel
+	for _, ch := range h.channels {
+		if ch.snap.prefix != nil {
+			ch.snap.drop()
+			polls = append(polls, ch)
 		}
 	}
 	h.mu.RUnlock()
-	for _, name := range polls {
+	go h.refreshPolls(polls)
+}
+
+func (h *Hub) refreshPolls(polls []*channel) {
+	for _, ch := range polls {
+		name := ch.name
 		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
-		snap, err := h.snapshots.Snapshot(ctx, name)
+		snap, err := h.readSnapshot(ctx, ch)
 		cancel()
 		if err != nil {
 			if h.ctx.Err() != nil {
@@ -285,12 +291,12 @@ func (h *Hub) removeUser(userID, circleID string) {
 }
 
 // watch registers s as a watcher of its channel and makes sure the broker delivers it. Once it
-// returns without error, every later message of the channel reaches s.
-func (h *Hub) watch(c *conn, s *sub) error {
+// returns the channel without error, every later message of the channel reaches s.
+func (h *Hub) watch(c *conn, s *sub) (*channel, error) {
 	h.mu.Lock()
 	ch := h.channels[s.channel]
 	if ch == nil {
-		ch = &channel{name: s.channel, watchers: map[*conn]*sub{}}
+		ch = &channel{name: s.channel, watchers: map[*conn]*sub{}, snap: newSnapCache(s.channel)}
 		h.channels[s.channel] = ch
 	}
 	ch.watchers[c] = s
@@ -299,17 +305,18 @@ func (h *Hub) watch(c *conn, s *sub) error {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.subscribed {
-		return nil
+		return ch, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
 	defer cancel()
 	if err := h.broker.Subscribe(ctx, s.channel); err != nil {
 		// The caller drops the subscription and calls unwatch, which forgets the channel
 		// (and un-wants it at the broker) if nobody else watches it.
-		return err
+		return nil, err
 	}
 	ch.subscribed = true
-	return nil
+	ch.snap.setLive(true)
+	return ch, nil
 }
 
 // unwatch removes c from a channel's watchers; the last one leaving unsubscribes the broker.
@@ -334,6 +341,7 @@ func (h *Hub) unwatch(c *conn, name string) {
 		return
 	}
 	ch.subscribed = false
+	ch.snap.setLive(false) // a watcher reusing this struct must not get what it held
 	h.mu.Unlock()
 	// Also after a failed Subscribe: a broker may keep a channel wanted when the call timed out.
 	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)

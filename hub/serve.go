@@ -134,7 +134,8 @@ func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 	}
 }
 
-// subscribe authorizes, registers the watcher, reads the snapshot and queues `subscribed`.
+// subscribe authorizes, registers the watcher, reads the snapshot (a poll's may come from its
+// cache, cache.go) and queues `subscribed`.
 // Messages that arrive between registration and the snapshot are held by the subscription and
 // follow the `subscribed` frame, newer versions only.
 func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
@@ -168,13 +169,19 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 		h.refuse(c, f.ID, &Error{CodeNotCircleMember, "you are no longer a member of this circle"})
 		return
 	}
-	if err := h.watch(c, s); err != nil {
+	ch, err := h.watch(c, s)
+	if err != nil {
 		c.dropSub(f.Channel)
 		h.unwatch(c, f.Channel)
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
-	snap, err := h.snapshots.Snapshot(actx, f.Channel)
+	var snap Snapshot
+	if ch.snap.prefix != nil {
+		snap, err = h.pollSnapshot(actx, ch)
+	} else {
+		snap, err = h.snapshots.Snapshot(actx, f.Channel)
+	}
 	if err != nil {
 		if c.dropSub(f.Channel) {
 			h.unwatch(c, f.Channel)
