@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"circly/realtime"
 )
@@ -165,4 +166,111 @@ func (h *Hub) readSnapshot(ctx context.Context, ch *channel) (Snapshot, error) {
 		sc.mu.Unlock()
 	}
 	return s, err
+}
+
+// authCache remembers granted authorizations of poll and circle channels per user, so that a
+// reconnecting client's subscribes need no query. Removals drop what they cover; an entry
+// lives AuthTTL at most, which bounds what a missed removal can leave behind.
+type authCache struct {
+	ttl time.Duration
+
+	mu      sync.Mutex
+	gen     uint64 // bumped by every removal and reset: a grant read across one is not stored
+	entries map[authKey]authEntry
+	circles map[string]map[authKey]struct{} // circle id → its entries, for removals
+}
+
+type authKey struct{ user, channel string }
+
+type authEntry struct {
+	circle  string
+	expires time.Time
+}
+
+// authCacheMax bounds the cache; it is cleared when full rather than grown.
+const authCacheMax = 200_000
+
+func newAuthCache(ttl time.Duration) authCache {
+	return authCache{ttl: ttl, entries: map[authKey]authEntry{}, circles: map[string]map[authKey]struct{}{}}
+}
+
+func (a *authCache) get(k authKey) (circle string, ok bool, gen uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.entries[k]
+	if ok && time.Now().After(e.expires) {
+		a.deleteLocked(k, e.circle)
+		ok = false
+	}
+	return e.circle, ok, a.gen
+}
+
+// put stores a grant read after gen was observed, unless a removal came meanwhile.
+func (a *authCache) put(k authKey, circle string, gen uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen != gen || circle == "" {
+		return
+	}
+	if old, ok := a.entries[k]; ok {
+		a.deleteLocked(k, old.circle)
+	} else if len(a.entries) >= authCacheMax {
+		clear(a.entries)
+		clear(a.circles)
+	}
+	a.entries[k] = authEntry{circle: circle, expires: time.Now().Add(a.ttl)}
+	set := a.circles[circle]
+	if set == nil {
+		set = map[authKey]struct{}{}
+		a.circles[circle] = set
+	}
+	set[k] = struct{}{}
+}
+
+func (a *authCache) deleteLocked(k authKey, circle string) {
+	delete(a.entries, k)
+	if set := a.circles[circle]; set != nil {
+		delete(set, k)
+		if len(set) == 0 {
+			delete(a.circles, circle)
+		}
+	}
+}
+
+// remove drops userID's grants in circleID, or everyone's when userID is "".
+func (a *authCache) remove(userID, circleID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	for k := range a.circles[circleID] {
+		if userID == "" || k.user == userID {
+			a.deleteLocked(k, circleID)
+		}
+	}
+}
+
+// reset forgets every grant (removals may have been lost).
+func (a *authCache) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	clear(a.entries)
+	clear(a.circles)
+}
+
+// authorize asks the Authorizer unless a grant of the same question is cached.
+func (h *Hub) authorize(ctx context.Context, userID, channel string) (string, error) {
+	if p, _, _ := realtime.SplitChannel(channel); p != realtime.PollPrefix && p != realtime.CirclePrefix {
+		return h.auth.Authorize(ctx, userID, channel) // user:<id> needs no query
+	}
+	k := authKey{userID, channel}
+	circle, ok, gen := h.authz.get(k)
+	if ok {
+		return circle, nil
+	}
+	circle, err := h.auth.Authorize(ctx, userID, channel)
+	if err == nil {
+		h.authz.put(k, circle, gen)
+	}
+	return circle, err
 }

@@ -35,6 +35,14 @@ func expectRefused(t *testing.T, m map[string]any, code string) {
 	}
 }
 
+func (h *harness) publishRemoval(user, circle string) {
+	h.t.Helper()
+	m := realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: user, CircleID: circle}
+	if err := h.broker.Publish(context.Background(), m); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -57,7 +65,7 @@ func waitClosedChan(t *testing.T, c chan struct{}, what string) {
 }
 
 // TestCacheManySubscribers: 200 connections of 50 users subscribe one poll while 8 goroutines
-// publish tallies. The snapshot is read once; every connection
+// publish tallies. The snapshot is read once and each user authorized once; every connection
 // still gets `subscribed` first, versions that never go down, and ends on the highest one.
 func TestCacheManySubscribers(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
@@ -151,6 +159,9 @@ func TestCacheManySubscribers(t *testing.T) {
 	check.Wait()
 	if n := h.world.snapCalls.Load(); n != 1 {
 		t.Errorf("%d snapshot reads for %d subscriptions of one poll, want 1", n, users*perUser)
+	}
+	if n := h.world.authCalls.Load(); n != users {
+		t.Errorf("%d authorizations for %d users, want one each", n, users)
 	}
 }
 
@@ -417,4 +428,97 @@ func TestCacheDroppedOnPollClosed(t *testing.T) {
 			t.Fatalf("subscriber %d after poll_closed was answered from the cache", i+1)
 		}
 	}
+}
+
+// TestAuthCacheRemoval: a grant is reused, but not after a removal from its circle, neither on
+// the same connection nor on a new one; a deleted circle's grants go for every user. Refusals
+// are never kept.
+func TestAuthCacheRemoval(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	a, b := uuidN("a", 1), uuidN("b", 2)
+	pa := uuidN("pa", 3)
+	cha, chb := realtime.PollChannel(pa), realtime.CircleChannel(b)
+	h.world.addPoll(pa, a)
+	h.world.join(b, "u")
+	h.world.join(b, "v")
+
+	f1 := h.open("u")
+	expectRefused(t, subscribe(t, f1, 1, cha), hub.CodeNotCircleMember)
+	h.world.join(a, "u")
+	expectSubscribed(t, subscribe(t, f1, 2, cha), cha) // the refusal was not kept
+	f2 := h.open("u")
+	calls := h.world.authCalls.Load()
+	expectSubscribed(t, subscribe(t, f2, 1, cha), cha)
+	if h.world.authCalls.Load() != calls {
+		t.Fatal("a second subscribe of the same user and channel asked the authorizer again")
+	}
+
+	h.world.leave(a, "u")
+	h.publishRemoval("u", a)
+	f1.expect(t, "unsubscribed")
+	f2.expect(t, "unsubscribed")
+	expectRefused(t, subscribe(t, f1, 3, cha), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, cha), hub.CodeNotCircleMember)
+
+	// The circle is deleted: every user's grant goes.
+	fv := h.open("v")
+	expectSubscribed(t, subscribe(t, fv, 1, chb), chb)
+	h.world.leave(b, "u")
+	h.world.leave(b, "v")
+	h.publishRemoval("", b)
+	fv.expect(t, "unsubscribed")
+	expectRefused(t, subscribe(t, h.open("v"), 1, chb), hub.CodeNotCircleMember)
+}
+
+// TestAuthCacheRemovalRace: a grant read before a removal and returned after it is not kept.
+func TestAuthCacheRemovalRace(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	a, pa := uuidN("a", 1), uuidN("pa", 2)
+	ch := realtime.PollChannel(pa)
+	h.world.addPoll(pa, a)
+	h.world.join(a, "u")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	h.world.mu.Lock()
+	h.world.onAuth = func(string, string) {
+		if held.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+	}
+	h.world.mu.Unlock()
+	f1 := h.open("u")
+	f1.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
+	waitClosedChan(t, entered, "the authorizer")
+	h.world.leave(a, "u")
+	h.publishRemoval("u", a)
+	close(release) // the authorizer answers "member", read before the removal
+	expectRefused(t, f1.next(t), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+}
+
+// TestAuthCacheDroppedOnReconnect: removal messages may have been lost with the broker link,
+// so a reconnect forgets every grant.
+func TestAuthCacheDroppedOnReconnect(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	a := uuidN("a", 1)
+	ch := realtime.CircleChannel(a)
+	h.world.join(a, "u")
+	expectSubscribed(t, subscribe(t, h.open("u"), 1, ch), ch)
+	h.world.leave(a, "u") // its removal message was lost
+	h.hub.HandleReconnect()
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+}
+
+// TestAuthCacheExpires: a grant is reused for AuthTTL at most, which bounds what a removal
+// that never reached this replica leaves behind.
+func TestAuthCacheExpires(t *testing.T) {
+	h := newHarness(t, hub.Limits{AuthTTL: 100 * time.Millisecond})
+	a := uuidN("a", 1)
+	ch := realtime.CircleChannel(a)
+	h.world.join(a, "u")
+	expectSubscribed(t, subscribe(t, h.open("u"), 1, ch), ch)
+	h.world.leave(a, "u") // no removal message
+	time.Sleep(150 * time.Millisecond)
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
 }

@@ -159,15 +159,23 @@ type world struct {
 	closed   map[string]bool            // channel → poll closed
 	delay    time.Duration              // snapshot read time
 	onSnap   func(channel string)       // called during a snapshot read
+	onAuth   func(user, channel string) // called after Authorize has its answer
 	failSnap func(channel string) error // after onSnap: a non-nil error fails that read
 	snapErr  error                      // when set, every snapshot read fails with it
 
+	authCalls atomic.Int64 // Authorize calls
 	snapCalls atomic.Int64 // Snapshot calls
 }
 
 func newWorld() *world {
 	return &world{members: map[string]map[string]bool{}, polls: map[string]string{}, versions: map[string]int{},
 		closed: map[string]bool{}}
+}
+
+func (w *world) leave(circle, user string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.members[circle], user)
 }
 
 func (w *world) closePoll(ch string) {
@@ -198,8 +206,18 @@ func (w *world) setVersion(ch string, v int) {
 }
 
 func (w *world) Authorize(_ context.Context, userID, channel string) (string, error) {
+	w.authCalls.Add(1)
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	circle, err := w.authorize(userID, channel)
+	on := w.onAuth
+	w.mu.Unlock()
+	if on != nil {
+		on(userID, channel) // the answer is already read, as a query's would be
+	}
+	return circle, err
+}
+
+func (w *world) authorize(userID, channel string) (string, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	switch prefix {
 	case realtime.PollPrefix:

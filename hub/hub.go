@@ -60,6 +60,7 @@ type Limits struct {
 	PongTimeout     time.Duration // pong wait (10 s)
 	WriteTimeout    time.Duration // one frame write (10 s)
 	SnapshotTimeout time.Duration // authorize + snapshot of one subscribe (5 s)
+	AuthTTL         time.Duration // how long a granted authorization is reused (60 s)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -82,6 +83,7 @@ func (l Limits) withDefaults() Limits {
 	defd(&l.PongTimeout, 10*time.Second)
 	defd(&l.WriteTimeout, 10*time.Second)
 	defd(&l.SnapshotTimeout, 5*time.Second)
+	defd(&l.AuthTTL, time.Minute)
 	return l
 }
 
@@ -103,6 +105,7 @@ type Hub struct {
 	log       *zap.Logger
 	m         Metrics
 	lim       Limits
+	authz     authCache
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -142,7 +145,7 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
 		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
-		lim:      lim,
+		lim: lim, authz: newAuthCache(lim.AuthTTL),
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
 		ctx: ctx, cancel: cancel,
@@ -229,11 +232,11 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 }
 
 // HandleReconnect implements realtime.Handler: messages may have been lost while the broker
-// link was down, so drop the snapshot caches and re-read the released tally of every poll this
-// replica serves and push it to its watchers (connections drop anything not newer than what
-// they hold).
+// link was down, so drop both caches and re-read the released tally of every poll this replica
+// serves and push it to its watchers (connections drop anything not newer than what they hold).
 func (h *Hub) HandleReconnect() {
 	h.m.BrokerReconnect()
+	h.authz.reset()
 	h.mu.RLock()
 	var polls []*channel
 	for _, ch := range h.channels {
@@ -270,6 +273,9 @@ func (h *Hub) removeUser(userID, circleID string) {
 	if circleID == "" {
 		return
 	}
+	// First: a subscribe that starts after this must not find the grant (conn.gen guards
+	// only the subscribes already under way).
+	h.authz.remove(userID, circleID)
 	h.mu.RLock()
 	var conns []*conn
 	if userID == "" {

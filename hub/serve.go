@@ -134,8 +134,8 @@ func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 	}
 }
 
-// subscribe authorizes, registers the watcher, reads the snapshot (a poll's may come from its
-// cache, cache.go) and queues `subscribed`.
+// subscribe authorizes, registers the watcher, reads the snapshot (both may come from the
+// caches in cache.go) and queues `subscribed`.
 // Messages that arrive between registration and the snapshot are held by the subscription and
 // follow the `subscribed` frame, newer versions only.
 func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
@@ -152,7 +152,7 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 	gen := c.generation()
 	actx, cancel := context.WithTimeout(ctx, h.lim.SnapshotTimeout)
 	defer cancel()
-	circleID, err := h.auth.Authorize(actx, c.userID, f.Channel)
+	circleID, err := h.authorize(actx, c.userID, f.Channel)
 	if err != nil {
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
