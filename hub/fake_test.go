@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,13 +156,32 @@ type world struct {
 	members  map[string]map[string]bool // circle → users
 	polls    map[string]string          // poll id → circle id
 	versions map[string]int             // channel → version
+	closed   map[string]bool            // channel → poll closed
 	delay    time.Duration              // snapshot read time
 	onSnap   func(channel string)       // called during a snapshot read
+	onAuth   func(user, channel string) // called after Authorize has its answer
+	failSnap func(channel string) error // after onSnap: a non-nil error fails that read
 	snapErr  error                      // when set, every snapshot read fails with it
+
+	authCalls atomic.Int64 // Authorize calls
+	snapCalls atomic.Int64 // Snapshot calls
 }
 
 func newWorld() *world {
-	return &world{members: map[string]map[string]bool{}, polls: map[string]string{}, versions: map[string]int{}}
+	return &world{members: map[string]map[string]bool{}, polls: map[string]string{}, versions: map[string]int{},
+		closed: map[string]bool{}}
+}
+
+func (w *world) leave(circle, user string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.members[circle], user)
+}
+
+func (w *world) closePoll(ch string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed[ch] = true
 }
 
 func (w *world) join(circle, user string) {
@@ -186,8 +206,18 @@ func (w *world) setVersion(ch string, v int) {
 }
 
 func (w *world) Authorize(_ context.Context, userID, channel string) (string, error) {
+	w.authCalls.Add(1)
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	circle, err := w.authorize(userID, channel)
+	on := w.onAuth
+	w.mu.Unlock()
+	if on != nil {
+		on(userID, channel) // the answer is already read, as a query's would be
+	}
+	return circle, err
+}
+
+func (w *world) authorize(userID, channel string) (string, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	switch prefix {
 	case realtime.PollPrefix:
@@ -213,8 +243,9 @@ func (w *world) Authorize(_ context.Context, userID, channel string) (string, er
 }
 
 func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error) {
+	w.snapCalls.Add(1)
 	w.mu.Lock()
-	v, delay, on, failure := w.versions[channel], w.delay, w.onSnap, w.snapErr
+	v, closed, delay, on, fail, failure := w.versions[channel], w.closed[channel], w.delay, w.onSnap, w.failSnap, w.snapErr
 	w.mu.Unlock()
 	if failure != nil {
 		return hub.Snapshot{}, failure
@@ -222,8 +253,16 @@ func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error
 	if on != nil {
 		on(channel)
 	}
+	if fail != nil {
+		if err := fail(channel); err != nil {
+			return hub.Snapshot{}, err
+		}
+	}
 	if delay > 0 {
 		time.Sleep(delay)
+	}
+	if closed {
+		return hub.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d,"is_closed":true}`, v))}, nil
 	}
 	return hub.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}, nil
 }
@@ -231,8 +270,9 @@ func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error
 // countingBroker is a memory broker that counts subscriptions per channel.
 type countingBroker struct {
 	*realtime.MemoryBroker
-	mu   sync.Mutex
-	subs map[string]int
+	mu      sync.Mutex
+	subs    map[string]int
+	onUnsub func(ch string) // called after the memory broker stopped delivering ch
 }
 
 func newCountingBroker() *countingBroker {
@@ -253,8 +293,15 @@ func (b *countingBroker) Unsubscribe(ctx context.Context, chs ...string) error {
 	for _, c := range chs {
 		b.subs[c]--
 	}
+	on := b.onUnsub
 	b.mu.Unlock()
-	return b.MemoryBroker.Unsubscribe(ctx, chs...)
+	err := b.MemoryBroker.Unsubscribe(ctx, chs...)
+	if on != nil {
+		for _, c := range chs {
+			on(c)
+		}
+	}
+	return err
 }
 
 func (b *countingBroker) count(ch string) int {

@@ -194,9 +194,13 @@ var reconnectFrame = []byte(`{"type":"reconnect","reason":"shutdown"}`)
 // tallyFrame builds a tally frame from a poll snapshot, field for field the frame publishers
 // send (app.TallyMessage).
 func tallyFrame(channel string, data json.RawMessage) []byte {
+	b := append(tallyPrefix(channel), data...)
+	return append(b, '}')
+}
+
+// tallyPrefix is a tally frame up to its data; the snapshot cache cuts the data out with it.
+func tallyPrefix(channel string) []byte {
 	b := append([]byte(nil), `{"type":"tally"`...)
 	b = appendStr(b, "channel", channel)
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
+	return append(b, `,"data":`...)
 }

@@ -60,6 +60,7 @@ type Limits struct {
 	PongTimeout     time.Duration // pong wait (10 s)
 	WriteTimeout    time.Duration // one frame write (10 s)
 	SnapshotTimeout time.Duration // authorize + snapshot of one subscribe (5 s)
+	AuthTTL         time.Duration // how long a granted authorization is reused (60 s)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -82,6 +83,7 @@ func (l Limits) withDefaults() Limits {
 	defd(&l.PongTimeout, 10*time.Second)
 	defd(&l.WriteTimeout, 10*time.Second)
 	defd(&l.SnapshotTimeout, 5*time.Second)
+	defd(&l.AuthTTL, time.Minute)
 	return l
 }
 
@@ -103,6 +105,7 @@ type Hub struct {
 	log       *zap.Logger
 	m         Metrics
 	lim       Limits
+	authz     authCache
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -125,6 +128,7 @@ type channel struct {
 	mu         sync.Mutex
 	subscribed bool
 	watchers   map[*conn]*sub // guarded by Hub.mu
+	snap       snapCache      // poll channels only; its own lock
 }
 
 // New builds a hub; Start connects it to the broker.
@@ -137,10 +141,11 @@ func New(cfg Config) *Hub {
 	if m == nil {
 		m = nopMetrics{}
 	}
+	lim := cfg.Limits.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
 		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
-		lim:      cfg.Limits.withDefaults(),
+		lim: lim, authz: newAuthCache(lim.AuthTTL),
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
 		ctx: ctx, cancel: cancel,
@@ -221,6 +226,7 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 	h.mu.RLock()
 	ch := h.channels[m.Channel]
 	if ch != nil {
+		ch.snap.message(m) // under the read lock: see snapCache.message
 		for c, s := range ch.watchers {
 			c.deliver(s, m)
 		}
@@ -229,25 +235,28 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 }
 
 // HandleReconnect implements realtime.Handler: messages may have been lost while the broker
-// link was down, so re-read the released tally of every poll this replica serves and push it
-// to its watchers (connections drop anything not newer than what they hold).
+// link was down, so drop both caches and re-read the released tally of every poll this replica
+// serves and push it to its watchers (connections drop anything not newer than what they hold).
 func (h *Hub) HandleReconnect() {
 	h.m.BrokerReconnect()
-	go h.refreshPolls()
-}
-
-func (h *Hub) refreshPolls() {
+	h.authz.reset()
 	h.mu.RLock()
-	var polls []string
-	for name := range h.channels {
-		if p, _, _ := realtime.SplitChannel(name); p == realtime.PollPrefix {
-			polls = append(polls, name)
+	var polls []*channel
+	for _, ch := range h.channels {
+		if ch.snap.prefix != nil {
+			ch.snap.drop()
+			polls = append(polls, ch)
 		}
 	}
 	h.mu.RUnlock()
-	for _, name := range polls {
+	go h.refreshPolls(polls)
+}
+
+func (h *Hub) refreshPolls(polls []*channel) {
+	for _, ch := range polls {
+		name := ch.name
 		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
-		snap, err := h.snapshots.Snapshot(ctx, name)
+		snap, err := h.readSnapshot(ctx, ch)
 		cancel()
 		if err != nil {
 			if h.ctx.Err() != nil {
@@ -267,6 +276,9 @@ func (h *Hub) removeUser(userID, circleID string) {
 	if circleID == "" {
 		return
 	}
+	// First: a subscribe that starts after this must not find the grant (conn.gen guards
+	// only the subscribes already under way).
+	h.authz.remove(userID, circleID)
 	h.mu.RLock()
 	var conns []*conn
 	if userID == "" {
@@ -288,12 +300,12 @@ func (h *Hub) removeUser(userID, circleID string) {
 }
 
 // watch registers s as a watcher of its channel and makes sure the broker delivers it. Once it
-// returns without error, every later message of the channel reaches s.
-func (h *Hub) watch(c *conn, s *sub) error {
+// returns the channel without error, every later message of the channel reaches s.
+func (h *Hub) watch(c *conn, s *sub) (*channel, error) {
 	h.mu.Lock()
 	ch := h.channels[s.channel]
 	if ch == nil {
-		ch = &channel{name: s.channel, watchers: map[*conn]*sub{}}
+		ch = &channel{name: s.channel, watchers: map[*conn]*sub{}, snap: newSnapCache(s.channel)}
 		h.channels[s.channel] = ch
 	}
 	ch.watchers[c] = s
@@ -302,17 +314,18 @@ func (h *Hub) watch(c *conn, s *sub) error {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.subscribed {
-		return nil
+		return ch, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
 	defer cancel()
 	if err := h.broker.Subscribe(ctx, s.channel); err != nil {
 		// The caller drops the subscription and calls unwatch, which forgets the channel
 		// (and un-wants it at the broker) if nobody else watches it.
-		return err
+		return nil, err
 	}
 	ch.subscribed = true
-	return nil
+	ch.snap.setLive(true)
+	return ch, nil
 }
 
 // unwatch removes c from a channel's watchers; the last one leaving unsubscribes the broker.
@@ -337,6 +350,7 @@ func (h *Hub) unwatch(c *conn, name string) {
 		return
 	}
 	ch.subscribed = false
+	ch.snap.setLive(false) // a watcher reusing this struct must not get what it held
 	h.mu.Unlock()
 	// Also after a failed Subscribe: a broker may keep a channel wanted when the call timed out.
 	ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)

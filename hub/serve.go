@@ -134,7 +134,8 @@ func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 	}
 }
 
-// subscribe authorizes, registers the watcher, reads the snapshot and queues `subscribed`.
+// subscribe authorizes, registers the watcher, reads the snapshot (both may come from the
+// caches in cache.go) and queues `subscribed`.
 // Messages that arrive between registration and the snapshot are held by the subscription and
 // follow the `subscribed` frame, newer versions only.
 func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
@@ -151,7 +152,7 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 	gen := c.generation()
 	actx, cancel := context.WithTimeout(ctx, h.lim.SnapshotTimeout)
 	defer cancel()
-	circleID, err := h.auth.Authorize(actx, c.userID, f.Channel)
+	circleID, err := h.authorize(actx, c.userID, f.Channel)
 	if err != nil {
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
@@ -168,13 +169,19 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 		h.refuse(c, f.ID, &Error{CodeNotCircleMember, "you are no longer a member of this circle"})
 		return
 	}
-	if err := h.watch(c, s); err != nil {
+	ch, err := h.watch(c, s)
+	if err != nil {
 		c.dropSub(f.Channel)
 		h.unwatch(c, f.Channel)
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
-	snap, err := h.snapshots.Snapshot(actx, f.Channel)
+	var snap Snapshot
+	if ch.snap.prefix != nil {
+		snap, err = h.pollSnapshot(actx, ch)
+	} else {
+		snap, err = h.snapshots.Snapshot(actx, f.Channel)
+	}
 	if err != nil {
 		if c.dropSub(f.Channel) {
 			h.unwatch(c, f.Channel)
