@@ -17,6 +17,7 @@ type Settings struct {
 	ReceiptInterval  time.Duration // push receipts
 	GaugeInterval    time.Duration // active_polls_total, active_users_24h
 	CleanupInterval  time.Duration // expired tokens, old read notifications, expired invite codes
+	UsageInterval    time.Duration // fold poll creations into the templates' usage_count
 
 	PushClaim       int           // pushes one dispatch run takes
 	PushLease       time.Duration // how long a claimed push is ours before another dispatcher may retry it
@@ -36,7 +37,8 @@ func Defaults() Settings {
 	return Settings{
 		CloseInterval: time.Second, ReminderInterval: 10 * time.Second, PushInterval: time.Second,
 		ReceiptInterval: time.Minute, GaugeInterval: 15 * time.Second, CleanupInterval: time.Hour,
-		PushClaim: 500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
+		UsageInterval: 30 * time.Second,
+		PushClaim:     500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
 		PushBaseBackoff: 5 * time.Second, PushMaxBackoff: 5 * time.Minute, ReceiptDelay: 15 * time.Minute,
 		ReadNotificationTTL: 90 * 24 * time.Hour, ExpiredGrace: 7 * 24 * time.Hour,
 	}
@@ -55,6 +57,7 @@ func (s Settings) withDefaults() Settings {
 	set(&s.ReceiptInterval, d.ReceiptInterval)
 	set(&s.GaugeInterval, d.GaugeInterval)
 	set(&s.CleanupInterval, d.CleanupInterval)
+	set(&s.UsageInterval, d.UsageInterval)
 	set(&s.PushLease, d.PushLease)
 	set(&s.PushBaseBackoff, d.PushBaseBackoff)
 	set(&s.PushMaxBackoff, d.PushMaxBackoff)
@@ -102,6 +105,7 @@ const (
 	JobPushReceipt = "push_receipts"
 	JobGauges      = "gauges"
 	JobCleanup     = "cleanup"
+	JobUsage       = "template_usage"
 )
 
 // Jobs lists every job with its interval.
@@ -111,6 +115,7 @@ func (r *Runner) Jobs() []Job {
 		{Name: JobReminders, Interval: r.set.ReminderInterval, Run: r.Reminders},
 		{Name: JobGauges, Interval: r.set.GaugeInterval, Run: r.Gauges, PerReplica: true},
 		{Name: JobCleanup, Interval: r.set.CleanupInterval, Run: r.Cleanup},
+		{Name: JobUsage, Interval: r.set.UsageInterval, Run: r.FoldTemplateUses},
 	}
 	if r.push != nil {
 		js = append(js,

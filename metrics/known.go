@@ -16,7 +16,7 @@ const (
 // knownJobs, knownDropReasons and knownPushResults are the label values created at start.
 var (
 	// The scheduled jobs' names (jobs/, DESIGN.md "Scheduled jobs").
-	knownJobs        = []string{"close_polls", "deadline_reminders", "push_dispatch", "push_receipts", "gauges", "cleanup"}
+	knownJobs        = []string{"close_polls", "deadline_reminders", "push_dispatch", "push_receipts", "gauges", "cleanup", "template_usage"}
 	knownDropReasons = []string{"conflated", "stale", "slow_consumer", "too_many_errors"}
 	knownPushResults = []string{ResultOK, ResultError, "retry"}
 )

@@ -178,9 +178,9 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		if err != nil {
 			return err
 		}
-		// Last, so the template's row lock (every poll of a popular template takes it) is held
-		// only until the commit, not across the notification inserts.
-		return tx.Exec(`UPDATE question_templates SET usage_count = usage_count + 1 WHERE id = ?`, tpl.ID).Error
+		// Counted without touching the template's row: every poll of a popular template would
+		// wait on its lock (see migration 00005 and FoldTemplateUses).
+		return tx.Exec(`INSERT INTO template_uses (template_id) VALUES (?)`, tpl.ID).Error
 	})
 	if err != nil {
 		return Poll{}, nil, err

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Template categories.
@@ -17,7 +19,10 @@ type Template struct {
 	CreatedAt    time.Time
 }
 
-const templateColumns = `id, category, question_text, usage_count, created_at`
+// templateColumns reads usage_count with the uses not folded in yet (see FoldTemplateUses).
+const templateColumns = `id, category, question_text,
+	usage_count + (SELECT count(*) FROM template_uses u WHERE u.template_id = question_templates.id) AS usage_count,
+	created_at`
 
 // ListTemplates returns active templates, most used first; category "" means all.
 func (s *Store) ListTemplates(ctx context.Context, category string, page Page) ([]Template, int64, error) {
@@ -43,4 +48,35 @@ func (s *Store) GetTemplate(ctx context.Context, id string) (Template, error) {
 	var t Template
 	err := s.conn(ctx).Raw(`SELECT `+templateColumns+` FROM question_templates WHERE id = ? AND is_active = true`, id).Take(&t).Error
 	return t, notFound(err, ErrTemplateNotFound)
+}
+
+// FoldTemplateUses adds the uses recorded by poll creation to usage_count and deletes them, in
+// one step readers see whole: a template's usage reads the same before and after. It returns
+// the number of uses folded.
+func (s *Store) FoldTemplateUses(ctx context.Context) (int64, error) {
+	if s.dialect == Postgres {
+		// DELETE … RETURNING takes exactly the rows it counts: a use committed meanwhile stays
+		// for the next run.
+		var n int64
+		err := s.conn(ctx).Raw(`WITH moved AS (DELETE FROM template_uses RETURNING template_id),
+			sums AS (SELECT template_id, count(*) AS n FROM moved GROUP BY template_id),
+			bumped AS (UPDATE question_templates t SET usage_count = t.usage_count + sums.n
+				FROM sums WHERE t.id = sums.template_id RETURNING sums.n)
+			SELECT coalesce(sum(n), 0) FROM bumped`).Scan(&n).Error
+		return n, err
+	}
+	// SQLite runs one writer at a time: nothing is inserted between the two statements.
+	var n int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Raw(`SELECT count(*) FROM template_uses`).Scan(&n).Error; err != nil || n == 0 {
+			return err
+		}
+		if err := tx.Exec(`UPDATE question_templates SET usage_count = usage_count +
+			(SELECT count(*) FROM template_uses u WHERE u.template_id = question_templates.id)
+			WHERE id IN (SELECT template_id FROM template_uses)`).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM template_uses`).Error
+	})
+	return n, err
 }
