@@ -170,12 +170,7 @@ func TestCacheManySubscribers(t *testing.T) {
 // refresh's own read is still under way.
 func TestCacheDroppedOnReconnect(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	h.world.join("c", "u1")
-	h.world.join("c", "u2")
-	h.world.setVersion(ch, 1)
+	ch := onePoll(h, 1, "u1", "u2")
 	f1 := h.open("u1")
 	if v := expectSubscribed(t, subscribe(t, f1, 1, ch), ch); v != 1 {
 		t.Fatalf("subscribed version %d", v)
@@ -208,12 +203,7 @@ func TestCacheDroppedOnReconnect(t *testing.T) {
 // not stored: it may predate a tally that was lost.
 func TestCacheReadAcrossDropNotStored(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	h.world.join("c", "u1")
-	h.world.join("c", "u2")
-	h.world.setVersion(ch, 1)
+	ch := onePoll(h, 1, "u1", "u2")
 	var calls atomic.Int32
 	entered := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	release := []chan struct{}{make(chan struct{}), make(chan struct{})}
@@ -244,12 +234,7 @@ func TestCacheReadAcrossDropNotStored(t *testing.T) {
 // cached; the older cached one is not served after it.
 func TestCacheUnknownTallyFrame(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	h.world.join("c", "u1")
-	h.world.join("c", "u2")
-	h.world.setVersion(ch, 1)
+	ch := onePoll(h, 1, "u1", "u2")
 	f1 := h.open("u1")
 	expectSubscribed(t, subscribe(t, f1, 1, ch), ch)
 	h.world.setVersion(ch, 2)
@@ -269,12 +254,7 @@ func TestCacheUnknownTallyFrame(t *testing.T) {
 // (3, while 4 went out before) is not served on its own; the store's read comes first.
 func TestCacheLateTallyNotServed(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	h.world.join("c", "u1")
-	h.world.join("c", "u2")
-	h.world.setVersion(ch, 4) // tally 4 went out while nobody here watched
+	ch := onePoll(h, 4, "u1", "u2") // tally 4 went out while nobody here watched
 	entered, release := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
 	h.world.mu.Lock()
@@ -308,12 +288,7 @@ func TestCacheLateTallyNotServed(t *testing.T) {
 // themselves when that read fails.
 func TestCacheLeaderFails(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	h.world.join("c", "u1")
-	h.world.join("c", "u2")
-	h.world.setVersion(ch, 2)
+	ch := onePoll(h, 2, "u1", "u2")
 	entered, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
 	h.world.mu.Lock()
@@ -402,13 +377,7 @@ func TestCacheDroppedWhenSubscriptionEnds(t *testing.T) {
 // again.
 func TestCacheDroppedOnPollClosed(t *testing.T) {
 	h := newHarness(t, hub.Limits{})
-	p := uuidN("p", 1)
-	ch := realtime.PollChannel(p)
-	h.world.addPoll(p, "c")
-	for _, u := range []string{"u1", "u2", "u3"} {
-		h.world.join("c", u)
-	}
-	h.world.setVersion(ch, 3)
+	ch := onePoll(h, 3, "u1", "u2", "u3")
 	f1 := h.open("u1")
 	expectSubscribed(t, subscribe(t, f1, 1, ch), ch)
 	h.world.closePoll(ch)
@@ -521,4 +490,16 @@ func TestAuthCacheExpires(t *testing.T) {
 	h.world.leave(a, "u") // no removal message
 	time.Sleep(150 * time.Millisecond)
 	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+}
+
+// onePoll adds a poll at version in circle "c" with these members and returns its channel.
+func onePoll(h *harness, version int, members ...string) string {
+	p := uuidN("p", 1)
+	ch := realtime.PollChannel(p)
+	h.world.addPoll(p, "c")
+	for _, u := range members {
+		h.world.join("c", u)
+	}
+	h.world.setVersion(ch, version)
+	return ch
 }
