@@ -212,10 +212,8 @@ func (l *liveUsers) alive(ctx context.Context, store *models.Store, id string) (
 		l.mu.Unlock()
 		return true, nil
 	})
-	if err != nil {
-		return false, err
-	}
-	return v.(bool), nil
+	alive, _ := v.(bool)
+	return alive, err
 }
 
 func (l *liveUsers) forget(id string) {

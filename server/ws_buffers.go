@@ -96,7 +96,11 @@ func (w *burstWriter) Write(p []byte) (int, error) {
 func (w *burstWriter) hold() {
 	w.mu.Lock()
 	if w.held == nil {
-		w.held = burstPool.Get().(*[]byte)
+		b, ok := burstPool.Get().(*[]byte)
+		if !ok {
+			b = new([]byte)
+		}
+		w.held = b
 	}
 	w.mu.Unlock()
 }
