@@ -45,20 +45,29 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 	return u, notFound(err, ErrUnauthorized)
 }
 
-// TouchUser records activity at most once per interval; it reports whether the user exists.
-func (s *Store) TouchUser(ctx context.Context, id string, interval time.Duration) (bool, error) {
-	now := s.Now()
-	res := s.conn(ctx).Exec(`UPDATE users SET last_active_at = ? WHERE id = ? AND last_active_at < ?`,
-		now, id, now.Add(-interval))
-	if res.Error != nil {
-		return false, res.Error
-	}
-	if res.RowsAffected == 1 {
-		return true, nil
-	}
+// UserExists reports whether the account exists (a token outlives a deleted account).
+func (s *Store) UserExists(ctx context.Context, id string) (bool, error) {
 	var n int64
 	err := s.conn(ctx).Raw(`SELECT count(*) FROM users WHERE id = ?`, id).Scan(&n).Error
 	return n == 1, err
+}
+
+// touchChunk bounds the ids of one UPDATE.
+const touchChunk = 500
+
+// TouchUsers records activity now for these users, skipping those recorded within interval
+// (so a user's row is written at most once per interval whatever the batching).
+func (s *Store) TouchUsers(ctx context.Context, ids []string, interval time.Duration) error {
+	now := s.Now()
+	for len(ids) > 0 {
+		n := min(len(ids), touchChunk)
+		if err := s.conn(ctx).Exec(`UPDATE users SET last_active_at = ? WHERE id IN ? AND last_active_at < ?`,
+			now, ids[:n], now.Add(-interval)).Error; err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // UserUpdate holds the fields PUT /v1/users/me may change; nil means unchanged.

@@ -217,31 +217,44 @@ func TestDeleteUserAloneDeletesCircle(t *testing.T) {
 	})
 }
 
-func TestTouchUser(t *testing.T) {
+func TestUserExistsAndTouchUsers(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		u := e.user()
-		e.clock.Advance(10 * time.Minute)
-		ok, err := e.s.TouchUser(e.ctx, u.ID, 5*time.Minute)
+		u, other := e.user(), e.user()
+		ok, err := e.s.UserExists(e.ctx, u.ID)
 		must(t, err)
 		if !ok {
-			t.Fatal("TouchUser says the user does not exist")
+			t.Fatal("UserExists says the user does not exist")
 		}
+		e.clock.Advance(10 * time.Minute)
+		must(t, e.s.TouchUsers(e.ctx, []string{u.ID, "00000000-0000-4000-8000-000000000000"}, 5*time.Minute))
 		got, _ := e.s.GetUser(e.ctx, u.ID)
 		if !got.LastActiveAt.Equal(t0.Add(10 * time.Minute)) {
 			t.Fatalf("last_active_at = %s", got.LastActiveAt)
 		}
+		if o, _ := e.s.GetUser(e.ctx, other.ID); !o.LastActiveAt.Equal(t0) {
+			t.Fatalf("a user not in the batch was touched: %s", o.LastActiveAt)
+		}
 		e.clock.Advance(time.Minute)
-		ok, err = e.s.TouchUser(e.ctx, u.ID, 5*time.Minute)
-		must(t, err)
+		must(t, e.s.TouchUsers(e.ctx, []string{u.ID}, 5*time.Minute))
 		got, _ = e.s.GetUser(e.ctx, u.ID)
-		if !ok || !got.LastActiveAt.Equal(t0.Add(10*time.Minute)) {
-			t.Fatalf("touched again within the interval: ok=%v last_active_at=%s", ok, got.LastActiveAt)
+		if !got.LastActiveAt.Equal(t0.Add(10 * time.Minute)) {
+			t.Fatalf("touched again within the interval: last_active_at=%s", got.LastActiveAt)
+		}
+		// More ids than one statement takes.
+		many := make([]string, 0, 1201)
+		for range 1200 {
+			many = append(many, "00000000-0000-4000-8000-000000000000")
+		}
+		many = append(many, other.ID)
+		must(t, e.s.TouchUsers(e.ctx, many, 5*time.Minute))
+		if o, _ := e.s.GetUser(e.ctx, other.ID); !o.LastActiveAt.Equal(t0.Add(11 * time.Minute)) {
+			t.Fatalf("the last of 1,201 ids was not touched: %s", o.LastActiveAt)
 		}
 		must(t, e.s.DeleteUser(e.ctx, u.ID))
-		ok, err = e.s.TouchUser(e.ctx, u.ID, 0)
+		ok, err = e.s.UserExists(e.ctx, u.ID)
 		must(t, err)
 		if ok {
-			t.Fatal("TouchUser says a deleted user exists")
+			t.Fatal("UserExists says a deleted user exists")
 		}
 	})
 }

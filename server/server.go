@@ -69,8 +69,7 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{
 		cfg: d.Config, store: d.Store, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
-		version: d.Version, wsConns: d.WSConnections, users: newLiveUsers(time.Minute),
-		hub: d.Hub,
+		version: d.Version, wsConns: d.WSConnections, hub: d.Hub,
 	}
 	if s.wsConns == nil && s.hub != nil {
 		s.wsConns = s.hub.Connections
@@ -78,6 +77,7 @@ func New(d Deps) *Server {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
+	s.users = newLiveUsers(s.store, s.log, time.Minute)
 	if s.wsConns == nil {
 		s.wsConns = func() int { return 0 }
 	}
@@ -100,6 +100,10 @@ func New(d Deps) *Server {
 
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// Close writes the user activity still queued (see liveUsers); call it after the HTTP server
+// has shut down.
+func (s *Server) Close() { s.users.flush() }
 
 // StartDraining makes /health answer 503 so the load balancer stops sending traffic.
 func (s *Server) StartDraining() { s.draining.Store(true) }

@@ -214,6 +214,7 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", zap.Error(err))
 	}
+	srv.Close()
 	if err := scheduler.Stop(); err != nil {
 		log.Warn("stopping jobs", zap.Error(err))
 	}
