@@ -109,10 +109,14 @@ func (sc *snapCache) storeLocked(s Snapshot, epoch uint64) {
 	sc.valid = true
 }
 
-// pollSnapshot answers a subscribe from the cache, or reads the snapshot once for all the
-// subscribers of the channel that miss together. ch must be subscribed (watch returned).
-func (h *Hub) pollSnapshot(ctx context.Context, ch *channel) (Snapshot, error) {
+// snapshot answers a subscribe: a poll from the cache, or with one read for all the
+// subscribers of the channel that miss together; other channels from the SnapshotSource. ch
+// must be subscribed (watch returned).
+func (h *Hub) snapshot(ctx context.Context, ch *channel) (Snapshot, error) {
 	sc := &ch.snap
+	if sc.prefix == nil {
+		return h.snapshots.Snapshot(ctx, ch.name) // circle and user channels are never cached
+	}
 	sc.mu.Lock()
 	if sc.valid {
 		s := sc.snap

@@ -205,12 +205,7 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
-	var snap Snapshot
-	if ch.snap.prefix != nil {
-		snap, err = h.pollSnapshot(actx, ch)
-	} else {
-		snap, err = h.snapshots.Snapshot(actx, f.Channel)
-	}
+	snap, err := h.snapshot(actx, ch)
 	if err != nil {
 		if c.dropSub(f.Channel) {
 			h.unwatch(c, f.Channel)

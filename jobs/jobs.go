@@ -37,8 +37,7 @@ func Defaults() Settings {
 	return Settings{
 		CloseInterval: time.Second, ReminderInterval: 10 * time.Second, PushInterval: time.Second,
 		ReceiptInterval: time.Minute, GaugeInterval: 15 * time.Second, CleanupInterval: time.Hour,
-		UsageInterval: 30 * time.Second,
-		PushClaim:     500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
+		UsageInterval: 30 * time.Second, PushClaim: 500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
 		PushBaseBackoff: 5 * time.Second, PushMaxBackoff: 5 * time.Minute, ReceiptDelay: 15 * time.Minute,
 		ReadNotificationTTL: 90 * 24 * time.Hour, ExpiredGrace: 7 * 24 * time.Hour,
 	}
