@@ -134,7 +134,8 @@ func TestReportOfDeletedAccountStays(t *testing.T) {
 		fx := e.circle(3, 10)
 		_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		must(t, err)
-		must(t, e.s.DeleteUser(e.ctx, fx.Users[1].ID))
+		_, err = e.s.DeleteUser(e.ctx, fx.Users[1].ID)
+		must(t, err)
 		if n := e.scalar(`SELECT count(*) FROM reports WHERE reporter_user_id IS NULL`); n != 1 {
 			t.Fatalf("%d anonymous reports after the account went, want 1", n)
 		}

@@ -104,11 +104,20 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User,
 	return s.GetUser(ctx, id)
 }
 
-// DeleteUser removes an account. Its memberships end; a circle it created passes to its
-// longest-standing member, or is deleted when nobody is left. Ballots already cast stay counted:
-// they were never linked to the user.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// EndedMembership is a membership that DeleteUser ended.
+type EndedMembership struct {
+	CircleID      string
+	MemberID      string
+	Nickname      string
+	CircleDeleted bool // the user was its last member, so the circle went with them
+}
+
+// DeleteUser removes an account and returns the memberships it ended. A circle the user created
+// passes to its longest-standing member, or is deleted when nobody is left. Ballots already cast
+// stay counted: they were never linked to the user.
+func (s *Store) DeleteUser(ctx context.Context, id string) ([]EndedMembership, error) {
+	var ended []EndedMembership
+	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		// Lock the user first, as poll creation does, so the two cannot deadlock.
 		var locked []string
@@ -126,8 +135,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			ID       string
 			CircleID string
 			Role     string
+			Nickname string
 		}
-		if err := tx.Raw(`SELECT id, circle_id, role FROM circle_members WHERE user_id = ? AND left_at IS NULL`, id).
+		if err := tx.Raw(`SELECT id, circle_id, role, nickname FROM circle_members WHERE user_id = ? AND left_at IS NULL`, id).
 			Scan(&memberships).Error; err != nil {
 			return err
 		}
@@ -135,12 +145,15 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			if err := s.endMembership(tx, m.CircleID, m.ID, "deleted", now); err != nil {
 				return err
 			}
-			if m.Role != RoleCreator {
-				continue
+			e := EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
+			if m.Role == RoleCreator {
+				deleted, err := s.handOverCircle(tx, m.CircleID, now)
+				if err != nil {
+					return err
+				}
+				e.CircleDeleted = deleted
 			}
-			if err := s.handOverCircle(tx, m.CircleID, now); err != nil {
-				return err
-			}
+			ended = append(ended, e)
 		}
 		if err := tx.Exec(`DELETE FROM vote_idempotency WHERE user_id = ?`, id).Error; err != nil {
 			return err
@@ -148,23 +161,28 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		// The row is locked (or, on SQLite, the one writer holds it): it is still there.
 		return tx.Exec(`DELETE FROM users WHERE id = ?`, id).Error
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
-// handOverCircle gives a circle whose creator left to its longest-standing member, or deletes it.
-func (s *Store) handOverCircle(tx *gorm.DB, circleID string, now time.Time) error {
+// handOverCircle gives a circle whose creator left to its longest-standing member, or deletes
+// it (deleted == true) when nobody is left.
+func (s *Store) handOverCircle(tx *gorm.DB, circleID string, now time.Time) (deleted bool, err error) {
 	var heir struct{ ID, UserID string }
-	err := tx.Raw(`SELECT id, user_id FROM circle_members WHERE circle_id = ? AND left_at IS NULL
+	err = tx.Raw(`SELECT id, user_id FROM circle_members WHERE circle_id = ? AND left_at IS NULL
 		ORDER BY join_seq LIMIT 1`, circleID).Take(&heir).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return s.deleteCircleTx(tx, circleID, now)
+		return true, s.deleteCircleTx(tx, circleID, now)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.Exec(`UPDATE circle_members SET role = ? WHERE id = ?`, RoleCreator, heir.ID).Error; err != nil {
-		return err
+		return false, err
 	}
-	return tx.Exec(`UPDATE circles SET creator_user_id = ? WHERE id = ?`, heir.UserID, circleID).Error
+	return false, tx.Exec(`UPDATE circles SET creator_user_id = ? WHERE id = ?`, heir.UserID, circleID).Error
 }
 
 // RefreshToken is a newly issued opaque refresh token.

@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -140,13 +142,19 @@ func TestDeleteUserHandsOverCircle(t *testing.T) {
 		tok, err := e.s.IssueRefreshToken(e.ctx, creator.ID)
 		must(t, err)
 
-		must(t, e.s.DeleteUser(e.ctx, creator.ID))
+		ended, err := e.s.DeleteUser(e.ctx, creator.ID)
+		must(t, err)
+		want := []models.EndedMembership{{CircleID: fx.ID, MemberID: fx.Members[0].ID, Nickname: fx.Members[0].Nickname}}
+		if !reflect.DeepEqual(ended, want) {
+			t.Fatalf("ended memberships %+v, want %+v", ended, want)
+		}
 
 		_, err = e.s.GetUser(e.ctx, creator.ID)
 		wantCode(t, err, models.CodeUnauthorized)
 		_, err = e.s.RotateRefreshToken(e.ctx, tok.Token)
 		wantCode(t, err, models.CodeInvalidToken)
-		wantCode(t, e.s.DeleteUser(e.ctx, creator.ID), models.CodeUnauthorized)
+		_, err = e.s.DeleteUser(e.ctx, creator.ID)
+		wantCode(t, err, models.CodeUnauthorized)
 
 		d, err := e.s.GetCircle(e.ctx, heir.ID, fx.ID)
 		must(t, err)
@@ -196,12 +204,21 @@ func TestDeleteUserAloneDeletesCircle(t *testing.T) {
 		// u is also a plain member of a circle someone else created.
 		m := e.join(shared, u)
 
-		must(t, e.s.DeleteUser(e.ctx, u.ID))
+		ended, err := e.s.DeleteUser(e.ctx, u.ID)
+		must(t, err)
+		sort.SliceStable(ended, func(i, j int) bool { return ended[i].CircleDeleted && !ended[j].CircleDeleted })
+		want := []models.EndedMembership{
+			{CircleID: solo.ID, MemberID: solo.Members[0].ID, Nickname: solo.Members[0].Nickname, CircleDeleted: true},
+			{CircleID: shared.ID, MemberID: m.ID, Nickname: m.Nickname},
+		}
+		if !reflect.DeepEqual(ended, want) {
+			t.Fatalf("ended memberships %+v, want %+v", ended, want)
+		}
 
 		if n := e.scalar(`SELECT count(*) FROM circles WHERE id = ? AND deleted_at IS NOT NULL AND invite_code IS NULL`, solo.ID); n != 1 {
 			t.Fatal("the deleted user's own circle was not deleted")
 		}
-		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *solo.InviteCode, Nickname: "x"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *solo.InviteCode, Nickname: "x"})
 		wantCode(t, err, models.CodeInviteNotFound)
 
 		d, err := e.s.GetCircle(e.ctx, shared.Users[0].ID, shared.ID)
@@ -250,7 +267,8 @@ func TestUserExistsAndTouchUsers(t *testing.T) {
 		if o, _ := e.s.GetUser(e.ctx, other.ID); !o.LastActiveAt.Equal(t0.Add(11 * time.Minute)) {
 			t.Fatalf("the last of 1,201 ids was not touched: %s", o.LastActiveAt)
 		}
-		must(t, e.s.DeleteUser(e.ctx, u.ID))
+		_, err = e.s.DeleteUser(e.ctx, u.ID)
+		must(t, err)
 		ok, err = e.s.UserExists(e.ctx, u.ID)
 		must(t, err)
 		if ok {
