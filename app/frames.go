@@ -68,3 +68,9 @@ func NotificationMessage(userID string, notification any) realtime.Message {
 func RemovalMessage(userID, circleID string) realtime.Message {
 	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: userID, CircleID: circleID}
 }
+
+// AccountGoneMessage tells every replica that userID's account was deleted: its live
+// connections end and its tokens stop working there at once.
+func AccountGoneMessage(userID string) realtime.Message {
+	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: userID}
+}

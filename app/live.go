@@ -83,6 +83,23 @@ func (s *Service) RemoveMember(ctx context.Context, userID, circleID, memberID s
 	return m, nil
 }
 
+// DeleteAccount deletes the user's account, ends its live connections on every replica and
+// tells each circle it leaves behind that the member left.
+func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
+	ended, err := s.Store.DeleteUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, AccountGoneMessage(userID))
+	for _, m := range ended {
+		if m.CircleDeleted {
+			continue // the user was its last member: nobody else can be watching
+		}
+		s.publish(ctx, CircleEventMessage(m.CircleID, EventMemberLeft, MemberEventJSON{CircleID: m.CircleID, MemberID: m.MemberID, Nickname: m.Nickname}))
+	}
+	return nil
+}
+
 // DeleteCircle deletes a circle, sends the final results of the polls it closed to their
 // watchers, announces the deletion and then ends every subscription to the circle.
 func (s *Service) DeleteCircle(ctx context.Context, userID, circleID string) ([]string, error) {

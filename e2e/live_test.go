@@ -167,6 +167,46 @@ func TestLiveAcrossReplicas(t *testing.T) {
 	// And the link works again.
 	must(t, 201, "POST", A.URL+"/v1/polls/"+pollID+"/vote", users[6].Token, map[string]any{"option_id": opts[1]})
 	watcher.untilVersion(pollCh, 5, 10*time.Second)
+
+	// An account deleted on A: its connection on B closes 4001, B refuses its still-signed token
+	// at once (B saw the user a moment ago, so its own existence check would still pass), and
+	// the circle's watchers on B see the member leave.
+	leaver := users[6]
+	leaverConn := dialLive(t, B.URL, leaver.Token)
+	circleWatch := dialLive(t, B.URL, users[1].Token)
+	circleWatch.subscribe(1, circleCh)
+	must(t, 200, "DELETE", A.URL+"/v1/users/me", leaver.Token, nil)
+	for {
+		_, err := leaverConn.next(5 * time.Second)
+		if err == nil {
+			continue
+		}
+		if code := websocket.CloseStatus(err); code != 4001 {
+			t.Fatalf("the deleted account's connection on B ended with %v (status %d), want 4001", err, code)
+		}
+		break
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(B.URL, "http")+"/v1/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + leaver.Token}}})
+	if err == nil {
+		_ = c.CloseNow()
+		t.Fatal("B upgraded a connection of the deleted account")
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("B answered the deleted account's upgrade with %v, %v; want 401", resp, err)
+	}
+	for {
+		f := circleWatch.read(5 * time.Second)
+		if f["type"] != "event" || f["event"] != "member_left" {
+			continue
+		}
+		if d := f["data"].(map[string]any); d["member_id"] != leaver.MemberID {
+			t.Fatalf("member_left for %v, want %s", d, leaver.MemberID)
+		}
+		break
+	}
 }
 
 // TestLiveDrainOnSIGTERM: on SIGTERM every WebSocket client gets the reconnect frame and then

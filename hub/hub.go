@@ -106,6 +106,7 @@ type Hub struct {
 	m         Metrics
 	lim       Limits
 	authz     authCache
+	gone      goneUsers
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -191,6 +192,13 @@ var ErrTooManyConnections = errors.New("hub: too many connections for this user"
 // ErrDraining refuses new connections while the replica shuts down.
 var ErrDraining = errors.New("hub: draining")
 
+// ErrAccountGone refuses a connection of an account deleted meanwhile.
+var ErrAccountGone = errors.New("hub: account deleted")
+
+// AccountGone reports whether userID's account was deleted in the last few minutes, on any
+// replica: the server refuses its tokens before its own existence check would notice.
+func (h *Hub) AccountGone(userID string) bool { return h.gone.has(userID, time.Now()) }
+
 // Admit reserves one of the user's connection slots; the server calls it before the upgrade so
 // that the 11th request is an HTTP 429. The release func must be called exactly once (Serve
 // does it when given the ticket).
@@ -199,6 +207,9 @@ func (h *Hub) Admit(userID string) (release func(), err error) {
 	defer h.mu.Unlock()
 	if h.closing {
 		return nil, ErrDraining
+	}
+	if h.gone.has(userID, time.Now()) {
+		return nil, ErrAccountGone
 	}
 	if h.admitted[userID] >= h.lim.MaxConnsPerUser {
 		return nil, ErrTooManyConnections
@@ -220,7 +231,11 @@ func (h *Hub) Admit(userID string) (release func(), err error) {
 // without blocking (each connection queues or conflates it).
 func (h *Hub) HandleMessage(m realtime.Message) {
 	if m.Kind == realtime.KindRemoval {
-		h.removeUser(m.UserID, m.CircleID)
+		if m.CircleID == "" {
+			h.endAccount(m.UserID)
+		} else {
+			h.removeUser(m.UserID, m.CircleID)
+		}
 		return
 	}
 	h.mu.RLock()
@@ -273,9 +288,6 @@ func (h *Hub) refreshPolls(polls []*channel) {
 // removeUser ends userID's subscriptions to circleID and its polls on this replica; an empty
 // userID ends everyone's (the circle was deleted).
 func (h *Hub) removeUser(userID, circleID string) {
-	if circleID == "" {
-		return
-	}
 	// First: a subscribe that starts after this must not find the grant (conn.gen guards
 	// only the subscribes already under way).
 	h.authz.remove(userID, circleID)
@@ -296,6 +308,25 @@ func (h *Hub) removeUser(userID, circleID string) {
 		for _, name := range c.removeCircle(circleID) {
 			h.unwatch(c, name)
 		}
+	}
+}
+
+// endAccount closes every connection of a deleted account with 4001 and refuses new ones.
+func (h *Hub) endAccount(userID string) {
+	if userID == "" {
+		return
+	}
+	// First: register checks the list under h.mu, so a connection either is in byUser below
+	// or is refused.
+	h.gone.add(userID, time.Now())
+	h.mu.RLock()
+	conns := make([]*conn, 0, len(h.byUser[userID]))
+	for c := range h.byUser[userID] {
+		conns = append(conns, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		c.close(CloseUnauthorized, "account deleted", "account_deleted")
 	}
 }
 
@@ -372,6 +403,9 @@ func (h *Hub) register(c *conn) error {
 	defer h.mu.Unlock()
 	if h.closing {
 		return ErrDraining
+	}
+	if h.gone.has(c.userID, time.Now()) {
+		return ErrAccountGone
 	}
 	h.conns[c] = struct{}{}
 	set := h.byUser[c.userID]

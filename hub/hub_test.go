@@ -441,3 +441,46 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("admit while draining: %v", err)
 	}
 }
+
+// TestAccountGone: a deleted account loses every connection on this replica (4001), including
+// those registering while the deletion arrives, and new ones are refused, by Admit and after
+// first-frame auth; other users keep theirs.
+func TestAccountGone(t *testing.T) {
+	h := newHarness(t, hub.Limits{MaxConnsPerUser: 1000})
+	uid := uuidN("u", 1)
+	open := []*fakeTransport{h.open(uid), h.open(uid)}
+	other := h.open("other")
+	serve := func(s hub.Session) *fakeTransport {
+		f := newFake()
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.hub.Serve(context.Background(), f, s)
+		}()
+		return f
+	}
+	for range 50 {
+		open = append(open, serve(hub.Session{UserID: uid}))
+	}
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: uid}); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range open {
+		if code := f.waitClosed(t, 5*time.Second); code != hub.CloseUnauthorized {
+			t.Fatalf("connection %d of the deleted account closed with %d, want 4001", i, code)
+		}
+	}
+	if !h.hub.AccountGone(uid) || h.hub.AccountGone("other") {
+		t.Fatalf("AccountGone: deleted %v, other %v", h.hub.AccountGone(uid), h.hub.AccountGone("other"))
+	}
+	if _, err := h.hub.Admit(uid); err != hub.ErrAccountGone {
+		t.Fatalf("Admit after deletion: %v", err)
+	}
+	late := serve(hub.Session{Authenticate: func(context.Context, string) (string, error) { return uid, nil }})
+	late.send(map[string]any{"type": "auth", "token": "still-signed"})
+	if code := late.waitClosed(t, 5*time.Second); code != hub.CloseUnauthorized {
+		t.Fatalf("first-frame auth after deletion: %d", code)
+	}
+	other.send(map[string]any{"type": "ping", "id": 1})
+	other.expect(t, "pong")
+}

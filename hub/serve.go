@@ -42,8 +42,11 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 		release, err := h.Admit(userID)
 		if err != nil {
 			code, reason := ClosePolicy, "too many connections"
-			if errors.Is(err, ErrDraining) {
+			switch {
+			case errors.Is(err, ErrDraining):
 				code, reason = CloseGoingAway, "shutdown"
+			case errors.Is(err, ErrAccountGone):
+				code, reason = CloseUnauthorized, "account deleted"
 			}
 			_ = t.Close(code, reason)
 			return
@@ -52,6 +55,10 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 	}
 	c := newConn(h, t, userID)
 	if err := h.register(c); err != nil {
+		if errors.Is(err, ErrAccountGone) {
+			_ = t.Close(CloseUnauthorized, "account deleted")
+			return
+		}
 		_ = t.Write(ctx, reconnectFrame)
 		_ = t.Close(CloseGoingAway, "shutdown")
 		return
@@ -281,6 +288,7 @@ func (h *Hub) sweep() {
 		case <-h.ctx.Done():
 			return
 		case now := <-tick.C:
+			h.gone.prune(now)
 			conns = conns[:0]
 			h.mu.RLock()
 			for c := range h.conns {

@@ -23,7 +23,9 @@ const (
 	// and must be delivered, after any tally of a lower version.
 	KindFinal
 	// KindRemoval is a control message: UserID lost access to CircleID, so every replica ends
-	// that user's subscriptions to the circle and its polls.
+	// that user's subscriptions to the circle and its polls. Without UserID, everyone lost it
+	// (the circle was deleted); without CircleID, the account was deleted and every replica
+	// ends its connections.
 	KindRemoval
 )
 

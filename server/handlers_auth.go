@@ -148,7 +148,7 @@ func (s *Server) deleteMe(c *gin.Context) error {
 	if err := s.removeUploadsOf(c.Request.Context(), id); err != nil { // handlers_uploads.go
 		return err
 	}
-	if err := s.store.DeleteUser(c.Request.Context(), id); err != nil {
+	if err := s.app.DeleteAccount(c.Request.Context(), id); err != nil {
 		return err
 	}
 	s.users.forget(id)

@@ -158,14 +158,21 @@ func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
 	case err != nil:
 		return "", models.Errorf(models.CodeInvalidToken, "the access token is invalid")
 	}
+	if s.hub != nil && s.hub.AccountGone(userID) {
+		return "", errAccountGone() // deleted through another replica, which told every hub
+	}
 	alive, err := s.users.alive(ctx, userID)
 	if err != nil {
 		return "", err
 	}
 	if !alive {
-		return "", models.Errorf(models.CodeUnauthorized, "this account no longer exists")
+		return "", errAccountGone()
 	}
 	return userID, nil
+}
+
+func errAccountGone() error {
+	return models.Errorf(models.CodeUnauthorized, "this account no longer exists")
 }
 
 func userID(c *gin.Context) string { return c.GetString(ctxUserID) }

@@ -48,6 +48,8 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 		}
 		release, err := s.hub.Admit(userID)
 		switch {
+		case errors.Is(err, hub.ErrAccountGone):
+			return errAccountGone()
 		case errors.Is(err, hub.ErrTooManyConnections):
 			limit := s.hub.MaxConnsPerUser()
 			return models.Errorf(models.CodeRateLimited, "at most %d live connections per user", limit).
