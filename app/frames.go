@@ -69,6 +69,11 @@ func RemovalMessage(userID, circleID string) realtime.Message {
 	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: userID, CircleID: circleID}
 }
 
+// PollDeletedMessage tells every replica that a poll was deleted: its watchers are unsubscribed.
+func PollDeletedMessage(pollID, circleID string) realtime.Message {
+	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindEnded, Target: realtime.PollChannel(pollID), CircleID: circleID}
+}
+
 // AccountGoneMessage tells every replica that userID's account was deleted: its live
 // connections end and its tokens stop working there at once.
 func AccountGoneMessage(userID string) realtime.Message {

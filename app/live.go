@@ -83,6 +83,17 @@ func (s *Service) RemoveMember(ctx context.Context, userID, circleID, memberID s
 	return m, nil
 }
 
+// DeletePoll deletes a poll (creator, within a day of creation) and ends its live
+// subscriptions on every replica.
+func (s *Service) DeletePoll(ctx context.Context, userID, pollID string) error {
+	circleID, err := s.Store.DeletePoll(ctx, userID, pollID)
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, PollDeletedMessage(pollID, circleID))
+	return nil
+}
+
 // DeleteAccount deletes the user's account, ends its live connections on every replica and
 // tells each circle it leaves behind that the member left.
 func (s *Service) DeleteAccount(ctx context.Context, userID string) error {

@@ -207,6 +207,24 @@ func TestLiveAcrossReplicas(t *testing.T) {
 		}
 		break
 	}
+
+	// A poll deleted on A: its watchers on B are unsubscribed with reason "deleted".
+	doomed := must(t, 201, "POST", A.URL+"/v1/polls", users[0].Token, map[string]any{
+		"circle_id": circleID, "template_id": firstTemplate(t, A.URL, users[0].Token), "duration_hours": 1})
+	doomedCh := "poll:" + doomed["id"].(string)
+	pollWatch := dialLive(t, B.URL, users[1].Token)
+	pollWatch.subscribe(1, doomedCh)
+	must(t, 200, "DELETE", A.URL+"/v1/polls/"+doomed["id"].(string), users[0].Token, nil)
+	for {
+		f := pollWatch.read(5 * time.Second)
+		if f["type"] != "unsubscribed" {
+			continue
+		}
+		if f["channel"] != doomedCh || f["reason"] != "deleted" {
+			t.Fatalf("after the poll's deletion: %v", f)
+		}
+		break
+	}
 }
 
 // TestLiveDrainOnSIGTERM: on SIGTERM every WebSocket client gets the reconnect frame and then

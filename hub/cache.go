@@ -253,6 +253,18 @@ func (a *authCache) remove(userID, circleID string) {
 	}
 }
 
+// removeChannel drops every user's grant of one channel of circleID.
+func (a *authCache) removeChannel(channel, circleID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	for k := range a.circles[circleID] {
+		if k.channel == channel {
+			a.deleteLocked(k, circleID)
+		}
+	}
+}
+
 // reset forgets every grant (removals may have been lost).
 func (a *authCache) reset() {
 	a.mu.Lock()

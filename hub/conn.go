@@ -336,6 +336,22 @@ func (c *conn) dropSub(channel string) bool {
 	return true
 }
 
+// endSub ends a subscription the client did not ask to end and tells it why.
+func (c *conn) endSub(channel, reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.subs[channel]
+	if !ok {
+		return false
+	}
+	s.gone, s.held, s.hasTally = true, nil, false
+	delete(c.subs, channel)
+	if !c.closed {
+		c.pushEvent(item{kind: itemFrame, frame: unsubscribedFrame(nil, channel, reason)})
+	}
+	return true
+}
+
 func (c *conn) hasSub(channel string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -199,6 +199,12 @@ func (w *world) addPoll(poll, circle string) {
 	w.polls[poll] = circle
 }
 
+func (w *world) deletePoll(poll string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.polls, poll)
+}
+
 func (w *world) setVersion(ch string, v int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

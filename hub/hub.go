@@ -230,12 +230,15 @@ func (h *Hub) Admit(userID string) (release func(), err error) {
 // HandleMessage implements realtime.Handler: it hands m to every local watcher of its channel
 // without blocking (each connection queues or conflates it).
 func (h *Hub) HandleMessage(m realtime.Message) {
-	if m.Kind == realtime.KindRemoval {
-		if m.CircleID == "" {
-			h.endAccount(m.UserID)
-		} else {
-			h.removeUser(m.UserID, m.CircleID)
-		}
+	switch {
+	case m.Kind == realtime.KindRemoval && m.CircleID == "":
+		h.endAccount(m.UserID)
+		return
+	case m.Kind == realtime.KindRemoval:
+		h.removeUser(m.UserID, m.CircleID)
+		return
+	case m.Kind == realtime.KindEnded:
+		h.endChannel(m.Target, m.CircleID)
 		return
 	}
 	h.mu.RLock()
@@ -327,6 +330,29 @@ func (h *Hub) endAccount(userID string) {
 	h.mu.RUnlock()
 	for _, c := range conns {
 		c.close(CloseUnauthorized, "account deleted", "account_deleted")
+	}
+}
+
+// endChannel ends every local subscription to a channel that no longer exists (a deleted
+// poll): each watcher gets `unsubscribed` with reason "deleted".
+func (h *Hub) endChannel(name, circleID string) {
+	// First: a subscribe that starts after this must not find a grant or a cached snapshot.
+	h.authz.removeChannel(name, circleID)
+	h.mu.RLock()
+	ch := h.channels[name]
+	var conns []*conn
+	if ch != nil {
+		ch.snap.drop()
+		conns = make([]*conn, 0, len(ch.watchers))
+		for c := range ch.watchers {
+			conns = append(conns, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		if c.endSub(name, "deleted") {
+			h.unwatch(c, name)
+		}
 	}
 }
 

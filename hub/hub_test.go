@@ -484,3 +484,47 @@ func TestAccountGone(t *testing.T) {
 	other.send(map[string]any{"type": "ping", "id": 1})
 	other.expect(t, "pong")
 }
+
+// TestPollDeleted: a deleted poll's watchers on this replica get `unsubscribed` (reason
+// "deleted") for that poll only, the broker stops delivering it, and a user whose grant was
+// cached is asked again (and refused) when subscribing anew.
+func TestPollDeleted(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	circle, pa, pb := uuidN("c", 1), uuidN("pa", 2), uuidN("pb", 3)
+	h.world.addPoll(pa, circle)
+	h.world.addPoll(pb, circle)
+	chA, chB := realtime.PollChannel(pa), realtime.PollChannel(pb)
+	var conns []*fakeTransport
+	for _, u := range []string{"u1", "u2"} {
+		h.world.join(circle, u)
+		f := h.open(u)
+		for i, ch := range []string{chA, chB} {
+			f.send(map[string]any{"type": "subscribe", "id": i, "channel": ch})
+			f.expect(t, "subscribed")
+		}
+		conns = append(conns, f)
+	}
+	h.world.deletePoll(pa)
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: realtime.ControlChannel,
+		Kind: realtime.KindEnded, Target: chA, CircleID: circle}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range conns {
+		if m := f.expect(t, "unsubscribed"); m["channel"] != chA || m["reason"] != "deleted" {
+			t.Fatalf("got %v, want unsubscribed from %s with reason deleted", m, chA)
+		}
+	}
+	if n := h.broker.count(chA); n != 0 {
+		t.Errorf("deleted poll's broker subscriptions = %d, want 0", n)
+	}
+	h.publishTally(chB, 1)
+	for _, f := range conns {
+		if m := f.expect(t, "tally"); m["channel"] != chB {
+			t.Fatalf("got %v, want the other poll's tally", m)
+		}
+	}
+	conns[0].send(map[string]any{"type": "subscribe", "id": 9, "channel": chA})
+	if m := conns[0].expect(t, "error"); m["code"] != hub.CodePollNotFound {
+		t.Fatalf("subscribing to the deleted poll: %v", m)
+	}
+}

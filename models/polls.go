@@ -385,9 +385,10 @@ func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, d
 // PollDeleteWindow is how long after creation a poll may still be deleted.
 const PollDeleteWindow = 24 * time.Hour
 
-// DeletePoll removes a poll within a day of its creation (creator only).
-func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// DeletePoll removes a poll within a day of its creation (creator only) and returns its
+// circle's id.
+func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) (circleID string, err error) {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		r, err := s.lockedOwnPoll(tx, userID, pollID)
 		if err != nil {
 			return err
@@ -395,6 +396,11 @@ func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) error {
 		if s.Now().Sub(r.CreatedAt) > PollDeleteWindow {
 			return Errorf(CodeForbidden, "a poll can only be deleted within 24 hours of its creation")
 		}
+		circleID = r.CircleID
 		return tx.Exec(`DELETE FROM polls WHERE id = ?`, pollID).Error
 	})
+	if err != nil {
+		return "", err
+	}
+	return circleID, nil
 }

@@ -218,13 +218,20 @@ func TestDeletePoll(t *testing.T) {
 		p := e.poll(fx, 1)
 		e.vote(fx.Users[2].ID, p.ID, optionOf(t, p, fx.Members[3].ID))
 
-		wantCode(t, e.s.DeletePoll(e.ctx, fx.Users[0].ID, p.ID), models.CodeNotPollCreator)
-		wantCode(t, e.s.DeletePoll(e.ctx, e.user().ID, p.ID), models.CodeNotCircleMember)
+		_, err := e.s.DeletePoll(e.ctx, fx.Users[0].ID, p.ID)
+		wantCode(t, err, models.CodeNotPollCreator)
+		_, err = e.s.DeletePoll(e.ctx, e.user().ID, p.ID)
+		wantCode(t, err, models.CodeNotCircleMember)
 		e.clock.Advance(23 * time.Hour)
-		must(t, e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID))
-		_, err := e.s.GetPoll(e.ctx, fx.Users[1].ID, p.ID)
+		circleID, err := e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID)
+		must(t, err)
+		if circleID != fx.ID {
+			t.Fatalf("DeletePoll returned circle %q, want %q", circleID, fx.ID)
+		}
+		_, err = e.s.GetPoll(e.ctx, fx.Users[1].ID, p.ID)
 		wantCode(t, err, models.CodePollNotFound)
-		wantCode(t, e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID), models.CodePollNotFound)
+		_, err = e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID)
+		wantCode(t, err, models.CodePollNotFound)
 		for _, table := range []string{"poll_options", "poll_participants"} {
 			if n := e.scalar(`SELECT count(*) FROM `+table+` WHERE poll_id = ?`, p.ID); n != 0 {
 				t.Fatalf("%d %s rows left", n, table)
@@ -233,7 +240,8 @@ func TestDeletePoll(t *testing.T) {
 
 		old := e.poll(fx, 1)
 		e.clock.Advance(24*time.Hour + time.Second)
-		wantCode(t, e.s.DeletePoll(e.ctx, fx.Users[1].ID, old.ID), models.CodeForbidden)
+		_, err = e.s.DeletePoll(e.ctx, fx.Users[1].ID, old.ID)
+		wantCode(t, err, models.CodeForbidden)
 	})
 }
 

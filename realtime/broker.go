@@ -27,6 +27,9 @@ const (
 	// (the circle was deleted); without CircleID, the account was deleted and every replica
 	// ends its connections.
 	KindRemoval
+	// KindEnded is a control message: the channel Target, of circle CircleID, is gone for
+	// everyone (its poll was deleted), so every replica ends its subscriptions to it.
+	KindEnded
 )
 
 // ControlChannel is subscribed by every replica for its whole life: removals travel on it
@@ -43,6 +46,7 @@ type Message struct {
 	Frame    json.RawMessage `json:"f,omitempty"`
 	UserID   string          `json:"u,omitempty"`
 	CircleID string          `json:"c,omitempty"`
+	Target   string          `json:"t,omitempty"` // KindEnded: the channel that ended
 }
 
 // Handler receives what a broker delivers. Both methods must return quickly (hand off, never

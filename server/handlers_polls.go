@@ -200,7 +200,7 @@ func (s *Server) deletePoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeletePoll(c.Request.Context(), userID(c), id); err != nil {
+	if err := s.app.DeletePoll(c.Request.Context(), userID(c), id); err != nil {
 		return err
 	}
 	okMessage(c, http.StatusOK, gin.H{"id": id}, "poll deleted")
