@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -51,15 +52,74 @@ type VoteResult struct {
 // The happy path is two statements: an UPDATE that checks membership, option, self-vote and
 // circle in its joins (and locks the poll row, so votes on one poll queue and a concurrent close
 // is seen), then the participant insert that enforces one ballot per person. Only when the
-// UPDATE matches nothing does a read find out why.
+// UPDATE matches nothing does a read find out why. On PostgreSQL the statements run inside one
+// function call (circly_vote, migration 00006), one round trip instead of four.
 func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
 	if req.IdempotencyKey != "" {
 		if res, ok, err := s.replayVote(ctx, userID, req); ok || err != nil {
 			return res, err
 		}
 	}
+	vote := s.voteInTx
+	if s.dialect == Postgres {
+		vote = s.voteCall
+	}
+	out, err := vote(ctx, userID, req)
+	if errors.Is(err, errReplay) {
+		res, ok, err := s.replayVote(ctx, userID, req)
+		if err == nil && !ok {
+			err = errors.New("idempotency record vanished during replay")
+		}
+		return res, err
+	}
+	return out, err
+}
+
+// voteCall is the vote on PostgreSQL: one call of circly_vote, whose refusals roll it back
+// whole and come back as SQLSTATEs CV000–CV002.
+func (s *Store) voteCall(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
+	now := s.Now()
+	var key *string
+	if req.IdempotencyKey != "" {
+		key = &req.IdempotencyKey
+	}
+	var r struct {
+		OReplay          bool
+		OVoteTotal       int
+		OReleasedTotal   int
+		OReleasedVersion int
+		OReleasedCounts  string
+	}
+	db := s.conn(ctx)
+	err := db.Raw(`SELECT o_replay, coalesce(o_vote_total, 0) AS o_vote_total, coalesce(o_released_total, 0) AS o_released_total,
+			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts
+		FROM circly_vote(?, ?, ?, ?, ?, ?, ?, ?)`,
+		req.PollID, userID, req.OptionID, key, s.policy.TallyReleaseBatch,
+		now, now.Truncate(time.Second), now.Add(s.policy.IdempotencyTTL)).Scan(&r).Error
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "CV000":
+			return VoteResult{}, s.whyNoVote(db, userID, req, now)
+		case "CV001":
+			return VoteResult{}, ErrPollClosed
+		case "CV002":
+			return VoteResult{}, ErrAlreadyVoted
+		}
+	}
+	if err != nil {
+		return VoteResult{}, err
+	}
+	if r.OReplay {
+		return VoteResult{}, errReplay
+	}
+	return s.voteResult(db, req, now, r.OVoteTotal, r.OReleasedTotal, r.OReleasedVersion, r.OReleasedCounts)
+}
+
+// voteInTx is the vote on SQLite, statement by statement in one transaction (circly_vote does
+// the same on PostgreSQL).
+func (s *Store) voteInTx(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
 	var out VoteResult
-	replay := false
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		if req.IdempotencyKey != "" {
@@ -72,7 +132,6 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 				return res.Error
 			}
 			if res.RowsAffected == 0 {
-				replay = true
 				return errReplay
 			}
 		}
@@ -121,29 +180,28 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 		if res.RowsAffected == 0 {
 			return ErrAlreadyVoted
 		}
-		ids, err := s.optionIDs(tx, req.PollID)
-		if err != nil {
-			return err
-		}
-		counts, err := parseCounts(p.ReleasedCounts)
-		if err != nil {
-			return err
-		}
-		out = VoteResult{
-			PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
-			Released: p.ReleasedTotal == p.VoteTotal,
-			Tally:    tallyOf(req.PollID, p.ReleasedVersion, p.ReleasedTotal, false, ids, counts),
-		}
-		return nil
+		var err error
+		out, err = s.voteResult(tx, req, now, p.VoteTotal, p.ReleasedTotal, p.ReleasedVersion, p.ReleasedCounts)
+		return err
 	})
-	if replay {
-		res, ok, err := s.replayVote(ctx, userID, req)
-		if err == nil && !ok {
-			err = errors.New("idempotency record vanished during replay")
-		}
-		return res, err
-	}
 	return out, err
+}
+
+// voteResult answers a counted ballot with the released tally as the vote left it.
+func (s *Store) voteResult(db *gorm.DB, req VoteRequest, now time.Time, voteTotal, releasedTotal, releasedVersion int, releasedCounts string) (VoteResult, error) {
+	ids, err := s.optionIDs(db, req.PollID)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	counts, err := parseCounts(releasedCounts)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	return VoteResult{
+		PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
+		Released: releasedTotal == voteTotal,
+		Tally:    tallyOf(req.PollID, releasedVersion, releasedTotal, false, ids, counts),
+	}, nil
 }
 
 // whyNoVote explains a vote whose checked UPDATE matched no row.
