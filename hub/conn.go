@@ -324,19 +324,9 @@ func (c *conn) activate(s *sub, frame []byte, version int) {
 }
 
 // dropSub forgets a subscription (unsubscribe or failed subscribe).
-func (c *conn) dropSub(channel string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.subs[channel]
-	if !ok {
-		return false
-	}
-	s.gone, s.held, s.hasTally = true, nil, false
-	delete(c.subs, channel)
-	return true
-}
+func (c *conn) dropSub(channel string) bool { return c.endSub(channel, "") }
 
-// endSub ends a subscription the client did not ask to end and tells it why.
+// endSub ends a subscription; with a reason, the client did not ask for it and is told why.
 func (c *conn) endSub(channel, reason string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -346,7 +336,7 @@ func (c *conn) endSub(channel, reason string) bool {
 	}
 	s.gone, s.held, s.hasTally = true, nil, false
 	delete(c.subs, channel)
-	if !c.closed {
+	if reason != "" && !c.closed {
 		c.pushEvent(item{kind: itemFrame, frame: unsubscribedFrame(nil, channel, reason)})
 	}
 	return true
