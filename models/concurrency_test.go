@@ -291,3 +291,35 @@ func TestConcurrentPollCreationRespectsDailyLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentAccountDeletionAndPollCreation: deleting an account while other members create
+// polls in its circles crosses row locks (a poll locks its circle, then notifies the member,
+// which needs a share of that user's row; the deletion holds the user's row, then updates the
+// circle). PostgreSQL aborts one side as a deadlock; the store runs it again, so neither
+// request fails.
+func TestConcurrentAccountDeletionAndPollCreation(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		for round := range 12 {
+			a, b := e.circle(4, 10), e.circle(4, 10)
+			leaver := e.user()
+			e.join(a, leaver)
+			e.join(b, leaver)
+			errs := race(7, func(i int) error {
+				if i == 0 {
+					_, err := e.s.DeleteUser(e.ctx, leaver.ID)
+					return err
+				}
+				fx := a
+				if i%2 == 0 {
+					fx = b
+				}
+				_, err := e.s.CreatePoll(e.ctx, fx.Users[(i-1)/2%4].ID, models.CreatePollRequest{
+					CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)})
+				return err
+			})
+			if ok, byCode := tallyErrors(t, errs); ok != len(errs) {
+				t.Fatalf("round %d: %d of %d succeeded, refusals %v", round, ok, len(errs), byCode)
+			}
+		}
+	}, noPollLimits())
+}

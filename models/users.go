@@ -119,13 +119,13 @@ func (s *Store) DeleteUser(ctx context.Context, id string) ([]EndedMembership, e
 	var ended []EndedMembership
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
-		// Lock the user first, as poll creation does, so the two cannot deadlock.
+		// Lock the user first, as poll creation does, so the user's own poll creations queue
+		// behind this. NO KEY UPDATE, not FOR UPDATE: another member's poll creation in one of
+		// this user's circles holds the circle's row and then notifies this user, which needs a
+		// key share of this row; FOR UPDATE here would wait for that circle while the poll
+		// waits for this row. The DELETE at the end takes the full lock.
 		var locked []string
-		lock := ""
-		if s.dialect == Postgres {
-			lock = " FOR UPDATE" // the row is deleted below
-		}
-		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+lock, id).Scan(&locked).Error; err != nil {
+		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+s.forUpdate(), id).Scan(&locked).Error; err != nil {
 			return err
 		}
 		if len(locked) == 0 {
