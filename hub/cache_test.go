@@ -269,13 +269,7 @@ func TestCacheLateTallyNotServed(t *testing.T) {
 		}
 	}
 	h.world.mu.Unlock()
-	f1, f2 := h.open("u1"), h.open("u2")
-	f1.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
-	waitClosedChan(t, entered, "u1's read")
-	f2.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
-	waitFor(t, "u2 to watch the channel", func() bool { return hub.WatcherCount(h.hub, ch) == 2 })
-	time.Sleep(50 * time.Millisecond) // u2 reaches the cache
-	close(release)
+	f1, f2 := subscribeBehindRead(t, h, ch, entered, release)
 	if v := expectSubscribed(t, f1.next(t), ch); v != 4 {
 		t.Fatalf("u1 subscribed with version %d", v)
 	}
@@ -305,13 +299,7 @@ func TestCacheLeaderFails(t *testing.T) {
 		return nil
 	}
 	h.world.mu.Unlock()
-	f1, f2 := h.open("u1"), h.open("u2")
-	f1.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
-	waitClosedChan(t, entered, "u1's read")
-	f2.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
-	waitFor(t, "u2 to watch the channel", func() bool { return hub.WatcherCount(h.hub, ch) == 2 })
-	time.Sleep(50 * time.Millisecond) // u2 waits for u1's read
-	close(release)
+	f1, f2 := subscribeBehindRead(t, h, ch, entered, release)
 	expectRefused(t, f1.next(t), hub.CodeInternal)
 	if v := expectSubscribed(t, f2.next(t), ch); v != 2 {
 		t.Fatalf("u2 subscribed with version %d", v)
@@ -502,4 +490,19 @@ func onePoll(h *harness, version int, members ...string) string {
 	}
 	h.world.setVersion(ch, version)
 	return ch
+}
+
+// subscribeBehindRead has u1 subscribe to ch and start a snapshot read (the world closes
+// entered and holds it until release), then u2 subscribe while that read is under way. It
+// lets the read finish once u2 has reached the cache, and returns both connections.
+func subscribeBehindRead(t *testing.T, h *harness, ch string, entered, release chan struct{}) (*fakeTransport, *fakeTransport) {
+	t.Helper()
+	f1, f2 := h.open("u1"), h.open("u2")
+	f1.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
+	waitClosedChan(t, entered, "u1's read")
+	f2.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
+	waitFor(t, "u2 to watch the channel", func() bool { return hub.WatcherCount(h.hub, ch) == 2 })
+	time.Sleep(50 * time.Millisecond) // u2 reaches the cache and waits for u1's read
+	close(release)
+	return f1, f2
 }
