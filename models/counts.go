@@ -18,12 +18,10 @@ func (s *Store) zeroCounts(n int) string {
 	return "[" + z + "]"
 }
 
-// incremented is an SQL expression: the counts in column col with the element at the 1-based
-// position pos (an SQL expression too) raised by one.
-func (s *Store) incremented(col, pos string) string {
-	if s.dialect == Postgres {
-		return fmt.Sprintf("(%[1]s[:%[2]s - 1] || (%[1]s[%[2]s] + 1) || %[1]s[%[2]s + 1:])", col, pos)
-	}
+// jsonIncremented is an SQL expression for SQLite's stored counts: the JSON array in column col
+// with the element at the 1-based position pos (an SQL expression too) raised by one. On
+// PostgreSQL the vote does the same to its integer[] inside circly_vote (migration 00006).
+func jsonIncremented(col, pos string) string {
 	path := fmt.Sprintf("'$[' || (%s - 1) || ']'", pos)
 	return fmt.Sprintf("json_replace(%[1]s, %[2]s, json_extract(%[1]s, %[2]s) + 1)", col, path)
 }

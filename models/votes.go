@@ -137,7 +137,7 @@ func (s *Store) voteInTx(ctx context.Context, userID string, req VoteRequest) (V
 		}
 		batch := s.policy.TallyReleaseBatch
 		due := `polls.vote_total + 1 - polls.released_total >= ?`
-		bumped := s.incremented("polls.vote_counts", "o.display_order")
+		bumped := jsonIncremented("polls.vote_counts", "o.display_order")
 		var p struct {
 			CircleID        string
 			VoteTotal       int
