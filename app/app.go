@@ -61,8 +61,22 @@ func (s *Service) Vote(ctx context.Context, userID string, req models.VoteReques
 	if err != nil {
 		return res, err
 	}
+	if res.OpenErr != nil {
+		// The ballot is recorded; its batch waits for the next vote, the opening job or the close.
+		s.Log.Error("opening a batch of ballots failed", zap.String("poll_id", req.PollID), zap.Error(res.OpenErr))
+	}
 	if res.Released && !res.Replayed {
 		s.publish(ctx, TallyMessage(res.Tally))
 	}
 	return res, nil
+}
+
+// OpenBallots opens a poll's waiting ballots when a batch is due, and publishes the tally that
+// came out: the opening job's step for batches whose vote could not open them.
+func (s *Service) OpenBallots(ctx context.Context, pollID string) (released bool, err error) {
+	t, released, err := s.Store.OpenBallots(ctx, pollID)
+	if err == nil && released {
+		s.publish(ctx, TallyMessage(t))
+	}
+	return released, err
 }

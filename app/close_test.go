@@ -19,7 +19,7 @@ import (
 func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		st := models.NewStore(db, models.DefaultPolicy())
+		st := models.NewStore(db, models.DefaultPolicy(), testkit.Ballots())
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })

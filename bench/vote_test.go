@@ -32,6 +32,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
+	"circly/internal/testkit"
 	"circly/models"
 	"circly/server"
 
@@ -106,7 +107,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	policy.TallyReleaseBatch = 1
 	policy.PollOpenLimit = 0
 	policy.PollDailyLimit = 0
-	store := models.NewStore(db, policy)
+	store := models.NewStore(db, policy, testkit.Ballots())
 	tokens := auth.NewTokens(benchSecret, 24*time.Hour)
 	srv := server.New(server.Deps{Config: cfg, Store: store, Tokens: tokens, Log: zap.NewNop(), DB: db, Version: "bench"})
 	ts := httptest.NewServer(srv.Handler())

@@ -36,7 +36,10 @@ type Config struct {
 	SecretKey   string
 	// SecretGenerated is true when SecretKey was made up at start-up (development only).
 	SecretGenerated bool
-	PublicURL       string
+	// BallotKey seals ballots (empty: derived from SecretKey). Set it to rotate SecretKey
+	// without stranding ballots sealed under the old one.
+	BallotKey string
+	PublicURL string
 
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
@@ -133,6 +136,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		DataDir:           r.str("DATA_DIR", "./data"),
 		RedisURL:          r.str("REDIS_URL", ""),
 		SecretKey:         r.str("SECRET_KEY", ""),
+		BallotKey:         r.str("BALLOT_KEY", ""),
 		PublicURL:         strings.TrimRight(r.str("PUBLIC_URL", "http://localhost:8000"), "/"),
 		AccessTokenTTL:    r.duration("ACCESS_TOKEN_TTL", 168*time.Hour, time.Minute),
 		RefreshTokenTTL:   r.duration("REFRESH_TOKEN_TTL", 720*time.Hour, time.Minute),
@@ -198,6 +202,9 @@ func (c *Config) finish(serving bool) error {
 	if c.PollMinDuration > c.PollMaxDuration {
 		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")
 	}
+	if c.BallotKey != "" && len(c.BallotKey) < 32 {
+		return errors.New("BALLOT_KEY: at least 32 bytes when set (openssl rand -hex 32)")
+	}
 	if c.Env == EnvProduction {
 		var missing []string
 		if c.DatabaseURL == "" {
@@ -230,7 +237,7 @@ func (c Config) Masked() map[string]any {
 	return map[string]any{
 		"port": c.Port, "env": c.Env, "database": maskURL(c.DatabaseURL, "sqlite:"+c.SQLitePath()),
 		"redis": maskURL(c.RedisURL, "in-memory"), "public_url": c.PublicURL,
-		"secret_key": mask(c.SecretKey), "expo_access_token": mask(c.ExpoAccessToken),
+		"secret_key": mask(c.SecretKey), "ballot_key": mask(c.BallotKey), "expo_access_token": mask(c.ExpoAccessToken),
 		"tally_release_batch": c.TallyReleaseBatch, "poll_open_limit": c.PollOpenLimit,
 		"poll_daily_limit": c.PollDailyLimit, "auto_migrate": c.AutoMigrate,
 	}

@@ -33,7 +33,7 @@ type dispatchEnv struct {
 }
 
 func newDispatchEnv(t *testing.T, db *models.DB, start time.Time) *dispatchEnv {
-	st := models.NewStore(db, testPolicy())
+	st := models.NewStore(db, testPolicy(), testkit.Ballots())
 	c := testkit.NewClock(start)
 	st.SetClock(c.Now)
 	expo := pushtest.New(t)

@@ -12,6 +12,7 @@ import (
 // Settings tune the jobs; zero fields take the defaults (Defaults()).
 type Settings struct {
 	CloseInterval    time.Duration // close polls past their deadline (≤ 1–2 s: a poll closes within 5 s of it)
+	OpenInterval     time.Duration // open ballot boxes a vote left due (a replica died between its two steps)
 	ReminderInterval time.Duration // deadline reminders
 	PushInterval     time.Duration // push dispatch from the outbox
 	ReceiptInterval  time.Duration // push receipts
@@ -35,7 +36,7 @@ type Settings struct {
 // Defaults are the production settings.
 func Defaults() Settings {
 	return Settings{
-		CloseInterval: time.Second, ReminderInterval: 10 * time.Second, PushInterval: time.Second,
+		CloseInterval: time.Second, OpenInterval: 5 * time.Second, ReminderInterval: 10 * time.Second, PushInterval: time.Second,
 		ReceiptInterval: time.Minute, GaugeInterval: 15 * time.Second, CleanupInterval: time.Hour,
 		UsageInterval: 30 * time.Second, PushClaim: 500, PushLease: 2 * time.Minute, PushMaxAttempts: 10,
 		PushBaseBackoff: 5 * time.Second, PushMaxBackoff: 5 * time.Minute, ReceiptDelay: 15 * time.Minute,
@@ -51,6 +52,7 @@ func (s Settings) withDefaults() Settings {
 		}
 	}
 	set(&s.CloseInterval, d.CloseInterval)
+	set(&s.OpenInterval, d.OpenInterval)
 	set(&s.ReminderInterval, d.ReminderInterval)
 	set(&s.PushInterval, d.PushInterval)
 	set(&s.ReceiptInterval, d.ReceiptInterval)
@@ -99,6 +101,7 @@ func NewRunner(d Deps, s Settings) *Runner {
 // Job names (metric labels and lock keys).
 const (
 	JobClosePolls  = "close_polls"
+	JobOpenBallots = "open_ballots"
 	JobReminders   = "deadline_reminders"
 	JobPushSend    = "push_dispatch"
 	JobPushReceipt = "push_receipts"
@@ -111,6 +114,7 @@ const (
 func (r *Runner) Jobs() []Job {
 	js := []Job{
 		{Name: JobClosePolls, Interval: r.set.CloseInterval, Run: r.ClosePolls},
+		{Name: JobOpenBallots, Interval: r.set.OpenInterval, Run: r.OpenBallots},
 		{Name: JobReminders, Interval: r.set.ReminderInterval, Run: r.Reminders},
 		{Name: JobGauges, Interval: r.set.GaugeInterval, Run: r.Gauges, PerReplica: true},
 		{Name: JobCleanup, Interval: r.set.CleanupInterval, Run: r.Cleanup},

@@ -41,6 +41,27 @@ func (r *Runner) ClosePolls(ctx context.Context) (Counts, error) {
 	return c, ctx.Err()
 }
 
+// OpenBallots opens the ballot boxes where a batch waits unopened: the vote that completed it
+// failed to open it (its replica died between the two steps, or the database went away), and
+// no later vote has come to open it.
+func (r *Runner) OpenBallots(ctx context.Context) (Counts, error) {
+	c := Counts{}
+	ids, err := r.store.DueBoxes(ctx, closeBatch)
+	if err != nil {
+		return c, err
+	}
+	for _, id := range ids {
+		released, err := r.app.OpenBallots(ctx, id)
+		if err != nil {
+			return c, err
+		}
+		if released {
+			c["opened"]++
+		}
+	}
+	return c, nil
+}
+
 // reminderBatch bounds the polls one reminder query returns.
 const reminderBatch = 200
 

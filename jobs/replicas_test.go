@@ -11,6 +11,7 @@ import (
 
 	"circly/app"
 	"circly/internal/testdb"
+	"circly/internal/testkit"
 	"circly/jobs"
 	"circly/metrics"
 	"circly/models"
@@ -107,7 +108,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 			}
 			firstDB = db
 		}
-		r := &replica{store: models.NewStore(db, testPolicy()), rec: &recorder{}}
+		r := &replica{store: models.NewStore(db, testPolicy(), testkit.Ballots()), rec: &recorder{}}
 		r.app = app.New(r.store, r.rec, nil)
 		runner := jobs.NewRunner(jobs.Deps{App: r.app, Push: pushClient(expo)}, fastSettings())
 		r.sched, err = jobs.NewScheduler(nil, jobs.RedisLockers{Client: redisClient(t), Prefix: prefix}, ticks.wrap(runner.Jobs())...)
@@ -182,7 +183,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.VoteTotal != 3 || a.CountSum != 3 || a.Participants != 3 {
+		if a.Released != 3 || a.CountSum != 3 || a.Participants != 3 || a.Waiting != 0 {
 			t.Fatalf("poll %s audit %+v", p.ID, a)
 		}
 		tally, err := f.store.Tally(f.ctx, p.ID)
@@ -210,7 +211,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 func TestPushesSurviveAnOutage(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
 		expo := pushtest.New(t)
-		st := models.NewStore(db, testPolicy())
+		st := models.NewStore(db, testPolicy(), testkit.Ballots())
 		svc := app.New(st, nil, nil)
 		f := &fixture{t: t, ctx: context.Background(), db: db, store: st, app: svc}
 		runner := jobs.NewRunner(jobs.Deps{App: svc, Push: pushClient(expo)}, fastSettings())
@@ -259,7 +260,7 @@ func TestPushesSurviveAnOutage(t *testing.T) {
 // of its deadline with its exact final tally, and a vote after that is POLL_CLOSED.
 func TestShortPollClosesWithinFiveSeconds(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
-		st := models.NewStore(db, testPolicy()) // TALLY_RELEASE_BATCH 3
+		st := models.NewStore(db, testPolicy(), testkit.Ballots()) // TALLY_RELEASE_BATCH 3
 		rec := &recorder{}
 		svc := app.New(st, rec, nil)
 		f := &fixture{t: t, ctx: context.Background(), db: db, store: st, app: svc}

@@ -9,6 +9,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
+	"circly/internal/testkit"
 	"circly/models"
 	"circly/server"
 )
@@ -25,7 +26,7 @@ func newServer(t *testing.T) *REST {
 	}
 	policy := models.DefaultPolicy()
 	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = 1, 0, 0
-	srv := server.New(server.Deps{Config: cfg, Store: models.NewStore(db, policy), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
+	srv := server.New(server.Deps{Config: cfg, Store: models.NewStore(db, policy, testkit.Ballots()), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &REST{Base: ts.URL, Client: NewHTTPClient(NewSources(1, 1), 8)}

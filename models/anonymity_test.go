@@ -69,6 +69,10 @@ func TestSchemaKeepsVotersAndChoicesApart(t *testing.T) {
 		want := map[string]string{
 			"poll_participants": "member_id,poll_id,user_id",
 			"poll_options":      "display_order,id,member_id,member_nickname,poll_id",
+			// A box row is the poll and the sealed bytes: no person, no time, no sequence.
+			"ballots": "poll_id,sealed",
+			// No time finer than the hour beside a user (expires_at is on the hour).
+			"vote_idempotency": "expires_at,key,poll_id,user_id",
 		}
 		for table, w := range want {
 			if got := strings.Join(cols[table], ","); got != w {
@@ -173,13 +177,13 @@ func TestNoRowLinksVoterToChoice(t *testing.T) {
 		_, err := e.s.ClosePoll(e.ctx, p.ID)
 		must(t, err)
 		check()
-	}, batch(1))
+	})
 }
 
 // TestVoteLeavesOptionRowsUntouched: on PostgreSQL every row carries the id of the transaction
-// that wrote it (xmin). A vote must not rewrite an option row, or the option whose xmin equals a
-// participant row's xmin would name that participant's choice. Counts live on the poll row,
-// which every vote of the poll rewrites whatever the option.
+// that wrote it (xmin). A vote must not rewrite an option row or the poll row, or the row whose
+// xmin equals a participant row's xmin would name (or narrow down) that participant's choice.
+// The poll row changes only when a batch of ballots is opened, by a transaction of its own.
 func TestVoteLeavesOptionRowsUntouched(t *testing.T) {
 	db := testdb.Open(t, models.Postgres)
 	e := newEnv(t, db)
@@ -200,7 +204,16 @@ func TestVoteLeavesOptionRowsUntouched(t *testing.T) {
 		must(t, db.Gorm.Raw(`SELECT xmin::text FROM polls WHERE id = ?`, p.ID).Scan(&x).Error)
 		return x
 	}
-	// Votes below and at the release batch, with and without a key, for different options.
+	participantXmins := func() map[string]bool {
+		var xs []string
+		must(t, db.Gorm.Raw(`SELECT xmin::text FROM poll_participants WHERE poll_id = ?`, p.ID).Scan(&xs).Error)
+		out := map[string]bool{}
+		for _, x := range xs {
+			out[x] = true
+		}
+		return out
+	}
+	// Votes below and at the release batch (3), with and without a key, for different options.
 	for i, voter := range []int{1, 2, 3, 4} {
 		target := fx.Members[5].ID
 		if i%2 == 1 {
@@ -211,18 +224,25 @@ func TestVoteLeavesOptionRowsUntouched(t *testing.T) {
 			req.IdempotencyKey = "k"
 		}
 		before := pollXmin()
-		_, err := e.s.Vote(e.ctx, fx.Users[voter].ID, req)
+		r, err := e.s.Vote(e.ctx, fx.Users[voter].ID, req)
 		must(t, err)
 		if got := xmins(); strings.Join(got, ",") != strings.Join(created, ",") {
 			t.Fatalf("after vote %d the option rows carry xmins %v, want the creation's %v", i+1, got, created)
 		}
-		if pollXmin() == before {
-			t.Fatalf("vote %d did not rewrite the poll row", i+1)
+		after := pollXmin()
+		if changed := after != before; changed != r.Released {
+			t.Fatalf("vote %d: poll row rewritten %v, tally released %v", i+1, changed, r.Released)
+		}
+		if participantXmins()[after] {
+			t.Fatalf("vote %d: the poll row was written by a transaction that wrote a participant row", i+1)
 		}
 	}
 	_, err := e.s.ClosePoll(e.ctx, p.ID)
 	must(t, err)
 	if got := xmins(); strings.Join(got, ",") != strings.Join(created, ",") {
 		t.Fatalf("after close the option rows carry xmins %v", got)
+	}
+	if participantXmins()[pollXmin()] {
+		t.Fatal("the close wrote the poll row in a participant's transaction")
 	}
 }

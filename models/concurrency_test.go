@@ -46,13 +46,19 @@ func tallyErrors(t *testing.T, errs []error) (ok int, byCode map[models.Code]int
 	return ok, byCode
 }
 
-// checkPollInvariants compares the poll's counters with its tables.
+// checkPollInvariants compares the poll's counters with its tables: every participant is either
+// counted in the released tally or a ballot waiting in the box, and the waiting ones are fewer
+// than a batch (else they would have been opened).
 func (e *env) checkPollInvariants(pollID string, wantVotes int64) {
 	e.t.Helper()
 	a, err := e.s.AuditPoll(e.ctx, pollID)
 	must(e.t, err)
-	if int64(a.Participants) != wantVotes || int64(a.CountSum) != wantVotes || int64(a.VoteTotal) != wantVotes {
-		e.t.Fatalf("participants %d, sum of option counts %d, vote_total %d; want all %d", a.Participants, a.CountSum, a.VoteTotal, wantVotes)
+	if int64(a.Participants) != wantVotes || int64(a.Released+a.Waiting) != wantVotes || a.CountSum != a.Released {
+		e.t.Fatalf("participants %d, released %d + waiting %d, sum of released counts %d; want %d votes",
+			a.Participants, a.Released, a.Waiting, a.CountSum, wantVotes)
+	}
+	if a.Waiting >= e.s.Policy().TallyReleaseBatch {
+		e.t.Fatalf("%d ballots wait, a batch is %d: they should have been opened", a.Waiting, e.s.Policy().TallyReleaseBatch)
 	}
 	if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID); n != wantVotes {
 		e.t.Fatalf("%d participant rows, want %d", n, wantVotes)
@@ -63,8 +69,8 @@ func (e *env) checkPollInvariants(pollID string, wantVotes int64) {
 	for _, o := range tally.Options {
 		releasedSum += o.VoteCount
 	}
-	if releasedSum != tally.TotalVotes || tally.TotalVotes > a.VoteTotal {
-		e.t.Fatalf("released total %d, sum of released counts %d, vote_total %d", tally.TotalVotes, releasedSum, a.VoteTotal)
+	if releasedSum != tally.TotalVotes || tally.TotalVotes != a.Released {
+		e.t.Fatalf("released total %d, sum of released counts %d, audit %d", tally.TotalVotes, releasedSum, a.Released)
 	}
 }
 
@@ -105,8 +111,8 @@ func TestConcurrentRetriesWithOneIdempotencyKey(t *testing.T) {
 			if !r.Replayed {
 				fresh++
 			}
-			if !r.VotedAt.Equal(results[0].VotedAt) {
-				t.Fatalf("replays disagree on voted_at: %s vs %s", r.VotedAt, results[0].VotedAt)
+			if r.Replayed && (r.OptionID != "" || !r.VotedAt.IsZero()) {
+				t.Fatalf("a replay claims option %q at %s: the record keeps neither", r.OptionID, r.VotedAt)
 			}
 		}
 		if fresh != 1 {
@@ -139,11 +145,12 @@ func TestConcurrentVotesKeepCountsExact(t *testing.T) {
 			t.Fatalf("%d of %d ballots accepted, errors %v", ok, voters, codes)
 		}
 		e.checkPollInvariants(p.ID, int64(voters))
-		// Released in whole batches of 3: 39 votes are 13 releases.
+		// Released in batches of at least 3 (two votes can both find a batch due, and one opener
+		// takes the ballots of both), and no batch left waiting.
 		tl, err := e.s.Tally(e.ctx, p.ID)
 		must(t, err)
-		if tl.TotalVotes != 39 || tl.Version != 13 {
-			t.Fatalf("released tally %d votes at version %d, want 39 at 13", tl.TotalVotes, tl.Version)
+		if tl.TotalVotes < 37 || tl.Version < 1 || tl.Version*3 > tl.TotalVotes {
+			t.Fatalf("released tally %d votes at version %d, want at least 37 in batches of 3 or more", tl.TotalVotes, tl.Version)
 		}
 		if e.db.Dialect == models.Postgres {
 			if n := e.scalar(`SELECT count(DISTINCT xmin::text) FROM poll_options WHERE poll_id = ?`, p.ID); n != 1 {
@@ -157,7 +164,7 @@ func TestConcurrentVotesKeepCountsExact(t *testing.T) {
 		}
 		final, err := e.s.GetPoll(e.ctx, fx.Users[0].ID, p.ID)
 		must(t, err)
-		if final.TotalVotes != voters || final.Version != 14 {
+		if final.TotalVotes != voters || final.Version != tl.Version+1 {
 			t.Fatalf("final: %d votes, version %d", final.TotalVotes, final.Version)
 		}
 		for id, n := range counts(final) {

@@ -23,6 +23,7 @@ const (
 	CodeForbidden          Code = "FORBIDDEN"
 	CodeNotCircleMember    Code = "NOT_CIRCLE_MEMBER"
 	CodeNotPollCreator     Code = "NOT_POLL_CREATOR"
+	CodeNotPollVoter       Code = "NOT_POLL_VOTER"
 	CodeNotCircleCreator   Code = "NOT_CIRCLE_CREATOR"
 	CodeNotFound           Code = "NOT_FOUND"
 	CodeCircleNotFound     Code = "CIRCLE_NOT_FOUND"
@@ -96,6 +97,7 @@ var (
 	ErrPollHasVotes       = Errorf(CodePollHasVotes, "the poll already has votes")
 	ErrAlreadyVoted       = Errorf(CodeAlreadyVoted, "you have already voted in this poll")
 	ErrSelfVote           = Errorf(CodeSelfVote, "you cannot vote for yourself")
+	ErrNotPollVoter       = Errorf(CodeNotPollVoter, "you joined the circle after this poll started, so you cannot vote in it")
 	ErrInvalidToken       = Errorf(CodeInvalidToken, "the token is invalid")
 	ErrUnauthorized       = Errorf(CodeUnauthorized, "authentication required")
 )

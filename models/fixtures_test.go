@@ -52,7 +52,7 @@ func newEnv(t *testing.T, db *models.DB, opts ...policyOption) *env {
 		db.SQL().SetMaxOpenConns(16)
 		db.SQL().SetMaxIdleConns(16)
 	}
-	s := models.NewStore(db, p)
+	s := models.NewStore(db, p, testkit.Ballots())
 	c := testkit.NewClock(t0)
 	s.SetClock(c.Now)
 	return &env{t: t, ctx: context.Background(), db: db, s: s, clock: c}

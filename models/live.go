@@ -52,7 +52,7 @@ func (s *Store) PollResults(ctx context.Context, pollID string) (Results, error)
 	db := s.conn(ctx)
 	var r pollRow
 	err := db.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
-		p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts, p.vote_total
+		p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts
 		FROM polls p WHERE p.id = ?`, pollID).Take(&r).Error
 	if err != nil {
 		return Results{}, notFound(err, ErrPollNotFound)

@@ -48,14 +48,13 @@ type pollRow struct {
 	ReleasedTotal   int
 	ReleasedVersion int
 	ReleasedCounts  string
-	VoteTotal       int
 	ViewerMemberID  *string
 	UserVoted       bool
 }
 
 // pollSelect reads polls as a viewer (first argument: the viewer's user id, twice).
 const pollSelect = `SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
-	p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts, p.vote_total, m.id AS viewer_member_id,
+	p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts, m.id AS viewer_member_id,
 	EXISTS (SELECT 1 FROM poll_participants pp WHERE pp.poll_id = p.id AND pp.user_id = ?) AS user_voted
 	FROM polls p
 	JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
@@ -151,8 +150,8 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		}
 		zero := s.zeroCounts(len(members) - 1)
 		if err := tx.Exec(`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at,
-			vote_counts, released_counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, pollID, req.CircleID, me.ID, tpl.ID, tpl.QuestionText,
-			req.Deadline.UTC().Truncate(time.Microsecond), now, zero, zero).Error; err != nil {
+			released_counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, pollID, req.CircleID, me.ID, tpl.ID, tpl.QuestionText,
+			req.Deadline.UTC().Truncate(time.Microsecond), now, zero).Error; err != nil {
 			return err
 		}
 		if err := tx.Exec(`INSERT INTO poll_creations (poll_id, user_id, created_at) VALUES (?, ?, ?)`, pollID, userID, now).Error; err != nil {
@@ -328,7 +327,6 @@ type ownPoll struct {
 	CreatedAt       time.Time
 	Deadline        time.Time
 	ClosedAt        *time.Time
-	VoteTotal       int
 }
 
 // lockedOwnPoll locks a poll row and checks the user created it.
@@ -338,7 +336,7 @@ func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, erro
 	if s.dialect == Postgres {
 		lock = " FOR UPDATE OF p"
 	}
-	err := tx.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.created_at, p.deadline, p.closed_at, p.vote_total
+	err := tx.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.created_at, p.deadline, p.closed_at
 		FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL WHERE p.id = ?`+lock, pollID).Take(&p).Error
 	if err != nil {
 		return p, notFound(err, ErrPollNotFound)
@@ -368,7 +366,13 @@ func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, d
 		if r.ClosedAt != nil || !r.Deadline.After(now) {
 			return ErrPollClosed
 		}
-		if r.VoteTotal > 0 {
+		// Read after the lock, in a statement of its own: a vote holds the row FOR SHARE until
+		// it commits, and only a new statement's snapshot sees its participant row.
+		var votes int64
+		if err := tx.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID).Scan(&votes).Error; err != nil {
+			return err
+		}
+		if votes > 0 {
 			return ErrPollHasVotes
 		}
 		if err := s.checkDeadline(deadline, now); err != nil {

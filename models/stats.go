@@ -153,7 +153,7 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (Circl
 	if err := db.Raw(`SELECT count(*) AS total_polls, COALESCE(sum(released_total), 0) AS total_votes,
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS closed_polls,
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN released_total ELSE 0 END), 0) AS closed_votes,
-			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN `+s.countsLength("vote_counts")+` + 1 ELSE 0 END), 0) AS eligible
+			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN `+s.countsLength("released_counts")+` + 1 ELSE 0 END), 0) AS eligible
 		FROM polls WHERE circle_id = ?`, circleID).Take(&tot).Error; err != nil {
 		return CircleStats{}, err
 	}

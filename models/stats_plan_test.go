@@ -108,8 +108,8 @@ var bulkRows = []string{
 	`INSERT INTO circles (id, name, creator_user_id, max_members, member_count, join_seq, created_at)
 		SELECT c, 'bulk', u, 10, 1, 1, now() - (n || ' minutes')::interval FROM bulk`,
 	`INSERT INTO circle_members (id, circle_id, user_id, nickname, role, join_seq, joined_at) SELECT m, c, u, 'b', 'creator', 1, now() FROM bulk`,
-	`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at, closed_at, vote_counts, released_counts)
-		SELECT p, c, m, '` + templateKind + `', 'q', now(), now() - (n || ' minutes')::interval, now(), '{0}', '{0}' FROM bulk`,
+	`INSERT INTO polls (id, circle_id, creator_member_id, template_id, question_text, deadline, created_at, closed_at, released_counts)
+		SELECT p, c, m, '` + templateKind + `', 'q', now(), now() - (n || ' minutes')::interval, now(), '{0}' FROM bulk`,
 	`INSERT INTO poll_creations (poll_id, user_id, created_at) SELECT p, u, now() - (n || ' minutes')::interval FROM bulk`,
 	`INSERT INTO poll_participants (poll_id, member_id, user_id) SELECT p, m, u FROM bulk`,
 	`INSERT INTO reports (id, reporter_user_id, target_type, target_id, reason, created_at) SELECT gen_random_uuid(), u, 'circle', c, 'spam', now() FROM bulk`,

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"circly/ballot"
+
 	"gorm.io/gorm"
 )
 
@@ -43,15 +45,19 @@ type Store struct {
 	now     func() time.Time
 	// optionCache maps poll id to its option ids in display order (they never change).
 	optionCache *idCache
+	box         *ballot.Box                // seals and opens ballots (box.go)
 	closer      atomic.Pointer[PollCloser] // closes polls reads find past their deadline (closer.go)
 }
 
-// NewStore wraps an open database.
-func NewStore(db *DB, policy Policy) *Store {
+// NewStore wraps an open database. Every replica of a deployment needs the same ballot box key.
+func NewStore(db *DB, policy Policy, box *ballot.Box) *Store {
 	if policy.TallyReleaseBatch < 1 {
 		policy.TallyReleaseBatch = 1
 	}
-	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now, optionCache: newIDCache(20_000)}
+	if box == nil {
+		panic("models.NewStore: a ballot box is required")
+	}
+	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now, optionCache: newIDCache(20_000), box: box}
 }
 
 // SetClock replaces the store's clock (tests).

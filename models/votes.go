@@ -37,34 +37,43 @@ type VoteRequest struct {
 // VoteResult answers a vote. Released is true when this vote released a new tally.
 type VoteResult struct {
 	PollID   string
-	OptionID string
+	OptionID string // empty on a replay: nothing stored knows it
 	VotedAt  time.Time
 	Tally    Tally
 	Released bool
 	Replayed bool // answered from an earlier request with the same Idempotency-Key
+	// OpenErr is why the batch this vote completed could not be opened. The vote itself is
+	// recorded; the ballots wait for the next vote, the opening job or the close.
+	OpenErr error
 }
 
-// Vote records a ballot: the member joins the poll's participants and the option's count on the
-// poll row goes up, in one transaction. Nothing records which participant chose which option,
-// and the only row whose content changes with the option is the poll row, which every vote of
-// the poll rewrites.
+// Vote records a ballot in two steps that never share a transaction:
 //
-// The happy path is two statements: an UPDATE that checks membership, option, self-vote and
-// circle in its joins (and locks the poll row, so votes on one poll queue and a concurrent close
-// is seen), then the participant insert that enforces one ballot per person. Only when the
-// UPDATE matches nothing does a read find out why. On PostgreSQL the statements run inside one
-// function call (circly_vote, migration 00006), one round trip instead of four.
+//   - cast: the member joins the poll's participants and the choice goes, sealed, into the
+//     poll's ballot box. Nothing else is written: no count, no time, no order.
+//   - open: when at least TALLY_RELEASE_BATCH ballots wait, a transaction of its own opens them
+//     all, adds them to the released tally and deletes them (box.go).
+//
+// So no transaction that writes a participant row writes the poll's counts, and the row
+// versions PostgreSQL keeps cannot pair a voter with a choice. On PostgreSQL the cast is one
+// call of circly_vote (migration 00007), one round trip; a vote that completes a batch makes
+// a second, circly_open.
 func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
 	if req.IdempotencyKey != "" {
 		if res, ok, err := s.replayVote(ctx, userID, req); ok || err != nil {
 			return res, err
 		}
 	}
-	vote := s.voteInTx
-	if s.dialect == Postgres {
-		vote = s.voteCall
+	sealed, err := s.box.Seal(req.PollID, req.OptionID)
+	if err != nil {
+		return VoteResult{}, errNotAnOption
 	}
-	out, err := vote(ctx, userID, req)
+	now := s.Now()
+	cast := s.castInTx
+	if s.dialect == Postgres {
+		cast = s.castCall
+	}
+	c, err := cast(ctx, userID, req, sealed, now)
 	if errors.Is(err, errReplay) {
 		res, ok, err := s.replayVote(ctx, userID, req)
 		if err == nil && !ok {
@@ -72,62 +81,105 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 		}
 		return res, err
 	}
-	return out, err
+	if err != nil {
+		return VoteResult{}, err
+	}
+	db := s.conn(ctx)
+	ids, err := s.optionIDs(db, req.PollID)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	counts, err := parseCounts(c.ReleasedCounts)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	out := VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
+		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, ids, counts)}
+	if len(c.Due) > 0 {
+		t, opened, err := s.openDue(ctx, req.PollID, c.Due)
+		switch {
+		case err != nil:
+			out.OpenErr = err
+		case opened:
+			out.Tally, out.Released = t, true
+		default:
+			out.Tally = t
+		}
+	}
+	return out, nil
 }
 
-// voteCall is the vote on PostgreSQL: one call of circly_vote, whose refusals roll it back
-// whole and come back as SQLSTATEs CV000–CV002.
-func (s *Store) voteCall(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
-	now := s.Now()
+// cast is what casting a ballot left: the released tally it saw, and the waiting ballots when a
+// batch is due (this one among them).
+type cast struct {
+	ReleasedTotal   int
+	ReleasedVersion int
+	ReleasedCounts  string
+	Due             [][]byte
+}
+
+var errNotAnOption = Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
+
+// idempotencyExpiry is when an Idempotency-Key record made now expires: on the hour, so that the
+// record keeps no finer trace of when the vote was cast.
+func (s *Store) idempotencyExpiry(now time.Time) time.Time {
+	return now.Add(s.policy.IdempotencyTTL).Truncate(time.Hour).Add(time.Hour)
+}
+
+// castCall is the cast on PostgreSQL: one call of circly_vote, whose refusals roll it back
+// whole and come back as SQLSTATEs CV000–CV003.
+func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, sealed []byte, now time.Time) (cast, error) {
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
 	}
 	var r struct {
 		OReplay          bool
-		OVoteTotal       int
 		OReleasedTotal   int
 		OReleasedVersion int
 		OReleasedCounts  string
+		ODue             string
 	}
 	db := s.conn(ctx)
-	err := db.Raw(`SELECT o_replay, coalesce(o_vote_total, 0) AS o_vote_total, coalesce(o_released_total, 0) AS o_released_total,
-			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts
+	err := db.Raw(`SELECT o_replay, coalesce(o_released_total, 0) AS o_released_total,
+			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts,
+			coalesce(o_due, '') AS o_due
 		FROM circly_vote(?, ?, ?, ?, ?, ?, ?, ?)`,
-		req.PollID, userID, req.OptionID, key, s.policy.TallyReleaseBatch,
-		now, now.Truncate(time.Second), now.Add(s.policy.IdempotencyTTL)).Scan(&r).Error
+		req.PollID, userID, req.OptionID, sealed, key, s.policy.TallyReleaseBatch, now, s.idempotencyExpiry(now)).Scan(&r).Error
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "CV000":
-			return VoteResult{}, s.whyNoVote(db, userID, req, now)
+			return cast{}, s.whyNoVote(db, userID, req, now)
 		case "CV001":
-			return VoteResult{}, ErrPollClosed
+			return cast{}, ErrPollClosed
 		case "CV002":
-			return VoteResult{}, ErrAlreadyVoted
+			return cast{}, ErrAlreadyVoted
+		case "CV003":
+			return cast{}, ErrNotPollVoter
 		}
 	}
 	if err != nil {
-		return VoteResult{}, err
+		return cast{}, err
 	}
 	if r.OReplay {
-		return VoteResult{}, errReplay
+		return cast{}, errReplay
 	}
-	return s.voteResult(db, req, now, r.OVoteTotal, r.OReleasedTotal, r.OReleasedVersion, r.OReleasedCounts)
+	due, err := parseHexList(r.ODue)
+	return cast{ReleasedTotal: r.OReleasedTotal, ReleasedVersion: r.OReleasedVersion, ReleasedCounts: r.OReleasedCounts, Due: due}, err
 }
 
-// voteInTx is the vote on SQLite, statement by statement in one transaction (circly_vote does
-// the same on PostgreSQL).
-func (s *Store) voteInTx(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
-	var out VoteResult
+// castInTx is the cast on SQLite, statement by statement in one transaction (circly_vote does
+// the same on PostgreSQL). SQLite's single writer connection stands in for the row locks.
+func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, sealed []byte, now time.Time) (cast, error) {
+	var out cast
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		now := s.Now()
 		if req.IdempotencyKey != "" {
 			// Waits for a concurrent request with the same key; replays it if that one committed.
-			res := tx.Exec(`INSERT INTO vote_idempotency (user_id, key, poll_id, voted_at, expires_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (user_id, key) DO UPDATE SET poll_id = excluded.poll_id, voted_at = excluded.voted_at,
-					expires_at = excluded.expires_at WHERE vote_idempotency.expires_at <= ?`,
-				userID, req.IdempotencyKey, req.PollID, now.Truncate(time.Second), now.Add(s.policy.IdempotencyTTL), now)
+			res := tx.Exec(`INSERT INTO vote_idempotency (user_id, key, poll_id, expires_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (user_id, key) DO UPDATE SET poll_id = excluded.poll_id, expires_at = excluded.expires_at
+				WHERE vote_idempotency.expires_at <= ?`,
+				userID, req.IdempotencyKey, req.PollID, s.idempotencyExpiry(now), now)
 			if res.Error != nil {
 				return res.Error
 			}
@@ -135,76 +187,74 @@ func (s *Store) voteInTx(ctx context.Context, userID string, req VoteRequest) (V
 				return errReplay
 			}
 		}
-		batch := s.policy.TallyReleaseBatch
-		due := `polls.vote_total + 1 - polls.released_total >= ?`
-		bumped := jsonIncremented("polls.vote_counts", "o.display_order")
 		var p struct {
-			CircleID        string
-			VoteTotal       int
+			MemberID        string
+			Open            bool
+			Voter           bool
 			ReleasedTotal   int
 			ReleasedVersion int
 			ReleasedCounts  string
-			Open            bool
 		}
-		res := tx.Raw(`UPDATE polls SET vote_total = polls.vote_total + 1,
-				vote_counts = `+bumped+`,
-				released_total = CASE WHEN `+due+` THEN polls.vote_total + 1 ELSE polls.released_total END,
-				released_counts = CASE WHEN `+due+` THEN `+bumped+` ELSE polls.released_counts END,
-				released_version = CASE WHEN `+due+` THEN polls.released_version + 1 ELSE polls.released_version END
-			FROM circles c, circle_members m, poll_options o
-			WHERE polls.id = ? AND c.id = polls.circle_id AND c.deleted_at IS NULL
-				AND m.circle_id = polls.circle_id AND m.user_id = ? AND m.left_at IS NULL
-				AND o.id = ? AND o.poll_id = polls.id AND o.member_id <> m.id
-				AND NOT EXISTS (SELECT 1 FROM circle_members om WHERE om.id = o.member_id AND om.user_id = ?)
-			RETURNING polls.circle_id, polls.vote_total, polls.released_total, polls.released_version, polls.released_counts,
-				(polls.closed_at IS NULL AND polls.deadline > ?) AS open`,
-			batch, batch, batch, req.PollID, userID, req.OptionID, userID, now).Scan(&p)
-		if res.Error != nil {
+		res := tx.Raw(`SELECT m.id AS member_id, (p.closed_at IS NULL AND p.deadline > ?) AS open,
+				(m.id = p.creator_member_id OR EXISTS (
+					SELECT 1 FROM poll_options vo WHERE vo.poll_id = p.id AND vo.member_id = m.id)) AS voter,
+				p.released_total, p.released_version, p.released_counts
+			FROM polls p
+			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
+			JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
+			JOIN poll_options o ON o.id = ? AND o.poll_id = p.id AND o.member_id <> m.id
+			WHERE p.id = ?
+				AND NOT EXISTS (SELECT 1 FROM circle_members om WHERE om.id = o.member_id AND om.user_id = ?)`,
+			now, userID, req.OptionID, req.PollID, userID).Scan(&p)
+		switch {
+		case res.Error != nil:
 			return res.Error
-		}
-		if res.RowsAffected == 0 {
+		case res.RowsAffected == 0:
 			return s.whyNoVote(tx, userID, req, now)
-		}
-		if !p.Open {
+		case !p.Open:
 			return ErrPollClosed
+		case !p.Voter:
+			return s.notAVoter(tx, userID, req.PollID)
 		}
-		// One ballot per membership and per person (the unique (poll_id, user_id) index): a member
-		// who left and rejoined keeps the ballot of the old membership.
-		res = tx.Exec(`INSERT INTO poll_participants (poll_id, member_id, user_id)
-			SELECT ?, m.id, m.user_id FROM circle_members m
-			WHERE m.circle_id = ? AND m.user_id = ? AND m.left_at IS NULL
-			ON CONFLICT DO NOTHING`, req.PollID, p.CircleID, userID)
+		// One ballot per membership and per person (the unique (poll_id, user_id) index).
+		res = tx.Exec(`INSERT INTO poll_participants (poll_id, member_id, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			req.PollID, p.MemberID, userID)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrAlreadyVoted
 		}
-		var err error
-		out, err = s.voteResult(tx, req, now, p.VoteTotal, p.ReleasedTotal, p.ReleasedVersion, p.ReleasedCounts)
-		return err
+		if err := tx.Exec(`INSERT INTO ballots (poll_id, sealed) VALUES (?, ?)`, req.PollID, sealed).Error; err != nil {
+			return err
+		}
+		out = cast{ReleasedTotal: p.ReleasedTotal, ReleasedVersion: p.ReleasedVersion, ReleasedCounts: p.ReleasedCounts}
+		var n int64
+		if err := tx.Raw(`SELECT count(*) FROM ballots WHERE poll_id = ?`, req.PollID).Scan(&n).Error; err != nil {
+			return err
+		}
+		if int(n) >= s.policy.TallyReleaseBatch {
+			return tx.Raw(`SELECT sealed FROM ballots WHERE poll_id = ?`, req.PollID).Scan(&out.Due).Error
+		}
+		return nil
 	})
 	return out, err
 }
 
-// voteResult answers a counted ballot with the released tally as the vote left it.
-func (s *Store) voteResult(db *gorm.DB, req VoteRequest, now time.Time, voteTotal, releasedTotal, releasedVersion int, releasedCounts string) (VoteResult, error) {
-	ids, err := s.optionIDs(db, req.PollID)
-	if err != nil {
-		return VoteResult{}, err
+// notAVoter tells a membership that began after the poll was created apart from a person who
+// already voted through an earlier one.
+func (s *Store) notAVoter(tx *gorm.DB, userID, pollID string) error {
+	var n int64
+	if err := tx.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ? AND user_id = ?`, pollID, userID).Scan(&n).Error; err != nil {
+		return err
 	}
-	counts, err := parseCounts(releasedCounts)
-	if err != nil {
-		return VoteResult{}, err
+	if n > 0 {
+		return ErrAlreadyVoted
 	}
-	return VoteResult{
-		PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
-		Released: releasedTotal == voteTotal,
-		Tally:    tallyOf(req.PollID, releasedVersion, releasedTotal, false, ids, counts),
-	}, nil
+	return ErrNotPollVoter
 }
 
-// whyNoVote explains a vote whose checked UPDATE matched no row.
+// whyNoVote explains a vote whose checked read matched no row.
 func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.Time) error {
 	var chk struct {
 		Deadline       time.Time
@@ -228,7 +278,7 @@ func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.
 	case chk.ViewerMemberID == nil:
 		return ErrNotCircleMember
 	case chk.OptionPollID == nil || *chk.OptionPollID != req.PollID:
-		return Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
+		return errNotAnOption
 	case *chk.OptionMemberID == *chk.ViewerMemberID || (chk.OptionUserID != nil && *chk.OptionUserID == userID):
 		return ErrSelfVote
 	case chk.ClosedAt != nil || !chk.Deadline.After(now):
@@ -280,29 +330,27 @@ func (c *idCache) put(k string, v []string) {
 
 var errReplay = errors.New("replay an earlier answer")
 
-// replayVote answers a retried vote from its Idempotency-Key record. The record never holds the
-// option: the answer echoes the retry's option_id, and the tally is the poll's current one.
+// replayVote answers a retried vote from its Idempotency-Key record. The record holds neither
+// the option nor the time: the replay answers the poll and its current tally, and leaves
+// option_id and voted_at empty rather than echo what it cannot know.
 func (s *Store) replayVote(ctx context.Context, userID string, req VoteRequest) (VoteResult, bool, error) {
-	var rec struct {
-		PollID  string
-		VotedAt time.Time
-	}
-	err := s.conn(ctx).Raw(`SELECT poll_id, voted_at FROM vote_idempotency WHERE user_id = ? AND key = ? AND expires_at > ?`,
-		userID, req.IdempotencyKey, s.Now()).Take(&rec).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return VoteResult{}, false, nil
-	}
+	var pollIDs []string
+	err := s.conn(ctx).Raw(`SELECT poll_id FROM vote_idempotency WHERE user_id = ? AND key = ? AND expires_at > ?`,
+		userID, req.IdempotencyKey, s.Now()).Scan(&pollIDs).Error
 	if err != nil {
 		return VoteResult{}, false, err
 	}
-	if rec.PollID != req.PollID {
+	if len(pollIDs) == 0 {
+		return VoteResult{}, false, nil
+	}
+	if pollIDs[0] != req.PollID {
 		return VoteResult{}, true, Errorf(CodeAlreadyExists, "this Idempotency-Key was already used for another poll")
 	}
 	t, err := s.Tally(ctx, req.PollID)
 	if err != nil {
 		return VoteResult{}, true, err
 	}
-	return VoteResult{PollID: rec.PollID, OptionID: req.OptionID, VotedAt: rec.VotedAt, Tally: t, Replayed: true}, true, nil
+	return VoteResult{PollID: req.PollID, Tally: t, Replayed: true}, true, nil
 }
 
 // tallyOf pairs option ids (in display order) with released counts.
@@ -338,51 +386,12 @@ func (s *Store) Tally(ctx context.Context, pollID string) (Tally, error) {
 	return tallyOf(pollID, p.ReleasedVersion, p.ReleasedTotal, p.ClosedAt != nil, ids, counts), nil
 }
 
-// PollAudit is a poll's exact bookkeeping, for invariant checks: VoteTotal, the sum of the exact
-// per-option counts and the number of participants must always agree.
-type PollAudit struct {
-	VoteTotal    int
-	CountSum     int
-	Participants int
-	Counts       []int // exact, by display order
-}
-
-// AuditPoll reads a poll's exact counts. It is for operators and tests; never serve it to a client.
-func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error) {
-	db := s.conn(ctx)
-	var p struct {
-		VoteTotal  int
-		VoteCounts string
-	}
-	if err := db.Raw(`SELECT vote_total, vote_counts FROM polls WHERE id = ?`, pollID).Take(&p).Error; err != nil {
-		return PollAudit{}, notFound(err, ErrPollNotFound)
-	}
-	counts, err := parseCounts(p.VoteCounts)
-	if err != nil {
-		return PollAudit{}, err
-	}
-	a := PollAudit{VoteTotal: p.VoteTotal, Counts: counts}
-	for _, c := range counts {
-		a.CountSum += c
-	}
-	var n int64
-	err = db.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, pollID).Scan(&n).Error
-	a.Participants = int(n)
-	return a, err
-}
-
-// ClosePoll closes a poll, releases its exact final tally and writes its result notifications
-// (see CloseAndNotify). It is idempotent: only the first caller, on any replica, gets closed ==
-// true.
+// ClosePoll closes a poll, opens its last ballots into the exact final tally and writes its
+// result notifications (see CloseAndNotify). It is idempotent: only the first caller, on any
+// replica, gets closed == true.
 func (s *Store) ClosePoll(ctx context.Context, pollID string) (closed bool, err error) {
 	c, err := s.CloseAndNotify(ctx, pollID)
 	return c.Closed, err
-}
-
-func (s *Store) closePollTx(tx *gorm.DB, pollID string, now time.Time) (bool, error) {
-	res := tx.Exec(`UPDATE polls SET closed_at = ?, released_total = vote_total, released_counts = vote_counts,
-		released_version = released_version + 1 WHERE id = ? AND closed_at IS NULL`, now, pollID)
-	return res.RowsAffected == 1, res.Error
 }
 
 // DuePolls lists open polls whose deadline has passed, oldest first.

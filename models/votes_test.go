@@ -63,7 +63,7 @@ func TestVoteRejections(t *testing.T) {
 		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[3].ID)), models.CodeAlreadyVoted) // no changing
 
 		// Rejected ballots left no trace.
-		if n := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, p.ID); n != 2 {
+		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 2 {
 			t.Fatalf("vote_total %d, want 2", n)
 		}
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 2 {
@@ -82,7 +82,7 @@ func TestVoteRejections(t *testing.T) {
 		_, err = e.s.ClosePoll(e.ctx, other.ID)
 		must(t, err)
 		wantCode(t, vote(fx.Users[2].ID, other.ID, optionOf(t, other, fx.Members[3].ID)), models.CodePollClosed)
-		if n := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, other.ID); n != 0 {
+		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, other.ID); n != 0 {
 			t.Fatalf("closed poll took a vote (%d)", n)
 		}
 	}, batch(1))
@@ -111,7 +111,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 		}
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
 		wantCode(t, err, models.CodeAlreadyVoted)
-		if n := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, p.ID); n != 1 {
+		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("vote_total %d, want 1", n)
 		}
 
@@ -137,7 +137,10 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 func TestVoteIdempotencyKey(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
-		p := e.poll(fx, 0)
+		// Open for three hours: the key outlives its TTL until the next full hour.
+		p, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
+			CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(3 * time.Hour)})
+		must(t, err)
 		q := e.poll(fx, 2)
 		u := fx.Users[1]
 		pick := optionOf(t, p, fx.Members[2].ID)
@@ -152,7 +155,8 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		again, err := e.s.Vote(e.ctx, u.ID, req)
 		must(t, err)
-		if !again.Replayed || !again.VotedAt.Equal(first.VotedAt) || again.PollID != p.ID || again.OptionID != pick {
+		// The record keeps neither the option nor the time: a replay echoes neither.
+		if !again.Replayed || !again.VotedAt.IsZero() || again.PollID != p.ID || again.OptionID != "" {
 			t.Fatalf("replay %+v, first %+v", again, first)
 		}
 		if again.Tally.Version != first.Tally.Version || again.Tally.TotalVotes != first.Tally.TotalVotes {
@@ -161,7 +165,7 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("%d participants after a replay, want 1", n)
 		}
-		if n := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, p.ID); n != 1 {
+		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("vote_total %d after a replay, want 1", n)
 		}
 
@@ -187,12 +191,21 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		if r.Replayed {
 			t.Fatal("a key whose request failed was replayed")
 		}
-		// Once the key is forgotten, the retry meets ALREADY_VOTED instead of a replay.
-		e.clock.Set(t0.Add(20 * time.Minute))
+		// The record expires on the hour after the TTL, never at a time that dates the vote.
+		var expires []time.Time
+		must(t, e.db.Gorm.Raw(`SELECT expires_at FROM vote_idempotency`).Scan(&expires).Error)
+		for _, x := range expires {
+			if !x.Equal(x.Truncate(time.Hour)) {
+				t.Fatalf("an Idempotency-Key record expires at %s, not on the hour", x)
+			}
+		}
+		// Once the key is forgotten (on the hour after the first vote's 10 minutes), the retry
+		// meets ALREADY_VOTED instead of a replay.
+		e.clock.Set(t0.Add(time.Hour))
 		_, err = e.s.Vote(e.ctx, u.ID, req)
 		wantCode(t, err, models.CodeAlreadyVoted)
-		if n := e.scalar(`SELECT vote_total FROM polls WHERE id = ?`, p.ID); n != 3 {
-			t.Fatalf("vote_total %d, want 3", n)
+		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 3 {
+			t.Fatalf("%d participants, want 3", n)
 		}
 	}, batch(1), func(p *models.Policy) { p.IdempotencyTTL = 10 * time.Minute })
 }

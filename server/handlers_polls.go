@@ -238,10 +238,14 @@ func (s *Server) vote(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	out := voteJSON{PollID: res.PollID, Tally: app.TallyView(res.Tally)}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
+	} else {
+		at := ts(res.VotedAt)
+		out.OptionID, out.VotedAt = &res.OptionID, &at
 	}
-	ok(c, http.StatusCreated, voteJSON{PollID: res.PollID, OptionID: res.OptionID, VotedAt: ts(res.VotedAt), Tally: app.TallyView(res.Tally)})
+	ok(c, http.StatusCreated, out)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
+	"circly/internal/testkit"
 	"circly/models"
 	"circly/server"
 
@@ -109,7 +110,7 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 		o(&st)
 	}
 	e := &env{t: t, db: db, cfg: st.cfg}
-	e.store = models.NewStore(db, st.policy)
+	e.store = models.NewStore(db, st.policy, testkit.Ballots())
 	e.store.SetClock(func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) })
 	e.tokens = auth.NewTokens(st.cfg.SecretKey, st.tokenTTL)
 	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test", Log: st.log}
@@ -285,16 +286,21 @@ func (e *env) send(method, path, token string, body any, headers ...string) (res
 
 // user is a logged-in test user.
 type user struct {
-	ID, Token, Refresh string
+	ID, Token, Refresh, Device string
 }
 
 var deviceSeq atomic.Int64
 
 func (e *env) login() user {
 	e.t.Helper()
-	d := e.must(200, e.request("POST", "/v1/auth/device-login", "", map[string]any{
-		"device_id": fmt.Sprintf("device-%d-%d", time.Now().UnixNano(), deviceSeq.Add(1)), "platform": "ios"}))
-	return user{ID: d["user_id"].(string), Token: d["access_token"].(string), Refresh: d["refresh_token"].(string)}
+	return e.loginDevice(fmt.Sprintf("device-%d-%d", time.Now().UnixNano(), deviceSeq.Add(1)))
+}
+
+// loginDevice logs in with a given device id.
+func (e *env) loginDevice(device string) user {
+	e.t.Helper()
+	d := e.must(200, e.request("POST", "/v1/auth/device-login", "", map[string]any{"device_id": device, "platform": "ios"}))
+	return user{ID: d["user_id"].(string), Token: d["access_token"].(string), Refresh: d["refresh_token"].(string), Device: device}
 }
 
 // circle is a test circle with its creator first in members.

@@ -26,6 +26,7 @@ var statusOf = map[models.Code]int{
 	models.CodeForbidden:          http.StatusForbidden,
 	models.CodeNotCircleMember:    http.StatusForbidden,
 	models.CodeNotPollCreator:     http.StatusForbidden,
+	models.CodeNotPollVoter:       http.StatusForbidden,
 	models.CodeNotCircleCreator:   http.StatusForbidden,
 	models.CodeNotFound:           http.StatusNotFound,
 	models.CodeCircleNotFound:     http.StatusNotFound,

@@ -144,9 +144,11 @@ func pollView(p models.Poll) pollJSON {
 	return out
 }
 
+// voteJSON answers a vote. On a replay option_id and voted_at are null: the Idempotency-Key
+// record keeps neither the choice nor the time.
 type voteJSON struct {
 	PollID   string        `json:"poll_id"`
-	OptionID string        `json:"option_id"`
-	VotedAt  string        `json:"voted_at"`
+	OptionID *string       `json:"option_id"`
+	VotedAt  *string       `json:"voted_at"`
 	Tally    app.TallyJSON `json:"tally"`
 }

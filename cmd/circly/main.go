@@ -94,6 +94,13 @@ func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 		}
 		return err
 	case "down":
+		n, err := openBallotsBeforeRollback(ctx, cfg, db, log)
+		if err != nil {
+			return fmt.Errorf("migrate down: open the waiting ballots first: %w", err)
+		}
+		if n > 0 {
+			fmt.Fprintf(stdout, "opened the waiting ballots of %d polls\n", n)
+		}
 		r, err := p.Down(ctx)
 		if r != nil {
 			fmt.Fprintf(stdout, "rolled back %s\n", r.Source.Path)

@@ -118,7 +118,14 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	policy.PollMinDuration = cfg.PollMinDuration
 	policy.PollMaxDuration = cfg.PollMaxDuration
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
-	store := models.NewStore(db, policy)
+	box, err := ballotBox(cfg, log)
+	if err != nil {
+		return err
+	}
+	store := models.NewStore(db, policy, box)
+	if err := store.CheckBallotKey(startCtx); err != nil {
+		return err
+	}
 	files, err := storage.NewLocal(filepath.Join(cfg.DataDir, "uploads"))
 	if err != nil {
 		return err

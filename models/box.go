@@ -1,0 +1,312 @@
+package models
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+)
+
+// The ballot box: each vote leaves one sealed ballot in `ballots` (poll id and sealed bytes,
+// nothing else), and only opening a batch, in a transaction that writes no participant row,
+// changes the released tally (see Vote).
+
+// errNotDue rolls back an opening that found fewer ballots than a batch.
+var errNotDue = errors.New("fewer ballots than a batch")
+
+// openDue opens the batch a vote found waiting. On PostgreSQL the ballots it read go to
+// circly_open in one round trip; when another opener took some of them first it reads the
+// box again in a transaction of its own (openBox). opened is false when nothing was due any
+// more; t is then the current tally.
+func (s *Store) openDue(ctx context.Context, pollID string, due [][]byte) (t Tally, opened bool, err error) {
+	if s.dialect != Postgres {
+		return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+	}
+	db := s.conn(ctx)
+	ids, err := s.optionIDs(db, pollID)
+	if err != nil {
+		return Tally{}, false, err
+	}
+	add, err := s.countBallots(pollID, ids, make([]int, len(ids)), due)
+	if err != nil {
+		return Tally{}, false, err
+	}
+	var r struct {
+		OOpened          bool
+		OReleasedTotal   int
+		OReleasedVersion int
+		OReleasedCounts  string
+	}
+	err = db.Raw(`SELECT o_opened, coalesce(o_released_total, 0) AS o_released_total,
+			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts
+		FROM circly_open(?, ?, ?)`, pollID, hexList(due), countsText(Postgres, add)).Scan(&r).Error
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "CV004" {
+		return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+	}
+	if err != nil {
+		return Tally{}, false, err
+	}
+	if !r.OOpened {
+		t, err := s.Tally(ctx, pollID)
+		return t, false, err
+	}
+	counts, err := parseCounts(r.OReleasedCounts)
+	if err != nil {
+		return Tally{}, false, err
+	}
+	return tallyOf(pollID, r.OReleasedVersion, r.OReleasedTotal, false, ids, counts), true, nil
+}
+
+// openBox opens every waiting ballot of an open poll when at least atLeast wait: one
+// transaction locks the poll row, deletes the ballots, counts them into the released tally and
+// bumps its version. Openers of one poll take turns on the row lock and each ballot is deleted
+// once, so each is counted exactly once, on any replica.
+func (s *Store) openBox(ctx context.Context, pollID string, atLeast int) (t Tally, opened bool, err error) {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		var p struct {
+			ReleasedTotal   int
+			ReleasedVersion int
+			ReleasedCounts  string
+		}
+		res := tx.Raw(`SELECT released_total, released_version, released_counts FROM polls
+			WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNotDue // closed: the close opened everything
+		}
+		sealed, err := s.takeBallots(tx, pollID)
+		if err != nil {
+			return err
+		}
+		if len(sealed) < atLeast || len(sealed) == 0 {
+			return errNotDue
+		}
+		counts, err := parseCounts(p.ReleasedCounts)
+		if err != nil {
+			return err
+		}
+		ids, err := s.optionIDs(tx, pollID)
+		if err != nil {
+			return err
+		}
+		if counts, err = s.countBallots(pollID, ids, counts, sealed); err != nil {
+			return err
+		}
+		total, version := p.ReleasedTotal+len(sealed), p.ReleasedVersion+1
+		if err := tx.Exec(`UPDATE polls SET released_counts = ?, released_total = ?, released_version = ? WHERE id = ?`,
+			countsText(s.dialect, counts), total, version, pollID).Error; err != nil {
+			return err
+		}
+		t, opened = tallyOf(pollID, version, total, false, ids, counts), true
+		return nil
+	})
+	if errors.Is(err, errNotDue) {
+		t, err = s.Tally(ctx, pollID)
+		return t, false, err
+	}
+	return t, opened, err
+}
+
+// OpenBallots opens a poll's waiting ballots when a batch is due (the opening job's step, for
+// batches whose vote could not open them). released tells whether a new tally came out.
+func (s *Store) OpenBallots(ctx context.Context, pollID string) (t Tally, released bool, err error) {
+	return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+}
+
+// DueBoxes lists open polls with at least a batch of ballots waiting.
+func (s *Store) DueBoxes(ctx context.Context, limit int) ([]string, error) {
+	ids := []string{}
+	err := s.conn(ctx).Raw(`SELECT b.poll_id FROM ballots b JOIN polls p ON p.id = b.poll_id AND p.closed_at IS NULL
+		GROUP BY b.poll_id HAVING count(*) >= ? LIMIT ?`, s.policy.TallyReleaseBatch, limit).Scan(&ids).Error
+	return ids, err
+}
+
+// takeBallots deletes and returns a poll's waiting ballots (the caller holds the poll row).
+func (s *Store) takeBallots(tx *gorm.DB, pollID string) ([][]byte, error) {
+	var sealed [][]byte
+	err := tx.Raw(`DELETE FROM ballots WHERE poll_id = ? RETURNING sealed`, pollID).Scan(&sealed).Error
+	return sealed, err
+}
+
+// countBallots opens sealed ballots of a poll and adds each to counts (by display order). One
+// ballot that does not open fails the whole batch: nothing is deleted, and the log says so.
+func (s *Store) countBallots(pollID string, optionIDs []string, counts []int, sealed [][]byte) ([]int, error) {
+	pos := make(map[string]int, len(optionIDs))
+	for i, id := range optionIDs {
+		pos[id] = i
+	}
+	for len(counts) < len(optionIDs) {
+		counts = append(counts, 0)
+	}
+	for _, b := range sealed {
+		opt, err := s.box.Open(pollID, b)
+		if err != nil {
+			return nil, fmt.Errorf("poll %s: %d waiting ballots, one does not open under ballot key %s: %w",
+				pollID, len(sealed), s.box.Fingerprint(), err)
+		}
+		i, ok := pos[opt]
+		if !ok {
+			return nil, fmt.Errorf("poll %s: a ballot names an option of no such poll", pollID)
+		}
+		counts[i]++
+	}
+	return counts, nil
+}
+
+// closePollTx closes an open poll and opens every ballot still waiting, in the caller's
+// transaction: the final released tally is the exact one. false when the poll was already
+// closed. Votes in flight hold the poll row locked, so the lock waits for them, and a vote
+// that waited for the close sees it closed.
+func (s *Store) closePollTx(tx *gorm.DB, pollID string, now time.Time) (bool, error) {
+	var p struct {
+		ReleasedTotal  int
+		ReleasedCounts string
+	}
+	res := tx.Raw(`SELECT released_total, released_counts FROM polls WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
+	}
+	sealed, err := s.takeBallots(tx, pollID)
+	if err != nil {
+		return false, err
+	}
+	counts, err := parseCounts(p.ReleasedCounts)
+	if err != nil {
+		return false, err
+	}
+	ids, err := s.optionIDs(tx, pollID)
+	if err != nil {
+		return false, err
+	}
+	if counts, err = s.countBallots(pollID, ids, counts, sealed); err != nil {
+		return false, err
+	}
+	err = tx.Exec(`UPDATE polls SET closed_at = ?, released_counts = ?, released_total = ?,
+		released_version = released_version + 1 WHERE id = ?`,
+		now, countsText(s.dialect, counts), p.ReleasedTotal+len(sealed), pollID).Error
+	return err == nil, err
+}
+
+// CheckBallotKey opens a sample of the waiting ballots: a service started with a key other than
+// the one that sealed them would leave them unopened, so start-up refuses it.
+func (s *Store) CheckBallotKey(ctx context.Context) error {
+	var rows []struct {
+		PollID string
+		Sealed []byte
+	}
+	if err := s.conn(ctx).Raw(`SELECT poll_id, sealed FROM ballots LIMIT 20`).Scan(&rows).Error; err != nil {
+		return err
+	}
+	bad := 0
+	for _, r := range rows {
+		if _, err := s.box.Open(r.PollID, r.Sealed); err != nil {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("BALLOT_KEY: %d of %d waiting ballots do not open under this key (fingerprint %s); "+
+			"start with the BALLOT_KEY or SECRET_KEY that sealed them", bad, len(rows), s.box.Fingerprint())
+	}
+	return nil
+}
+
+// OpenAllBallots opens every waiting ballot of every open poll, whatever the batch size: the
+// step before rolling back the sealed-ballot migration, whose older schema has no box.
+func (s *Store) OpenAllBallots(ctx context.Context) (polls int, err error) {
+	ids := []string{}
+	if err := s.conn(ctx).Raw(`SELECT DISTINCT poll_id FROM ballots`).Scan(&ids).Error; err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, opened, err := s.openBox(ctx, id, 1); err != nil {
+			return polls, err
+		} else if opened {
+			polls++
+		}
+	}
+	return polls, nil
+}
+
+// PollAudit is a poll's bookkeeping, for invariant checks: the participants must always equal
+// the released votes plus the ballots waiting in the box, and the released counts must add up
+// to the released total.
+type PollAudit struct {
+	Participants int
+	Waiting      int // sealed ballots not yet opened
+	Released     int // released_total
+	CountSum     int // sum of the released counts
+	Counts       []int
+}
+
+// AuditPoll reads a poll's bookkeeping. It is for operators and tests.
+func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error) {
+	db := s.conn(ctx)
+	var p struct {
+		ReleasedTotal  int
+		ReleasedCounts string
+		Participants   int
+		Waiting        int
+	}
+	if err := db.Raw(`SELECT released_total, released_counts,
+			(SELECT count(*) FROM poll_participants pp WHERE pp.poll_id = p.id) AS participants,
+			(SELECT count(*) FROM ballots b WHERE b.poll_id = p.id) AS waiting
+		FROM polls p WHERE id = ?`, pollID).Take(&p).Error; err != nil {
+		return PollAudit{}, notFound(err, ErrPollNotFound)
+	}
+	counts, err := parseCounts(p.ReleasedCounts)
+	if err != nil {
+		return PollAudit{}, err
+	}
+	a := PollAudit{Participants: p.Participants, Waiting: p.Waiting, Released: p.ReleasedTotal, Counts: counts}
+	for _, c := range counts {
+		a.CountSum += c
+	}
+	return a, nil
+}
+
+// hexList is ballots as circly_open takes them: hex, comma-separated.
+func hexList(sealed [][]byte) string {
+	parts := make([]string, len(sealed))
+	for i, b := range sealed {
+		parts[i] = hex.EncodeToString(b)
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseHexList reads circly_vote's o_due.
+func parseHexList(s string) ([][]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([][]byte, len(parts))
+	for i, p := range parts {
+		b, err := hex.DecodeString(p)
+		if err != nil {
+			return nil, fmt.Errorf("bad ballot list: %w", err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// countsText is counts in the stored form of a dialect: "{1,0,2}" or "[1,0,2]".
+func countsText(d Dialect, counts []int) string {
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = strconv.Itoa(c)
+	}
+	if d == Postgres {
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
