@@ -81,6 +81,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	ctx := context.Background()
 	dsn, appName := withAppName(tb, testdb.PostgresSchemaURL(tb))
 	conns := envInt("CIRCLY_BENCH_DB_CONNS", defaultDBConns)
+	batch := envInt("CIRCLY_BENCH_BATCH", 1) // TALLY_RELEASE_BATCH: 1 releases (and opens) every vote
 	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: conns, Logger: zap.NewNop()})
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
@@ -94,7 +95,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 		"SECRET_KEY":          benchSecret,
 		"RATE_LIMIT_REQUESTS": "0",
 		"AUTH_RATE_LIMIT":     "0",
-		"TALLY_RELEASE_BATCH": "1",
+		"TALLY_RELEASE_BATCH": strconv.Itoa(batch),
 		"POLL_OPEN_LIMIT":     "0",
 		"POLL_DAILY_LIMIT":    "0",
 		"DB_MAX_OPEN_CONNS":   strconv.Itoa(conns),
@@ -104,7 +105,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 		tb.Fatalf("config: %v", err)
 	}
 	policy := models.DefaultPolicy()
-	policy.TallyReleaseBatch = 1
+	policy.TallyReleaseBatch = batch
 	policy.PollOpenLimit = 0
 	policy.PollDailyLimit = 0
 	store := models.NewStore(db, policy, testkit.Ballots())
@@ -351,7 +352,8 @@ func (h *voteHarness) check(tb testing.TB, r voteRun) {
 		tb.Fatalf("%d of %d votes failed; first: %s", r.failures, len(h.jobs), r.firstFail)
 	}
 	var counted struct{ Total, Ballots int64 }
-	if err := h.db.Gorm.Raw(`SELECT (SELECT coalesce(sum(vote_total), 0) FROM polls) AS total,
+	// Every ballot is either released or waiting sealed in its poll's box.
+	if err := h.db.Gorm.Raw(`SELECT (SELECT coalesce(sum(released_total), 0) FROM polls) + (SELECT count(*) FROM ballots) AS total,
 		(SELECT count(*) FROM poll_participants) AS ballots`).Scan(&counted).Error; err != nil {
 		tb.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package models
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"math/rand/v2"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,20 +22,56 @@ import (
 // errNotDue rolls back an opening that found fewer ballots than a batch.
 var errNotDue = errors.New("fewer ballots than a batch")
 
-// openDue opens the batch a vote found waiting. On PostgreSQL the ballots it read go to
-// circly_open in one round trip; when another opener took some of them first it reads the
-// box again in a transaction of its own (openBox). opened is false when nothing was due any
-// more; t is then the current tally.
-func (s *Store) openDue(ctx context.Context, pollID string, due [][]byte) (t Tally, opened bool, err error) {
-	if s.dialect != Postgres {
-		return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+// A release opens exactly one batch, so the tally moves as it always has: every release adds
+// TALLY_RELEASE_BATCH ballots (at 1, every vote is its own release). The vote that completes a
+// batch opens its own ballot and batch-1 others picked at random from those waiting; the
+// opening job opens every whole batch that waits; the close opens everything.
+type openMode int
+
+const (
+	openOwnBatch   openMode = iota // the voter's ballot and batch-1 others
+	openAllBatches                 // as many whole batches as wait
+	openEverything                 // every waiting ballot (before rolling back the box)
+)
+
+// pickBatch chooses the ballots a vote opens from those waiting: its own first, then batch-1
+// others at random. nil when its own is no longer waiting (another opener took it) or fewer
+// than a batch wait.
+func pickBatch(waiting [][]byte, own []byte, batch int) [][]byte {
+	if len(waiting) < batch {
+		return nil
+	}
+	var others [][]byte
+	found := false
+	for _, b := range waiting {
+		if bytes.Equal(b, own) {
+			found = true
+		} else {
+			others = append(others, b)
+		}
+	}
+	if !found {
+		return nil
+	}
+	rand.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	return append([][]byte{own}, others[:batch-1]...)
+}
+
+// openDue opens the batch a vote completed. On PostgreSQL the ballots it picked go to
+// circly_open in one round trip; when another opener took one of them first it picks again in
+// a transaction of its own (openBox). opened is false when its ballot was opened by another
+// opener; t is then the current tally.
+func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting [][]byte) (t Tally, opened bool, err error) {
+	take := pickBatch(waiting, own, s.policy.TallyReleaseBatch)
+	if s.dialect != Postgres || take == nil {
+		return s.openBox(ctx, pollID, own, openOwnBatch)
 	}
 	db := s.conn(ctx)
 	ids, err := s.optionIDs(db, pollID)
 	if err != nil {
 		return Tally{}, false, err
 	}
-	add, err := s.countBallots(pollID, ids, make([]int, len(ids)), due)
+	add, err := s.countBallots(pollID, ids, make([]int, len(ids)), take)
 	if err != nil {
 		return Tally{}, false, err
 	}
@@ -45,10 +83,10 @@ func (s *Store) openDue(ctx context.Context, pollID string, due [][]byte) (t Tal
 	}
 	err = db.Raw(`SELECT o_opened, coalesce(o_released_total, 0) AS o_released_total,
 			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts
-		FROM circly_open(?, ?, ?)`, pollID, hexList(due), countsText(Postgres, add)).Scan(&r).Error
+		FROM circly_open(?, ?, ?)`, pollID, hexList(take), countsText(Postgres, add)).Scan(&r).Error
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "CV004" {
-		return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+		return s.openBox(ctx, pollID, own, openOwnBatch)
 	}
 	if err != nil {
 		return Tally{}, false, err
@@ -64,11 +102,12 @@ func (s *Store) openDue(ctx context.Context, pollID string, due [][]byte) (t Tal
 	return tallyOf(pollID, r.OReleasedVersion, r.OReleasedTotal, false, ids, counts), true, nil
 }
 
-// openBox opens every waiting ballot of an open poll when at least atLeast wait: one
-// transaction locks the poll row, deletes the ballots, counts them into the released tally and
-// bumps its version. Openers of one poll take turns on the row lock and each ballot is deleted
-// once, so each is counted exactly once, on any replica.
-func (s *Store) openBox(ctx context.Context, pollID string, atLeast int) (t Tally, opened bool, err error) {
+// openBox opens ballots of an open poll as mode says, in one transaction: it locks the poll
+// row, deletes the ballots it opens, counts them into the released tally and bumps its version.
+// Openers of one poll take turns on the row lock and each ballot is deleted once, so each is
+// counted exactly once, on any replica.
+func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode openMode) (t Tally, opened bool, err error) {
+	batch := s.policy.TallyReleaseBatch
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var p struct {
 			ReleasedTotal   int
@@ -83,11 +122,20 @@ func (s *Store) openBox(ctx context.Context, pollID string, atLeast int) (t Tall
 		if res.RowsAffected == 0 {
 			return errNotDue // closed: the close opened everything
 		}
-		sealed, err := s.takeBallots(tx, pollID)
-		if err != nil {
+		var waiting [][]byte
+		if err := tx.Raw(`SELECT sealed FROM ballots WHERE poll_id = ?`, pollID).Scan(&waiting).Error; err != nil {
 			return err
 		}
-		if len(sealed) < atLeast || len(sealed) == 0 {
+		var take [][]byte
+		switch mode {
+		case openOwnBatch:
+			take = pickBatch(waiting, own, batch)
+		case openAllBatches:
+			take = waiting[:len(waiting)/batch*batch]
+		case openEverything:
+			take = waiting
+		}
+		if len(take) == 0 {
 			return errNotDue
 		}
 		counts, err := parseCounts(p.ReleasedCounts)
@@ -98,10 +146,17 @@ func (s *Store) openBox(ctx context.Context, pollID string, atLeast int) (t Tall
 		if err != nil {
 			return err
 		}
-		if counts, err = s.countBallots(pollID, ids, counts, sealed); err != nil {
+		if counts, err = s.countBallots(pollID, ids, counts, take); err != nil {
 			return err
 		}
-		total, version := p.ReleasedTotal+len(sealed), p.ReleasedVersion+1
+		res = tx.Exec(`DELETE FROM ballots WHERE poll_id = ? AND sealed IN ?`, pollID, take)
+		if res.Error != nil {
+			return res.Error
+		}
+		if int(res.RowsAffected) != len(take) { // cannot happen under the row lock; never count twice
+			return fmt.Errorf("poll %s: deleted %d of %d ballots being opened", pollID, res.RowsAffected, len(take))
+		}
+		total, version := p.ReleasedTotal+len(take), p.ReleasedVersion+1
 		if err := tx.Exec(`UPDATE polls SET released_counts = ?, released_total = ?, released_version = ? WHERE id = ?`,
 			countsText(s.dialect, counts), total, version, pollID).Error; err != nil {
 			return err
@@ -116,10 +171,10 @@ func (s *Store) openBox(ctx context.Context, pollID string, atLeast int) (t Tall
 	return t, opened, err
 }
 
-// OpenBallots opens a poll's waiting ballots when a batch is due (the opening job's step, for
+// OpenBallots opens every whole batch waiting in a poll's box (the opening job's step, for
 // batches whose vote could not open them). released tells whether a new tally came out.
 func (s *Store) OpenBallots(ctx context.Context, pollID string) (t Tally, released bool, err error) {
-	return s.openBox(ctx, pollID, s.policy.TallyReleaseBatch)
+	return s.openBox(ctx, pollID, nil, openAllBatches)
 }
 
 // DueBoxes lists open polls with at least a batch of ballots waiting.
@@ -227,7 +282,7 @@ func (s *Store) OpenAllBallots(ctx context.Context) (polls int, err error) {
 		return 0, err
 	}
 	for _, id := range ids {
-		if _, opened, err := s.openBox(ctx, id, 1); err != nil {
+		if _, opened, err := s.openBox(ctx, id, nil, openEverything); err != nil {
 			return polls, err
 		} else if opened {
 			polls++

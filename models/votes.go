@@ -96,7 +96,7 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	out := VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
 		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, ids, counts)}
 	if len(c.Due) > 0 {
-		t, opened, err := s.openDue(ctx, req.PollID, c.Due)
+		t, opened, err := s.openDue(ctx, req.PollID, sealed, c.Due)
 		switch {
 		case err != nil:
 			out.OpenErr = err
