@@ -60,7 +60,9 @@ func TestReplicaKilledBetweenSealingAndOpening(t *testing.T) {
 	if _, err := hold.Exec(`SELECT 1 FROM ballots WHERE poll_id = $1 FOR UPDATE`, pollID); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _, _ = call("POST", A.URL+"/v1/polls/"+pollID+"/vote", users[3].Token, map[string]any{"option_id": opts[0]}) }()
+	go func() {
+		_, _ = call("POST", A.URL+"/v1/polls/"+pollID+"/vote", users[3].Token, map[string]any{"option_id": opts[0]})
+	}()
 	var opener int
 	deadline := time.Now().Add(15 * time.Second)
 	for opener == 0 {
