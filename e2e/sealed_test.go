@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +127,102 @@ func TestReplicaKilledBetweenSealingAndOpening(t *testing.T) {
 	if counts[opts[0]] != 3 || counts[opts[1]] != 1 {
 		t.Fatalf("results %v: want 3 for m1 and 1 for m2", counts)
 	}
+}
+
+// sealedPoll makes a circle of four and a poll on base, and casts two votes that wait sealed
+// (a batch is 3). It returns the poll id, its options and the users.
+func sealedPoll(t *testing.T, base string) (string, []string, []user) {
+	t.Helper()
+	users := make([]user, 4)
+	for i := range users {
+		u, err := login(base, boxDevice(t, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		users[i] = u
+	}
+	c := must(t, 201, "POST", base+"/v1/circles", users[0].Token, map[string]any{"name": "Box", "nickname": "m0"})
+	for i := 1; i < 4; i++ {
+		must(t, 200, "POST", base+"/v1/circles/join", users[i].Token,
+			map[string]any{"invite_code": c["invite_code"], "nickname": fmt.Sprintf("m%d", i)})
+	}
+	poll := must(t, 201, "POST", base+"/v1/polls", users[0].Token, map[string]any{
+		"circle_id": c["id"], "template_id": firstTemplate(t, base, users[0].Token), "duration_hours": 1})
+	pollID := poll["id"].(string)
+	opts, _ := optionsOf(t, poll) // m1, m2, m3
+	for _, v := range []struct{ voter, opt int }{{1, 1}, {2, 0}} {
+		d := must(t, 201, "POST", base+"/v1/polls/"+pollID+"/vote", users[v.voter].Token, map[string]any{"option_id": opts[v.opt]})
+		if num(d["tally"].(map[string]any)["version"]) != 0 {
+			t.Fatalf("a vote below the batch released a tally: %v", d)
+		}
+	}
+	return pollID, opts, users
+}
+
+func boxDevice(t *testing.T, i int) string { return fmt.Sprintf("box-%s-%d", t.Name(), i) }
+
+// TestBallotKeyAcrossRestartsAndRollback: the key that sealed waiting ballots is needed to open
+// them. A development service without secrets keeps its key in DATA_DIR, so its waiting ballots
+// open after a restart; a service started with another key refuses to start; `migrate down`
+// opens the waiting ballots before it drops the box.
+func TestBallotKeyAcrossRestartsAndRollback(t *testing.T) {
+	t.Run("embedded restart", func(t *testing.T) {
+		vars := map[string]string{"DATA_DIR": t.TempDir(), "LOG_LEVEL": "warn"}
+		p := startServer(t, "embedded", vars)
+		pollID, opts, users := sealedPoll(t, p.URL)
+		p.kill()
+		p = startServer(t, "embedded-again", vars)
+		voter, err := login(p.URL, boxDevice(t, 3)) // tokens do not survive a random SECRET_KEY
+		if err != nil || voter.ID != users[3].ID {
+			t.Fatalf("login again: %v %v", voter.ID, err)
+		}
+		d := must(t, 201, "POST", p.URL+"/v1/polls/"+pollID+"/vote", voter.Token, map[string]any{"option_id": opts[0]})
+		if tl := d["tally"].(map[string]any); num(tl["version"]) != 1 || num(tl["total_votes"]) != 3 {
+			t.Fatalf("the batch sealed before the restart did not open after it: %v", tl)
+		}
+	})
+
+	t.Run("postgres key and rollback", func(t *testing.T) {
+		pg := testdb.PostgresSchemaURL(t)
+		vars := map[string]string{"DATABASE_URL": pg, "DATA_DIR": t.TempDir(), "LOG_LEVEL": "warn",
+			"SECRET_KEY": "the-first-secret-key-0123456789abcdef", "AUTH_RATE_LIMIT": "0"}
+		p := startServer(t, "first", vars)
+		pollID, _, _ := sealedPoll(t, p.URL)
+		p.kill()
+
+		other := map[string]string{}
+		for k, v := range vars {
+			other[k] = v
+		}
+		other["SECRET_KEY"] = "another-secret-key-0123456789abcdef!!"
+		other["PORT"] = fmt.Sprint(freePort(t))
+		res := runCmd(t, other, 60*time.Second, "serve")
+		if res.Code == 0 || !hasLine(res.Stderr, "BALLOT_KEY") {
+			t.Fatalf("serve with another key: exit %d, stderr:\n%s", res.Code, res.Stderr)
+		}
+		res = runCmd(t, other, 60*time.Second, "migrate", "down")
+		if res.Code == 0 {
+			t.Fatalf("migrate down with another key dropped the box: %s", res.Stdout)
+		}
+
+		res = runCmd(t, vars, 60*time.Second, "migrate", "down")
+		if res.Code != 0 || !strings.Contains(res.Stdout, "opened the waiting ballots of 1 polls") {
+			t.Fatalf("migrate down: exit %d\nstdout:\n%s\nstderr:\n%s", res.Code, res.Stdout, res.Stderr)
+		}
+		db, err := sql.Open("pgx", pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var total, released int
+		if err := db.QueryRow(`SELECT vote_total, released_total FROM polls WHERE id = $1`, pollID).Scan(&total, &released); err != nil {
+			t.Fatal(err)
+		}
+		if total != 2 || released != 2 {
+			t.Fatalf("after rollback: vote_total %d, released_total %d; want both 2", total, released)
+		}
+		if res := runCmd(t, vars, 60*time.Second, "migrate", "up"); res.Code != 0 {
+			t.Fatalf("migrate up again: %s", res.Stderr)
+		}
+	})
 }
