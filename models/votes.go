@@ -95,8 +95,12 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	}
 	out := VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
 		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, ids, counts)}
-	if len(c.Due) > 0 {
-		t, opened, err := s.openDue(ctx, req.PollID, sealed, c.Due)
+	if c.Waiting >= s.policy.TallyReleaseBatch {
+		due := c.Due
+		if s.policy.TallyReleaseBatch == 1 {
+			due = [][]byte{sealed} // a batch of one is the voter's own ballot
+		}
+		t, opened, err := s.openDue(ctx, req.PollID, sealed, due)
 		switch {
 		case err != nil:
 			out.OpenErr = err
@@ -109,12 +113,13 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	return out, nil
 }
 
-// cast is what casting a ballot left: the released tally it saw, and the waiting ballots when a
-// batch is due (this one among them).
+// cast is what casting a ballot left: the released tally it saw, how many ballots wait (this
+// one among them) and, when a batch of more than one is due, the waiting ballots.
 type cast struct {
 	ReleasedTotal   int
 	ReleasedVersion int
 	ReleasedCounts  string
+	Waiting         int
 	Due             [][]byte
 }
 
@@ -138,12 +143,13 @@ func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, se
 		OReleasedTotal   int
 		OReleasedVersion int
 		OReleasedCounts  string
+		OWaiting         int
 		ODue             string
 	}
 	db := s.conn(ctx)
 	err := db.Raw(`SELECT o_replay, coalesce(o_released_total, 0) AS o_released_total,
 			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts,
-			coalesce(o_due, '') AS o_due
+			coalesce(o_waiting, 0) AS o_waiting, coalesce(o_due, '') AS o_due
 		FROM circly_vote(?, ?, ?, ?, ?, ?, ?, ?)`,
 		req.PollID, userID, req.OptionID, sealed, key, s.policy.TallyReleaseBatch, now, s.idempotencyExpiry(now)).Scan(&r).Error
 	var pe *pgconn.PgError
@@ -166,7 +172,8 @@ func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, se
 		return cast{}, errReplay
 	}
 	due, err := parseHexList(r.ODue)
-	return cast{ReleasedTotal: r.OReleasedTotal, ReleasedVersion: r.OReleasedVersion, ReleasedCounts: r.OReleasedCounts, Due: due}, err
+	return cast{ReleasedTotal: r.OReleasedTotal, ReleasedVersion: r.OReleasedVersion, ReleasedCounts: r.OReleasedCounts,
+		Waiting: r.OWaiting, Due: due}, err
 }
 
 // castInTx is the cast on SQLite, statement by statement in one transaction (circly_vote does
@@ -229,11 +236,13 @@ func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, se
 			return err
 		}
 		out = cast{ReleasedTotal: p.ReleasedTotal, ReleasedVersion: p.ReleasedVersion, ReleasedCounts: p.ReleasedCounts}
+		// Waiting ballots are the participants not yet released (as in circly_vote).
 		var n int64
-		if err := tx.Raw(`SELECT count(*) FROM ballots WHERE poll_id = ?`, req.PollID).Scan(&n).Error; err != nil {
+		if err := tx.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, req.PollID).Scan(&n).Error; err != nil {
 			return err
 		}
-		if int(n) >= s.policy.TallyReleaseBatch {
+		out.Waiting = int(n) - p.ReleasedTotal
+		if out.Waiting >= s.policy.TallyReleaseBatch && s.policy.TallyReleaseBatch > 1 {
 			return tx.Raw(`SELECT sealed FROM ballots WHERE poll_id = ?`, req.PollID).Scan(&out.Due).Error
 		}
 		return nil

@@ -38,9 +38,10 @@ WHERE expires_at <> date_trunc('hour', expires_at);
 DROP FUNCTION circly_vote(uuid, uuid, uuid, varchar, integer, timestamptz, timestamptz, timestamptz);
 
 -- The vote in one round trip. Outcomes: a normal return is a sealed ballot (o_replay false) or
--- a key seen before (o_replay true, nothing written). o_due lists the waiting ballots (hex, comma-separated) when at
--- least p_batch wait (this one included), for the caller to open. Refusals raise, rolling the
--- call back whole:
+-- a key seen before (o_replay true, nothing written). o_waiting counts the ballots waiting in
+-- the box (this one included); when at least p_batch > 1 wait, o_due lists them (hex,
+-- comma-separated) for the caller to open a batch (at a batch of 1 the caller opens its own).
+-- Refusals raise, rolling the call back whole:
 --   CV000  no such poll, option, membership or circle (the caller reads which)
 --   CV001  the poll is closed
 --   CV002  the member (or the person, through an earlier membership) has already voted
@@ -50,7 +51,7 @@ CREATE FUNCTION circly_vote(
     p_poll uuid, p_user uuid, p_option uuid, p_sealed bytea, p_key varchar, p_batch integer,
     p_now timestamptz, p_expires timestamptz,
     OUT o_replay boolean, OUT o_released_total integer, OUT o_released_version integer,
-    OUT o_released_counts text, OUT o_due text)
+    OUT o_released_counts text, OUT o_waiting integer, OUT o_due text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_member uuid;
@@ -104,8 +105,15 @@ BEGIN
     END IF;
     INSERT INTO ballots (poll_id, sealed) VALUES (p_poll, p_sealed);
 
-    SELECT string_agg(encode(b.sealed, 'hex'), ',') INTO o_due FROM ballots b WHERE b.poll_id = p_poll
-        HAVING count(*) >= p_batch;
+    -- Waiting ballots are the participants not yet released (a cast adds one to both, an opening
+    -- moves a batch from the box to the tally): counted on poll_participants, which has no churn.
+    SELECT count(*) - o_released_total INTO o_waiting FROM poll_participants WHERE poll_id = p_poll;
+    IF o_waiting >= p_batch AND p_batch > 1 THEN
+        -- The box is a queue: nearly empty by its statistics, full of dead rows between vacuums.
+        -- A plan that reads it whole looks cheap and is not; this lookup has an index.
+        PERFORM set_config('enable_seqscan', 'off', true);
+        SELECT string_agg(encode(b.sealed, 'hex'), ',') INTO o_due FROM ballots b WHERE b.poll_id = p_poll;
+    END IF;
 END
 $$;
 -- +goose StatementEnd
