@@ -58,6 +58,10 @@ DECLARE
     v_open   boolean;
     v_voter  boolean;
 BEGIN
+    -- Every statement here is an index lookup. The plans are cached per connection, and a plan
+    -- made while poll_participants or the box looked empty (a new deployment; the box, a queue,
+    -- always does) would read them whole on every vote. (Transaction-local: the call is one.)
+    PERFORM set_config('enable_seqscan', 'off', true);
     o_replay := false;
     IF p_key IS NOT NULL THEN
         -- Waits for a concurrent request with the same key; a replay if that one committed.
@@ -109,9 +113,6 @@ BEGIN
     -- moves a batch from the box to the tally): counted on poll_participants, which has no churn.
     SELECT count(*) - o_released_total INTO o_waiting FROM poll_participants WHERE poll_id = p_poll;
     IF o_waiting >= p_batch AND p_batch > 1 THEN
-        -- The box is a queue: nearly empty by its statistics, full of dead rows between vacuums.
-        -- A plan that reads it whole looks cheap and is not; this lookup has an index.
-        PERFORM set_config('enable_seqscan', 'off', true);
         SELECT string_agg(encode(b.sealed, 'hex'), ',') INTO o_due FROM ballots b WHERE b.poll_id = p_poll;
     END IF;
 END
@@ -132,7 +133,15 @@ DECLARE
     v_n      integer;
 BEGIN
     o_opened := false;
-    PERFORM 1 FROM polls WHERE id = p_poll AND closed_at IS NULL FOR NO KEY UPDATE;
+    -- The update takes the row lock (waiting for votes in flight) before the box is touched.
+    UPDATE polls SET
+        released_counts = (SELECT array_agg(x.c + coalesce(x.a, 0) ORDER BY x.i)
+            FROM unnest(polls.released_counts, p_add) WITH ORDINALITY AS x(c, a, i)),
+        released_total = polls.released_total + cardinality(v_sealed),
+        released_version = polls.released_version + 1
+    WHERE id = p_poll AND closed_at IS NULL
+    RETURNING released_total, released_version, released_counts::text
+    INTO o_released_total, o_released_version, o_released_counts;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -141,14 +150,6 @@ BEGIN
     IF v_n <> cardinality(v_sealed) THEN
         RAISE EXCEPTION 'ballots taken by another opener' USING ERRCODE = 'CV004';
     END IF;
-    UPDATE polls SET
-        released_counts = (SELECT array_agg(x.c + coalesce(x.a, 0) ORDER BY x.i)
-            FROM unnest(polls.released_counts, p_add) WITH ORDINALITY AS x(c, a, i)),
-        released_total = polls.released_total + v_n,
-        released_version = polls.released_version + 1
-    WHERE id = p_poll
-    RETURNING released_total, released_version, released_counts::text
-    INTO o_released_total, o_released_version, o_released_counts;
     o_opened := true;
 END
 $$;
