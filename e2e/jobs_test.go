@@ -22,11 +22,7 @@ func TestScheduledCloseInTheBinary(t *testing.T) {
 		}
 		users[i] = u
 	}
-	c := must(t, 201, "POST", base+"/v1/circles", users[0].Token, map[string]any{"name": "Jobs", "nickname": "host"})
-	for i := 1; i < 3; i++ {
-		must(t, 200, "POST", base+"/v1/circles/join", users[i].Token,
-			map[string]any{"invite_code": c["invite_code"], "nickname": fmt.Sprintf("guest%d", i)})
-	}
+	c := formCircle(t, base, "Jobs", users)
 	deadline := time.Now().Add(2500 * time.Millisecond)
 	poll := must(t, 201, "POST", base+"/v1/polls", users[0].Token, map[string]any{"circle_id": c["id"],
 		"template_id": firstTemplate(t, base, users[0].Token), "deadline": deadline.UTC().Format(time.RFC3339Nano)})

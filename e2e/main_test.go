@@ -431,6 +431,19 @@ func loginMany(t *testing.T, prefix string, n int, servers ...string) []user {
 	return users
 }
 
+// formCircle has users[0] create a circle named name (nickname m0) and the others join it
+// (m1, m2, …), all through base; it returns the circle.
+func formCircle(t *testing.T, base, name string, users []user) map[string]any {
+	t.Helper()
+	c := must(t, 201, "POST", base+"/v1/circles", users[0].Token, map[string]any{"name": name, "nickname": "m0"})
+	for i := 1; i < len(users); i++ {
+		d := must(t, 200, "POST", base+"/v1/circles/join", users[i].Token,
+			map[string]any{"invite_code": c["invite_code"], "nickname": fmt.Sprintf("m%d", i)})
+		users[i].MemberID = d["membership"].(map[string]any)["id"].(string)
+	}
+	return c
+}
+
 // firstTemplate returns the id of a seeded template.
 func firstTemplate(t *testing.T, baseURL, token string) string {
 	t.Helper()

@@ -33,12 +33,7 @@ func TestReplicaKilledBetweenSealingAndOpening(t *testing.T) {
 
 	const n = 6
 	users := loginMany(t, "sealed", n, A.URL, B.URL)
-	circle := must(t, 201, "POST", B.URL+"/v1/circles", users[0].Token, map[string]any{"name": "Sealed", "nickname": "m0"})
-	circleID := circle["id"].(string)
-	for i := 1; i < n; i++ {
-		must(t, 200, "POST", B.URL+"/v1/circles/join", users[i].Token,
-			map[string]any{"invite_code": circle["invite_code"], "nickname": fmt.Sprintf("m%d", i)})
-	}
+	circleID := formCircle(t, B.URL, "Sealed", users)["id"].(string)
 	poll := must(t, 201, "POST", B.URL+"/v1/polls", users[0].Token, map[string]any{
 		"circle_id": circleID, "template_id": firstTemplate(t, B.URL, users[0].Token), "duration_hours": 1})
 	pollID, pollCh := poll["id"].(string), "poll:"+poll["id"].(string)
@@ -141,11 +136,7 @@ func sealedPoll(t *testing.T, base string) (string, []string, []user) {
 		}
 		users[i] = u
 	}
-	c := must(t, 201, "POST", base+"/v1/circles", users[0].Token, map[string]any{"name": "Box", "nickname": "m0"})
-	for i := 1; i < 4; i++ {
-		must(t, 200, "POST", base+"/v1/circles/join", users[i].Token,
-			map[string]any{"invite_code": c["invite_code"], "nickname": fmt.Sprintf("m%d", i)})
-	}
+	c := formCircle(t, base, "Box", users)
 	poll := must(t, 201, "POST", base+"/v1/polls", users[0].Token, map[string]any{
 		"circle_id": c["id"], "template_id": firstTemplate(t, base, users[0].Token), "duration_hours": 1})
 	pollID := poll["id"].(string)
