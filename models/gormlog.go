@@ -3,8 +3,10 @@ package models
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -39,7 +41,7 @@ func (g *gormLogger) Error(_ context.Context, msg string, args ...any) {
 func (g *gormLogger) Trace(_ context.Context, begin time.Time, fc func() (string, int64), err error) {
 	elapsed := time.Since(begin)
 	switch {
-	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !isConstraintError(err):
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !isConstraintError(err) && !isVoteRefusal(err):
 		sql, _ := fc()
 		g.log.Error("query failed", zap.Error(err), zap.Duration("elapsed", elapsed), zap.Int("sql_len", len(sql)))
 	case elapsed > g.slowThreshold:
@@ -48,4 +50,12 @@ func (g *gormLogger) Trace(_ context.Context, begin time.Time, fc func() (string
 		sql, rows := fc()
 		g.log.Debug("query", zap.Duration("elapsed", elapsed), zap.Int64("rows", rows), zap.Int("sql_len", len(sql)))
 	}
+}
+
+// isVoteRefusal is one of the vote functions' own outcomes (SQLSTATE CV000–CV004: a refused vote,
+// or an opening that lost a race to another opener): answered to the client or retried, not a
+// failure worth an error line.
+func isVoteRefusal(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "CV")
 }

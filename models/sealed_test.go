@@ -173,3 +173,56 @@ func TestDatabaseCannotTellWhoChoseWhat(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoReplicasOpenEachBallotOnce: 49 members of one poll vote at once through two stores
+// on one database (two replicas' worth of openers racing for the same box) at the default
+// batch. Every ballot is counted exactly once, every release is exactly one batch, and the
+// close counts the rest.
+func TestTwoReplicasOpenEachBallotOnce(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+		e := newEnv(t, db)
+		other := models.NewStore(db, e.s.Policy(), testkit.Ballots())
+		other.SetClock(e.clock.Now)
+		stores := []*models.Store{e.s, other}
+		fx := e.circle(50, 50)
+		p := e.poll(fx, 0)
+		want := map[string]int{}
+		picks := make([]string, len(fx.Users))
+		for i := 1; i < len(fx.Users); i++ {
+			target := i%3 + 1
+			if target == i { // never one's own option
+				target += 3
+			}
+			picks[i] = optionOf(t, p, fx.Members[target].ID)
+			want[picks[i]]++
+		}
+		errs := race(len(fx.Users)-1, func(i int) error {
+			_, err := stores[i%2].Vote(e.ctx, fx.Users[i+1].ID, models.VoteRequest{PollID: p.ID, OptionID: picks[i+1]})
+			return err
+		})
+		if ok, codes := tallyErrors(t, errs); ok != 49 {
+			t.Fatalf("%d of 49 ballots accepted, errors %v", ok, codes)
+		}
+		e.checkPollInvariants(p.ID, 49)
+		tl, err := e.s.Tally(e.ctx, p.ID)
+		must(t, err)
+		if tl.TotalVotes != 48 || tl.Version != 16 { // 16 batches of 3; one ballot waits
+			t.Fatalf("released %d votes at version %d, want 48 at 16", tl.TotalVotes, tl.Version)
+		}
+		closed, err := other.ClosePoll(e.ctx, p.ID)
+		must(t, err)
+		if !closed {
+			t.Fatal("close failed")
+		}
+		final, err := e.s.GetPoll(e.ctx, fx.Users[0].ID, p.ID)
+		must(t, err)
+		for id, n := range counts(final) {
+			if n != want[id] {
+				t.Fatalf("option %s has %d votes, want %d", id, n, want[id])
+			}
+		}
+		if final.TotalVotes != 49 {
+			t.Fatalf("final total %d, want 49", final.TotalVotes)
+		}
+	})
+}
