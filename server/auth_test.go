@@ -230,6 +230,23 @@ func TestAccessTokens(t *testing.T) {
 	checkError(t, 401, "UNAUTHORIZED", e.request("GET", "/v1/users/me", sign(jwt.SigningMethodHS256, []byte(e.cfg.SecretKey), ghost), nil))
 }
 
+// TestNonUUIDSubject: a correctly signed token whose subject is no user id is an invalid token
+// on both databases (PostgreSQL once answered 500, failing to cast it to uuid). The WebSocket
+// upgrade checks tokens with the same function.
+func TestNonUUIDSubject(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		now := time.Now()
+		for _, sub := range []string{"not-a-uuid", "1", "' OR 1=1 --", "00000000-0000-4000-8000-00000000000g"} {
+			c := jwt.RegisteredClaims{Issuer: "circly", Subject: sub, ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(e.cfg.SecretKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkError(t, 401, "INVALID_TOKEN", e.request("GET", "/v1/users/me", tok, nil))
+		}
+	})
+}
+
 // TestAuthRequired checks that every authenticated route refuses a request without a token.
 func TestAuthRequired(t *testing.T) {
 	e := newEnv(t, testdb.Dialects[0])

@@ -17,6 +17,7 @@ import (
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 )
@@ -155,7 +156,7 @@ func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
 	switch {
 	case errors.Is(err, auth.ErrExpired):
 		return "", models.Errorf(models.CodeTokenExpired, "the access token has expired; refresh it")
-	case err != nil:
+	case err != nil || uuid.Validate(userID) != nil: // a subject that is no user id never reaches SQL
 		return "", models.Errorf(models.CodeInvalidToken, "the access token is invalid")
 	}
 	if s.hub != nil && s.hub.AccountGone(userID) {
