@@ -92,10 +92,18 @@ type wsTransport struct {
 	burst *burstWriter // nil when Hijack kept net/http's buffers
 }
 
-// Read returns the next message; a binary one is handed on as is and fails to parse as a
-// JSON frame (INVALID_FORMAT). A message over the read limit ends the connection with 1009.
+// errBinaryMessage ends a connection that sent a binary message: every frame of the live
+// protocol is a text message.
+var errBinaryMessage = errors.New("binary message")
+
+// Read returns the next text message. A binary message ends the connection with 1003, one over
+// the read limit with 1009.
 func (t wsTransport) Read(ctx context.Context) ([]byte, error) {
-	_, b, err := t.c.Read(ctx)
+	typ, b, err := t.c.Read(ctx)
+	if err == nil && typ != websocket.MessageText {
+		_ = t.c.Close(websocket.StatusUnsupportedData, "frames are text messages")
+		return nil, errBinaryMessage
+	}
 	return b, err
 }
 

@@ -194,6 +194,34 @@ func testWSFrames(t *testing.T, dialect models.Dialect) {
 
 // TestWSTooBigAndTooMany: a client message over 4 KiB closes 1009; the 101st channel is
 // TOO_MANY_CHANNELS.
+// TestWSBinaryMessage: every frame is a text message; a binary one closes the connection 1003,
+// before and after authentication.
+func TestWSBinaryMessage(t *testing.T) {
+	e, _ := newLiveEnv(t, testdb.Dialects[0], hub.Limits{})
+	u := e.login()
+	for _, authed := range []bool{true, false} {
+		token := u.Token
+		if !authed {
+			token = "" // first-frame auth: the binary message comes first
+		}
+		w, _, err := e.dialWS(t, "/v1/ws", token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if authed {
+			w.expect("ready")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := w.c.Write(ctx, websocket.MessageBinary, []byte(`{"type":"ping","id":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if code := w.closeCode(5 * time.Second); code != websocket.StatusUnsupportedData {
+			t.Fatalf("authenticated %v: close %d, want 1003", authed, code)
+		}
+	}
+}
+
 func TestWSTooBigAndTooMany(t *testing.T) {
 	e, _ := newLiveEnv(t, testdb.Dialects[0], hub.Limits{})
 	u := e.login()
