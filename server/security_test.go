@@ -180,3 +180,16 @@ func TestSentryReportsWithoutRequests(t *testing.T) {
 		t.Errorf("%d envelopes, want 2 (panic, internal error)", n)
 	}
 }
+
+// TestNotFoundEchoesNoPath: a 404 names neither the method nor the path, which arrives decoded
+// (`..%2f`) and would hand a client's text back inside the API's own message.
+func TestNotFoundEchoesNoPath(t *testing.T) {
+	e := newEnv(t, models.SQLite)
+	for _, path := range []string{"/v1/polls/..%2f..%2fetc%2fpasswd-marker", "/nowhere-marker/%3Cscript%3E"} {
+		r := e.request("GET", path, "", nil)
+		checkError(t, 404, "NOT_FOUND", r)
+		if s := string(r.Raw); strings.Contains(s, "marker") || strings.Contains(s, "..") || strings.Contains(s, "<script") {
+			t.Fatalf("404 for %s echoes the path: %s", path, s)
+		}
+	}
+}

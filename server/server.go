@@ -119,7 +119,8 @@ func (s *Server) routes() *gin.Engine {
 	r.Use(httpMetrics, s.requestIDMiddleware, s.accessLog, s.recovery, securityHeaders(s.cfg.Env),
 		s.cors(s.cfg.CORSAllowedOrigins), s.rateLimit)
 	r.NoRoute(s.h(func(c *gin.Context) error {
-		return models.Errorf(models.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path)
+		// The path is not echoed: decoded, it is whatever the client smuggled in (`..%2f..`).
+		return models.Errorf(models.CodeNotFound, "no route serves this method and path")
 	}))
 	r.NoMethod(s.h(func(c *gin.Context) error {
 		return models.Errorf(models.CodeMethodNotAllowed, "method %s is not allowed here", c.Request.Method)
