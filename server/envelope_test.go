@@ -57,6 +57,7 @@ func TestBodyRules(t *testing.T) {
 		{"two objects", `{"device_id":"x","platform":"ios"}{"device_id":"y"}`, 400, "INVALID_FORMAT", ""},
 		{"invalid UTF-8", "{\"device_id\":\"\xff\xfe\",\"platform\":\"ios\"}", 400, "INVALID_FORMAT", ""},
 		{"unknown field", `{"device_id":"x","platform":"ios","is_admin":true}`, 400, "VALIDATION_ERROR", "is_admin"},
+		{"repeated field", `{"device_id":"x","platform":"ios","device_id":"y"}`, 400, "VALIDATION_ERROR", "device_id"},
 		{"wrong type string", `{"device_id":"x","platform":7}`, 400, "INVALID_FORMAT", "platform"},
 		{"wrong type object", `{"device_id":{"a":1},"platform":"ios"}`, 400, "INVALID_FORMAT", "device_id"},
 	}
@@ -76,6 +77,11 @@ func TestBodyRules(t *testing.T) {
 	// Wrong field type on an authenticated route.
 	e.fail(400, "INVALID_FORMAT", e.request("POST", "/v1/circles", u.Token, `{"name":["a"],"nickname":"n"}`))
 	e.fail(400, "VALIDATION_ERROR", e.request("PUT", "/v1/users/me", u.Token, `{"timezone":"Asia/Seoul","extra":1}`))
+	// A repeated key is refused before anything is written (the last one used to win).
+	e.fail(400, "VALIDATION_ERROR", e.request("POST", "/v1/circles", u.Token, `{"name":"one","nickname":"n","name":"two"}`))
+	if l := e.must(200, e.request("GET", "/v1/circles", u.Token, nil)); len(list(t, l["circles"])) != 0 {
+		t.Fatalf("a refused body created a circle: %v", l)
+	}
 }
 
 func TestContentType(t *testing.T) {

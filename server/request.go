@@ -22,7 +22,8 @@ const MaxBodyBytes = 1 << 20
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// decode reads a JSON object strictly: one object, no unknown fields, within the size limit.
+// decode reads a JSON object strictly: one object, no unknown or repeated fields, within the
+// size limit.
 func decode(c *gin.Context, dst any) error {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
@@ -58,6 +59,10 @@ func decode(c *gin.Context, dst any) error {
 	}
 	if dec.More() {
 		return models.Errorf(models.CodeInvalidFormat, "the body must hold exactly one JSON object")
+	}
+	if key := duplicateKey(body); key != "" {
+		return models.Errorf(models.CodeValidation, "field %q appears more than once", key).
+			WithDetails(map[string]any{"field": key})
 	}
 	return nil
 }
