@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"circly/internal/testdb"
 	"circly/internal/testkit"
 	"circly/models"
+
+	"gorm.io/gorm"
 )
 
 // heapVersion is one stored version of a polls row, live or dead, read off the heap pages.
@@ -223,6 +226,51 @@ func TestTwoReplicasOpenEachBallotOnce(t *testing.T) {
 		}
 		if final.TotalVotes != 49 {
 			t.Fatalf("final total %d, want 49", final.TotalVotes)
+		}
+	})
+}
+
+// TestVoteNeverSendsTheChoice: an accepted vote sends the database its sealed ballot and never
+// the chosen option beside the voter, so not even a server that logs statement parameters can
+// pair them. (A refused vote may name the option: it is no ballot.)
+func TestVoteNeverSendsTheChoice(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+		var mu sync.Mutex
+		var sent []string
+		spy := func(tx *gorm.DB) {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, tx.Statement.SQL.String())
+			for _, v := range tx.Statement.Vars {
+				sent = append(sent, fmt.Sprint(v))
+			}
+		}
+		cb := db.Gorm.Callback()
+		must(t, cb.Raw().After("gorm:raw").Register("test:spy_raw", spy))
+		must(t, cb.Row().After("gorm:row").Register("test:spy_row", spy))
+		must(t, cb.Query().After("gorm:query").Register("test:spy_query", spy))
+		for _, batch := range []int{1, 3} {
+			e := newEnv(t, db, func(p *models.Policy) { p.TallyReleaseBatch = batch })
+			fx := e.circle(5, 10)
+			p := e.poll(fx, 0)
+			for v := 1; v <= 4; v++ {
+				opt := optionOf(t, p, fx.Members[v%4+1].ID)
+				mu.Lock()
+				sent = nil
+				mu.Unlock()
+				_, err := e.s.Vote(e.ctx, fx.Users[v].ID, models.VoteRequest{PollID: p.ID, OptionID: opt, IdempotencyKey: fmt.Sprint("k", batch, v)})
+				must(t, err)
+				mu.Lock()
+				if len(sent) == 0 {
+					t.Fatal("the spy saw no statement")
+				}
+				for _, x := range sent {
+					if strings.Contains(x, opt) {
+						t.Fatalf("batch %d, vote %d: a statement carried the chosen option: %.200s", batch, v, x)
+					}
+				}
+				mu.Unlock()
+			}
 		}
 	})
 }

@@ -43,8 +43,8 @@ type Store struct {
 	dialect Dialect
 	policy  Policy
 	now     func() time.Time
-	// optionCache maps poll id to its option ids in display order (they never change).
-	optionCache *idCache
+	// optionCache maps poll id to its options (they never change; see pollOptions).
+	optionCache *boundedCache[pollOptions]
 	box         *ballot.Box                // seals and opens ballots (box.go)
 	closer      atomic.Pointer[PollCloser] // closes polls reads find past their deadline (closer.go)
 }
@@ -57,7 +57,7 @@ func NewStore(db *DB, policy Policy, box *ballot.Box) *Store {
 	if box == nil {
 		panic("models.NewStore: a ballot box is required")
 	}
-	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now, optionCache: newIDCache(20_000), box: box}
+	return &Store{db: db.Gorm, dialect: db.Dialect, policy: policy, now: time.Now, optionCache: newBoundedCache[pollOptions](20_000), box: box}
 }
 
 // SetClock replaces the store's clock (tests).

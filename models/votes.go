@@ -69,6 +69,16 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 		return VoteResult{}, errNotAnOption
 	}
 	now := s.Now()
+	// The option is checked here, against the poll's cached options, so that the cast sends the
+	// database the sealed ballot and never the choice beside the voter. A refusal is explained
+	// by whyNoVote, in the order the contract gives (poll, membership, option, self, closed).
+	opts, err := s.pollOptions(s.conn(ctx), req.PollID)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	if owner, ok := opts.owner[req.OptionID]; !ok || owner == userID {
+		return VoteResult{}, s.whyNoVote(s.conn(ctx), userID, req, now)
+	}
 	cast := s.castInTx
 	if s.dialect == Postgres {
 		cast = s.castCall
@@ -150,8 +160,8 @@ func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, se
 	err := db.Raw(`SELECT o_replay, coalesce(o_released_total, 0) AS o_released_total,
 			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts,
 			coalesce(o_waiting, 0) AS o_waiting, coalesce(o_due, '') AS o_due
-		FROM circly_vote(?, ?, ?, ?, ?, ?, ?, ?)`,
-		req.PollID, userID, req.OptionID, sealed, key, s.policy.TallyReleaseBatch, now, s.idempotencyExpiry(now)).Scan(&r).Error
+		FROM circly_vote(?, ?, ?, ?, ?, ?, ?)`,
+		req.PollID, userID, sealed, key, s.policy.TallyReleaseBatch, now, s.idempotencyExpiry(now)).Scan(&r).Error
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -209,10 +219,8 @@ func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, se
 			FROM polls p
 			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 			JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
-			JOIN poll_options o ON o.id = ? AND o.poll_id = p.id AND o.member_id <> m.id
-			WHERE p.id = ?
-				AND NOT EXISTS (SELECT 1 FROM circle_members om WHERE om.id = o.member_id AND om.user_id = ?)`,
-			now, userID, req.OptionID, req.PollID, userID).Scan(&p)
+			WHERE p.id = ?`,
+			now, userID, req.PollID).Scan(&p)
 		switch {
 		case res.Error != nil:
 			return res.Error
@@ -296,43 +304,71 @@ func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.
 	return errors.New("vote matched no poll row for no known reason")
 }
 
-// optionIDs lists a poll's option ids in display order. Options never change after a poll is
-// created, so the list is cached: the vote path then needs no query for it.
-func (s *Store) optionIDs(db *gorm.DB, pollID string) ([]string, error) {
-	if ids, ok := s.optionCache.get(pollID); ok {
-		return ids, nil
-	}
-	ids := []string{}
-	if err := db.Raw(`SELECT id FROM poll_options WHERE poll_id = ? ORDER BY display_order`, pollID).Scan(&ids).Error; err != nil {
-		return nil, err
-	}
-	if len(ids) > 0 {
-		s.optionCache.put(pollID, ids)
-	}
-	return ids, nil
+// pollOptions is what the vote path needs of a poll's options: their ids in display order, and
+// for each the user behind its membership ("" once that account is gone). Options never change
+// after a poll is created and a membership's user only ever turns empty, so both are cached.
+type pollOptions struct {
+	ids   []string
+	owner map[string]string
 }
 
-// idCache is a bounded map of immutable id lists; when full it starts over.
-type idCache struct {
+// options reads (or recalls) a poll's pollOptions; no ids for an unknown poll.
+func (s *Store) pollOptions(db *gorm.DB, pollID string) (pollOptions, error) {
+	if o, ok := s.optionCache.get(pollID); ok {
+		return o, nil
+	}
+	var rows []struct {
+		ID     string
+		UserID *string
+	}
+	if err := db.Raw(`SELECT o.id, m.user_id FROM poll_options o JOIN circle_members m ON m.id = o.member_id
+		WHERE o.poll_id = ? ORDER BY o.display_order`, pollID).Scan(&rows).Error; err != nil {
+		return pollOptions{}, err
+	}
+	o := pollOptions{ids: make([]string, len(rows)), owner: make(map[string]string, len(rows))}
+	for i, r := range rows {
+		o.ids[i] = r.ID
+		if r.UserID != nil {
+			o.owner[r.ID] = *r.UserID
+		} else {
+			o.owner[r.ID] = ""
+		}
+	}
+	if len(rows) > 0 {
+		s.optionCache.put(pollID, o)
+	}
+	return o, nil
+}
+
+// optionIDs lists a poll's option ids in display order (cached: the vote path needs no query).
+func (s *Store) optionIDs(db *gorm.DB, pollID string) ([]string, error) {
+	o, err := s.pollOptions(db, pollID)
+	return o.ids, err
+}
+
+// boundedCache is a bounded map of immutable values; when full it starts over.
+type boundedCache[V any] struct {
 	mu  sync.Mutex
-	m   map[string][]string
+	m   map[string]V
 	max int
 }
 
-func newIDCache(limit int) *idCache { return &idCache{m: map[string][]string{}, max: limit} }
+func newBoundedCache[V any](limit int) *boundedCache[V] {
+	return &boundedCache[V]{m: map[string]V{}, max: limit}
+}
 
-func (c *idCache) get(k string) ([]string, bool) {
+func (c *boundedCache[V]) get(k string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[k]
 	return v, ok
 }
 
-func (c *idCache) put(k string, v []string) {
+func (c *boundedCache[V]) put(k string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
-		c.m = map[string][]string{}
+		c.m = map[string]V{}
 	}
 	c.m[k] = v
 }

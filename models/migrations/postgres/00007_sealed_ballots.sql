@@ -42,13 +42,13 @@ DROP FUNCTION circly_vote(uuid, uuid, uuid, varchar, integer, timestamptz, times
 -- the box (this one included); when at least p_batch > 1 wait, o_due lists them (hex,
 -- comma-separated) for the caller to open a batch (at a batch of 1 the caller opens its own).
 -- Refusals raise, rolling the call back whole:
---   CV000  no such poll, option, membership or circle (the caller reads which)
+--   CV000  no such poll, membership or circle (the caller reads which)
 --   CV001  the poll is closed
 --   CV002  the member (or the person, through an earlier membership) has already voted
 --   CV003  the membership began after the poll was created: not one of its voters
 -- +goose StatementBegin
 CREATE FUNCTION circly_vote(
-    p_poll uuid, p_user uuid, p_option uuid, p_sealed bytea, p_key varchar, p_batch integer,
+    p_poll uuid, p_user uuid, p_sealed bytea, p_key varchar, p_batch integer,
     p_now timestamptz, p_expires timestamptz,
     OUT o_replay boolean, OUT o_released_total integer, OUT o_released_version integer,
     OUT o_released_counts text, OUT o_waiting integer, OUT o_due text)
@@ -75,7 +75,9 @@ BEGIN
         END IF;
     END IF;
 
-    -- The joins check circle, membership, option and self-vote.
+    -- The joins check circle and membership. The option was checked by the caller (against
+    -- the poll's options, which never change), so that this call never carries the choice:
+    -- only the sealed ballot.
     SELECT m.id, (p.closed_at IS NULL AND p.deadline > p_now),
         (m.id = p.creator_member_id OR EXISTS (
             SELECT 1 FROM poll_options vo WHERE vo.poll_id = p.id AND vo.member_id = m.id)),
@@ -84,9 +86,7 @@ BEGIN
     FROM polls p
     JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
     JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = p_user AND m.left_at IS NULL
-    JOIN poll_options o ON o.id = p_option AND o.poll_id = p.id AND o.member_id <> m.id
     WHERE p.id = p_poll
-        AND NOT EXISTS (SELECT 1 FROM circle_members om WHERE om.id = o.member_id AND om.user_id = p_user)
     FOR NO KEY UPDATE OF p;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'vote matched no poll row' USING ERRCODE = 'CV000';
@@ -159,7 +159,7 @@ $$;
 -- `circly migrate down` opens every waiting ballot (it has the key) before this runs; ballots
 -- still here were sealed under a key it did not have, and are dropped.
 DROP FUNCTION circly_open(uuid, text, integer[]);
-DROP FUNCTION circly_vote(uuid, uuid, uuid, bytea, varchar, integer, timestamptz, timestamptz);
+DROP FUNCTION circly_vote(uuid, uuid, bytea, varchar, integer, timestamptz, timestamptz);
 ALTER TABLE vote_idempotency ADD COLUMN voted_at timestamptz;
 UPDATE vote_idempotency SET voted_at = expires_at - interval '24 hours';
 ALTER TABLE vote_idempotency ALTER COLUMN voted_at SET NOT NULL;
