@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,17 +108,11 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode openMode) (t Tally, opened bool, err error) {
 	batch := s.policy.TallyReleaseBatch
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		var p struct {
-			ReleasedTotal   int
-			ReleasedVersion int
-			ReleasedCounts  string
+		r, ok, err := s.lockRelease(tx, pollID)
+		if err != nil {
+			return err
 		}
-		res := tx.Raw(`SELECT released_total, released_version, released_counts FROM polls
-			WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
+		if !ok {
 			return errNotDue // closed: the close opened everything
 		}
 		var waiting [][]byte
@@ -138,30 +131,23 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 		if len(take) == 0 {
 			return errNotDue
 		}
-		counts, err := parseCounts(p.ReleasedCounts)
+		counts, err := s.countBallots(pollID, r.ids, r.counts, take)
 		if err != nil {
 			return err
 		}
-		ids, err := s.optionIDs(tx, pollID)
-		if err != nil {
-			return err
-		}
-		if counts, err = s.countBallots(pollID, ids, counts, take); err != nil {
-			return err
-		}
-		res = tx.Exec(`DELETE FROM ballots WHERE poll_id = ? AND sealed IN ?`, pollID, take)
+		res := tx.Exec(`DELETE FROM ballots WHERE poll_id = ? AND sealed IN ?`, pollID, take)
 		if res.Error != nil {
 			return res.Error
 		}
 		if int(res.RowsAffected) != len(take) { // cannot happen under the row lock; never count twice
 			return fmt.Errorf("poll %s: deleted %d of %d ballots being opened", pollID, res.RowsAffected, len(take))
 		}
-		total, version := p.ReleasedTotal+len(take), p.ReleasedVersion+1
+		total, version := r.total+len(take), r.version+1
 		if err := tx.Exec(`UPDATE polls SET released_counts = ?, released_total = ?, released_version = ? WHERE id = ?`,
 			countsText(s.dialect, counts), total, version, pollID).Error; err != nil {
 			return err
 		}
-		t, opened = tallyOf(pollID, version, total, false, ids, counts), true
+		t, opened = tallyOf(pollID, version, total, false, r.ids, counts), true
 		return nil
 	})
 	if errors.Is(err, errNotDue) {
@@ -222,33 +208,52 @@ func (s *Store) countBallots(pollID string, optionIDs []string, counts []int, se
 // closed. Votes in flight hold the poll row locked, so the lock waits for them, and a vote
 // that waited for the close sees it closed.
 func (s *Store) closePollTx(tx *gorm.DB, pollID string, now time.Time) (bool, error) {
-	var p struct {
-		ReleasedTotal  int
-		ReleasedCounts string
-	}
-	res := tx.Raw(`SELECT released_total, released_counts FROM polls WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return false, res.Error
+	r, ok, err := s.lockRelease(tx, pollID)
+	if err != nil || !ok {
+		return false, err
 	}
 	sealed, err := s.takeBallots(tx, pollID)
 	if err != nil {
 		return false, err
 	}
-	counts, err := parseCounts(p.ReleasedCounts)
+	counts, err := s.countBallots(pollID, r.ids, r.counts, sealed)
 	if err != nil {
-		return false, err
-	}
-	ids, err := s.optionIDs(tx, pollID)
-	if err != nil {
-		return false, err
-	}
-	if counts, err = s.countBallots(pollID, ids, counts, sealed); err != nil {
 		return false, err
 	}
 	err = tx.Exec(`UPDATE polls SET closed_at = ?, released_counts = ?, released_total = ?,
 		released_version = released_version + 1 WHERE id = ?`,
-		now, countsText(s.dialect, counts), p.ReleasedTotal+len(sealed), pollID).Error
+		now, countsText(s.dialect, counts), r.total+len(sealed), pollID).Error
 	return err == nil, err
+}
+
+// release is an open poll's released tally as an opening or the close adds ballots to it.
+type release struct {
+	total, version int
+	counts         []int    // by display order
+	ids            []string // option ids in display order
+}
+
+// lockRelease locks an open poll's row (waiting for votes in flight) and reads its released
+// tally; ok is false when the poll is closed or gone.
+func (s *Store) lockRelease(tx *gorm.DB, pollID string) (r release, ok bool, err error) {
+	var p struct {
+		ReleasedTotal   int
+		ReleasedVersion int
+		ReleasedCounts  string
+	}
+	res := tx.Raw(`SELECT released_total, released_version, released_counts FROM polls
+		WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return release{}, false, res.Error
+	}
+	if r.counts, err = parseCounts(p.ReleasedCounts); err != nil {
+		return release{}, false, err
+	}
+	if r.ids, err = s.optionIDs(tx, pollID); err != nil {
+		return release{}, false, err
+	}
+	r.total, r.version = p.ReleasedTotal, p.ReleasedVersion
+	return r, true, nil
 }
 
 // CheckBallotKey opens a sample of the waiting ballots: a service started with a key other than
@@ -352,16 +357,4 @@ func parseHexList(s string) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
-}
-
-// countsText is counts in the stored form of a dialect: "{1,0,2}" or "[1,0,2]".
-func countsText(d Dialect, counts []int) string {
-	parts := make([]string, len(counts))
-	for i, c := range counts {
-		parts[i] = strconv.Itoa(c)
-	}
-	if d == Postgres {
-		return "{" + strings.Join(parts, ",") + "}"
-	}
-	return "[" + strings.Join(parts, ",") + "]"
 }

@@ -9,6 +9,18 @@ import (
 // The released counts are stored on the poll row: an integer[] on PostgreSQL, a JSON array in
 // text on SQLite, indexed by the option's display_order (1-based).
 
+// countsText is counts in the stored form of a dialect: "{1,0,2}" or "[1,0,2]".
+func countsText(d Dialect, counts []int) string {
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = strconv.Itoa(c)
+	}
+	if d == Postgres {
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
 // zeroCounts is the stored form of n zero counts.
 func (s *Store) zeroCounts(n int) string { return countsText(s.dialect, make([]int, n)) }
 

@@ -72,12 +72,13 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	// The option is checked here, against the poll's cached options, so that the cast sends the
 	// database the sealed ballot and never the choice beside the voter. A refusal is explained
 	// by whyNoVote, in the order the contract gives (poll, membership, option, self, closed).
-	opts, err := s.pollOptions(s.conn(ctx), req.PollID)
+	db := s.conn(ctx)
+	opts, err := s.pollOptions(db, req.PollID)
 	if err != nil {
 		return VoteResult{}, err
 	}
 	if owner, ok := opts.owner[req.OptionID]; !ok || owner == userID {
-		return VoteResult{}, s.whyNoVote(s.conn(ctx), userID, req, now)
+		return VoteResult{}, s.whyNoVote(db, userID, req, now)
 	}
 	cast := s.castInTx
 	if s.dialect == Postgres {
@@ -94,17 +95,12 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	if err != nil {
 		return VoteResult{}, err
 	}
-	db := s.conn(ctx)
-	ids, err := s.optionIDs(db, req.PollID)
-	if err != nil {
-		return VoteResult{}, err
-	}
 	counts, err := parseCounts(c.ReleasedCounts)
 	if err != nil {
 		return VoteResult{}, err
 	}
 	out := VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
-		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, ids, counts)}
+		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, opts.ids, counts)}
 	if c.Waiting >= s.policy.TallyReleaseBatch {
 		due := c.Due
 		if s.policy.TallyReleaseBatch == 1 {
@@ -312,7 +308,7 @@ type pollOptions struct {
 	owner map[string]string
 }
 
-// options reads (or recalls) a poll's pollOptions; no ids for an unknown poll.
+// pollOptions reads (or recalls) a poll's options; none for an unknown poll.
 func (s *Store) pollOptions(db *gorm.DB, pollID string) (pollOptions, error) {
 	if o, ok := s.optionCache.get(pollID); ok {
 		return o, nil
@@ -328,10 +324,9 @@ func (s *Store) pollOptions(db *gorm.DB, pollID string) (pollOptions, error) {
 	o := pollOptions{ids: make([]string, len(rows)), owner: make(map[string]string, len(rows))}
 	for i, r := range rows {
 		o.ids[i] = r.ID
+		o.owner[r.ID] = ""
 		if r.UserID != nil {
 			o.owner[r.ID] = *r.UserID
-		} else {
-			o.owner[r.ID] = ""
 		}
 	}
 	if len(rows) > 0 {
