@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"circly/hub"
 	"circly/models"
@@ -72,7 +73,7 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot
 	case realtime.UserPrefix:
 		n, err := a.Store.UnreadNotificationCount(ctx, id)
 		if err != nil {
-			return hub.Snapshot{}, err
+			return hub.Snapshot{}, frameError(err)
 		}
 		v = UserSnapshotJSON{UnreadCount: n}
 	default:
@@ -86,8 +87,13 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot
 // logs them and answers INTERNAL_ERROR).
 func frameError(err error) error {
 	var me *models.Error
-	if err != nil && errors.As(err, &me) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &me):
 		return &hub.Error{Code: string(me.Code), Message: me.Message}
+	case models.Unavailable(err):
+		return fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
 	}
 	return err
 }

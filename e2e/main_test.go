@@ -315,6 +315,7 @@ var httpClient = &http.Client{
 // reply is a decoded API answer.
 type reply struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    string
 }
@@ -361,7 +362,7 @@ func call(method, url, token string, body any) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	r := reply{Status: resp.StatusCode, Raw: string(raw)}
+	r := reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
 			return r, fmt.Errorf("%s %s: answer is not a JSON object (%d): %q", method, url, resp.StatusCode, raw)

@@ -16,6 +16,7 @@ const (
 	CloseGoingAway    = 1001
 	ClosePolicy       = 1008
 	CloseTooBig       = 1009
+	CloseTryLater     = 1013 // the database is unreachable: the client reconnects after a pause
 	CloseUnauthorized = 4001
 	CloseSlowConsumer = 4008
 )

@@ -17,6 +17,7 @@ const (
 	CodeUnknownFrame    = "UNKNOWN_FRAME"
 	CodeInvalidFormat   = "INVALID_FORMAT"
 	CodeInternal        = "INTERNAL_ERROR"
+	CodeUnavailable     = "SERVICE_UNAVAILABLE" // the database is unreachable: retry in a few seconds
 )
 
 // Error is a refusal the client sees as an error frame.

@@ -192,6 +192,10 @@ var ErrTooManyConnections = errors.New("hub: too many connections for this user"
 // ErrDraining refuses new connections while the replica shuts down.
 var ErrDraining = errors.New("hub: draining")
 
+// ErrUnavailable is what an Authenticate, Authorizer or SnapshotSource returns (wrapped or not)
+// when the database cannot be reached: the client is told to retry, not that it did wrong.
+var ErrUnavailable = errors.New("hub: database unavailable")
+
 // ErrAccountGone refuses a connection of an account deleted meanwhile.
 var ErrAccountGone = errors.New("hub: account deleted")
 

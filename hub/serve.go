@@ -143,6 +143,11 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 		_ = t.Close(CloseUnauthorized, reason)
 		return "", false
 	}
+	if errors.Is(err, ErrUnavailable) {
+		h.log.Warn("live: first-frame auth failed: database unavailable")
+		_ = t.Close(CloseTryLater, "database unavailable; try again")
+		return "", false
+	}
 	if err != nil || userID == "" {
 		_ = t.Close(CloseUnauthorized, "invalid token")
 		return "", false
@@ -154,7 +159,7 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 // client's mistakes count: a server failure (an overloaded database timing out a snapshot, say)
 // must not cut off a client that did nothing wrong.
 func (h *Hub) refuse(c *conn, id []byte, e *Error) {
-	if e.Code == CodeInternal {
+	if e.Code == CodeInternal || e.Code == CodeUnavailable {
 		c.send(errorFrame(id, e))
 		return
 	}
@@ -238,6 +243,10 @@ func (h *Hub) asFrameError(err error, channel string) *Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
+	if errors.Is(err, ErrUnavailable) {
+		h.log.Warn("live: subscribe failed: database unavailable", zap.String("channel", channel), zap.Error(err))
+		return errUnavailableFrame
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Overload, not a defect: a storm of such lines at ERROR would bury real ones.
 		h.log.Warn("live: subscribe timed out", zap.String("channel", channel), zap.Error(err))
@@ -246,6 +255,8 @@ func (h *Hub) asFrameError(err error, channel string) *Error {
 	}
 	return &Error{CodeInternal, "could not subscribe; try again"}
 }
+
+var errUnavailableFrame = &Error{CodeUnavailable, "the service cannot reach its database; subscribe again in a few seconds"}
 
 func validChannel(ch string) bool {
 	if len(ch) > 64 {

@@ -41,6 +41,9 @@ func (g *gormLogger) Error(_ context.Context, msg string, args ...any) {
 func (g *gormLogger) Trace(_ context.Context, begin time.Time, fc func() (string, int64), err error) {
 	elapsed := time.Since(begin)
 	switch {
+	case err != nil && Unavailable(err):
+		// An outage fails every statement; the request's own line says so once, at warn.
+		g.log.Debug("query failed: database unavailable", zap.Error(err), zap.Duration("elapsed", elapsed))
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !isConstraintError(err) && !isVoteRefusal(err):
 		sql, _ := fc()
 		g.log.Error("query failed", zap.Error(err), zap.Duration("elapsed", elapsed), zap.Int("sql_len", len(sql)))

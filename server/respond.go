@@ -96,17 +96,27 @@ func okMessage(c *gin.Context, status int, data any, msg string) {
 func (s *Server) writeError(c *gin.Context, err error) {
 	var e *models.Error
 	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.Canceled):
 			s.logger(c).Debug("request canceled")
-		} else {
+			e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
+		case models.Unavailable(err):
+			// An outage, not a defect: the client retries, and the operator's alert is the
+			// health check and the 503 ratio, not one error line per request.
+			s.logger(c).Warn("database unavailable", zap.String("route", c.FullPath()), zap.Error(err))
+			e = errDatabaseUnavailable
+		default:
 			s.logger(c).Error("internal error", zap.String("route", c.FullPath()), zap.Error(err))
 			s.reportError(c, err)
+			e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
 		}
-		e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
 	}
 	status := StatusOf(e.Code)
 	if status == http.StatusTooManyRequests {
 		rateLimitHeaders(c, e.Details)
+	}
+	if ra, ok := e.Details["retry_after_seconds"].(int); ok && status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", itoa(ra))
 	}
 	c.AbortWithStatusJSON(status, errorEnvelope{
 		Success:   false,
@@ -114,6 +124,16 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		Timestamp: nowStamp(),
 	})
 }
+
+// DatabaseRetryAfter is the Retry-After of a 503 answered while the database is unreachable: long
+// enough that a fleet of phones does not hammer a recovering server, short enough that a
+// restart of PostgreSQL (seconds) is over by the first retry.
+const DatabaseRetryAfter = 5
+
+var errDatabaseUnavailable = models.Errorf(models.CodeUnavailable,
+	"the service cannot reach its database; try again in a few seconds").WithDetails(map[string]any{
+	"reason": "database_unavailable", "retry_after_seconds": DatabaseRetryAfter,
+})
 
 // handler is a gin handler that returns an error instead of writing one.
 type handler func(c *gin.Context) error

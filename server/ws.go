@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"circly/hub"
 	"circly/models"
@@ -36,7 +37,7 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	if s.hub == nil {
 		return models.Errorf(models.CodeUnavailable, "live updates are not available on this server")
 	}
-	sess := hub.Session{Channels: channels, Authenticate: s.tokenUser}
+	sess := hub.Session{Channels: channels, Authenticate: s.liveTokenUser}
 	if c.GetHeader("Authorization") != "" {
 		token, ok := bearerToken(c)
 		if !ok {
@@ -124,4 +125,14 @@ func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }
 
 func (t wsTransport) Close(code int, reason string) error {
 	return t.c.Close(websocket.StatusCode(code), reason)
+}
+
+// liveTokenUser checks a first-frame token; a database outage becomes hub.ErrUnavailable, which
+// closes 1013 (try again later) rather than 4001 (the token is bad: sign in again).
+func (s *Server) liveTokenUser(ctx context.Context, token string) (string, error) {
+	userID, err := s.tokenUser(ctx, token)
+	if err != nil && models.Unavailable(err) {
+		return "", fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
+	}
+	return userID, err
 }
