@@ -147,7 +147,6 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		PollDailyLimit:    r.intRange("POLL_DAILY_LIMIT", 5, 0, 1_000_000),
 		RateLimitRequests: r.intRange("RATE_LIMIT_REQUESTS", 100, 0, 1_000_000_000),
 		RateLimitWindow:   r.duration("RATE_LIMIT_WINDOW", 60*time.Second, time.Second),
-		AuthRateLimit:     r.intRange("AUTH_RATE_LIMIT", 10, 0, 1_000_000_000),
 		TrustedProxies:    r.cidrs("TRUSTED_PROXIES"),
 		ExpoPushURL:       r.str("EXPO_PUSH_URL", "https://exp.host/--/api/v2/push/send"),
 		ExpoAccessToken:   r.str("EXPO_ACCESS_TOKEN", ""),
@@ -165,6 +164,13 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		defaultFormat = "console"
 	}
 	c.LogFormat = r.oneOf("LOG_FORMAT", defaultFormat, "json", "console")
+	// Development allows more device logins per IP: one laptop runs the README walk-through,
+	// the apps and a browser against it, all from one address.
+	authRateLimit := 10
+	if c.Env == EnvDevelopment {
+		authRateLimit = 60
+	}
+	c.AuthRateLimit = r.intRange("AUTH_RATE_LIMIT", authRateLimit, 0, 1_000_000_000)
 	c.AutoMigrate = r.boolean("AUTO_MIGRATE", c.Env == EnvDevelopment)
 	c.MetricsAddr = r.hostPort("METRICS_ADDR")
 	c.MetricsPprof = r.boolean("METRICS_PPROF", false)

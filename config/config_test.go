@@ -47,7 +47,7 @@ func TestDefaults(t *testing.T) {
 		{"POLL_DAILY_LIMIT", c.PollDailyLimit, 5},
 		{"RATE_LIMIT_REQUESTS", c.RateLimitRequests, 100},
 		{"RATE_LIMIT_WINDOW", c.RateLimitWindow, 60 * time.Second},
-		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 10},
+		{"AUTH_RATE_LIMIT (development)", c.AuthRateLimit, 60},
 		{"TRUSTED_PROXIES", len(c.TrustedProxies), 0},
 		{"EXPO_PUSH_URL", c.ExpoPushURL, "https://exp.host/--/api/v2/push/send"},
 		{"EXPO_ACCESS_TOKEN", c.ExpoAccessToken, ""},
@@ -72,10 +72,11 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("SQLitePath() = %q, want %q", got, want)
 	}
 
-	// Outside development the log format defaults to json and migrations are not automatic.
+	// Outside development the log format defaults to json, migrations are not automatic and
+	// device logins are limited to 10 per IP per minute.
 	s := mustLoad(t, map[string]string{"ENV": "staging", "SECRET_KEY": "staging-secret"})
-	if s.LogFormat != "json" || s.AutoMigrate {
-		t.Errorf("staging: LOG_FORMAT=%q AUTO_MIGRATE=%v, want json and false", s.LogFormat, s.AutoMigrate)
+	if s.LogFormat != "json" || s.AutoMigrate || s.AuthRateLimit != 10 {
+		t.Errorf("staging: LOG_FORMAT=%q AUTO_MIGRATE=%v AUTH_RATE_LIMIT=%d, want json, false and 10", s.LogFormat, s.AutoMigrate, s.AuthRateLimit)
 	}
 }
 

@@ -69,9 +69,35 @@ type APIError struct {
 	Status int
 	Code   string
 	Msg    string
+	Route  string // "POST /v1/auth/device-login"
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Msg) }
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("%s: HTTP %d %s: %s", e.Route, e.Status, e.Code, e.Msg)
+	if h := e.Hint(); h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg
+}
+
+// Hint names the server setting that refused the request, when a limit meant for real users
+// stops a load test: a generator run against `go run ./cmd/circly` meets these first.
+func (e *APIError) Hint() string {
+	setting := ""
+	switch {
+	case e.Code == "RATE_LIMIT_EXCEEDED" && strings.HasSuffix(e.Route, "/v1/auth/device-login"):
+		setting = "AUTH_RATE_LIMIT=0"
+	case e.Code == "RATE_LIMIT_EXCEEDED":
+		setting = "RATE_LIMIT_REQUESTS=0"
+	case e.Code == "TOO_MANY_POLLS":
+		setting = "POLL_DAILY_LIMIT=0"
+	case e.Code == "TOO_MANY_ACTIVE_POLLS":
+		setting = "POLL_OPEN_LIMIT=0"
+	default:
+		return ""
+	}
+	return "the server's " + strings.TrimSuffix(setting, "=0") + " setting refused it: start the server with " + setting + " for load tests"
+}
 
 // REST talks to one replica's /v1 API.
 type REST struct {
@@ -113,7 +139,7 @@ func (r *REST) do(ctx context.Context, method, path, token string, body, out any
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(raw, &env)
-		return &APIError{Status: resp.StatusCode, Code: env.Error.Code, Msg: env.Error.Message}
+		return &APIError{Status: resp.StatusCode, Code: env.Error.Code, Msg: env.Error.Message, Route: method + " " + path}
 	}
 	if out == nil {
 		return nil

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,18 +15,28 @@ import (
 	"circly/server"
 )
 
+// loadTestSettings are the settings loadtest/README.md tells an operator to start the server with.
+var loadTestSettings = map[string]string{"TALLY_RELEASE_BATCH": "1", "POLL_OPEN_LIMIT": "0",
+	"POLL_DAILY_LIMIT": "0", "RATE_LIMIT_REQUESTS": "0", "AUTH_RATE_LIMIT": "0"}
+
 // newServer starts the real REST server in embedded mode (SQLite) with the load-test settings.
-func newServer(t *testing.T) *REST {
+func newServer(t *testing.T) *REST { return newServerWith(t, loadTestSettings) }
+
+// newServerWith starts the real REST server in embedded mode with the given settings (the
+// defaults for the rest).
+func newServerWith(t *testing.T, settings map[string]string) *REST {
 	t.Helper()
 	db := testdb.Open(t, models.SQLite)
-	env := map[string]string{"DATA_DIR": t.TempDir(), "TALLY_RELEASE_BATCH": "1", "POLL_OPEN_LIMIT": "0",
-		"POLL_DAILY_LIMIT": "0", "RATE_LIMIT_REQUESTS": "0", "AUTH_RATE_LIMIT": "0"}
+	env := map[string]string{"DATA_DIR": t.TempDir()}
+	for k, v := range settings {
+		env[k] = v
+	}
 	cfg, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
 	policy := models.DefaultPolicy()
-	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = 1, 0, 0
+	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = cfg.TallyReleaseBatch, cfg.PollOpenLimit, cfg.PollDailyLimit
 	srv := server.New(server.Deps{Config: cfg, Store: models.NewStore(db, policy, testkit.Ballots()), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -130,5 +141,30 @@ func TestSetupRejectsOversizedCircles(t *testing.T) {
 	}
 	if m, _ := maxMembersFor(11); m != 25 {
 		t.Fatalf("11 members → max_members %d", m)
+	}
+}
+
+// TestSetupNamesTheSettingThatStopsIt: against a server started with the defaults (the README's
+// `go run ./cmd/circly`), set-up fails with the name of the setting to change, one at a time.
+func TestSetupNamesTheSettingThatStopsIt(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		relaxed []string // load-test settings the server was started with
+		want    string
+	}{
+		{nil, "AUTH_RATE_LIMIT=0"},
+		{[]string{"AUTH_RATE_LIMIT"}, "POLL_OPEN_LIMIT=0"},
+		{[]string{"AUTH_RATE_LIMIT", "POLL_OPEN_LIMIT"}, "POLL_DAILY_LIMIT=0"},
+	}
+	for _, c := range cases {
+		settings := map[string]string{}
+		for _, k := range c.relaxed {
+			settings[k] = loadTestSettings[k]
+		}
+		r := newServerWith(t, settings)
+		_, err := Setup(ctx, r, SetupOptions{Circles: 3, Members: 25, PollsPerCircle: 6, Concurrency: 4, Prefix: "lim"})
+		if err == nil || !strings.Contains(err.Error(), "start the server with "+c.want) {
+			t.Errorf("server relaxing %v: set-up error %v, want one naming %s", c.relaxed, err, c.want)
+		}
 	}
 }

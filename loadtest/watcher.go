@@ -194,6 +194,10 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 			}
 		}
 		f.count(f.dialErrors, key)
+		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			// The 11th socket of one user on one replica: the contract's limit, a setting here.
+			return fmt.Errorf("%w: %v (the server's WS_MAX_CONNS_PER_USER setting refused it: raise it for load tests that open many sockets per user)", errDial, err)
+		}
 		return fmt.Errorf("%w: %v", errDial, err)
 	}
 	c.SetReadLimit(1 << 20)

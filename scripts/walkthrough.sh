@@ -1,38 +1,49 @@
 #!/usr/bin/env bash
-# The README's curl walk-through as a script: four friends, one circle, one poll, three votes.
-# Usage: scripts/walkthrough.sh [base-url]   (default http://localhost:8000; needs curl and jq)
+# The README's curl walk-through as a script: four new friends, one circle, one poll, three votes.
+# Usage: scripts/walkthrough.sh [base-url]   (default http://localhost:8000; needs curl 7.76+ and jq)
+# Every run uses new devices, so it can be repeated; it exits non-zero on the first answer that is
+# not a 2xx, printing that answer's error envelope.
 set -euo pipefail
 API=${1:-http://localhost:8000}
-
-post() { # post TOKEN PATH JSON
-  curl -sS -X POST "$API$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' -d "$3"
-}
-login() { # login DEVICE -> access token
-  curl -sS -X POST "$API/v1/auth/device-login" -H 'Content-Type: application/json' \
-    -d "{\"device_id\":\"$1\",\"platform\":\"ios\"}" | jq -r .data.access_token
-}
-
 run=$RANDOM$RANDOM
-MINJI=$(login "minji-$run"); JIHO=$(login "jiho-$run"); SEOYEON=$(login "seoyeon-$run"); DOHYUN=$(login "dohyun-$run")
 
-CIRCLE=$(post "$MINJI" /v1/circles '{"name":"3학년 2반","nickname":"민지"}')
-CIRCLE_ID=$(jq -r .data.id <<<"$CIRCLE"); CODE=$(jq -r .data.invite_code <<<"$CIRCLE")
+api() { # api METHOD PATH [TOKEN] [JSON] -> the answer's data
+  local out
+  if ! out=$(curl -sS --fail-with-body -X "$1" "$API$2" ${3:+-H "Authorization: Bearer $3"} \
+      ${4:+-H 'Content-Type: application/json' -d "$4"}); then
+    echo "walkthrough: $1 $2 failed: $out" >&2
+    return 1
+  fi
+  jq .data <<<"$out"
+}
+login() { # login NAME -> access token of a new device
+  api POST /v1/auth/device-login "" "{\"device_id\":\"$1-$run\",\"platform\":\"ios\"}" | jq -er .access_token
+}
+
+MINJI=$(login minji); JIHO=$(login jiho); SEOYEON=$(login seoyeon); DOHYUN=$(login dohyun)
+
+CIRCLE=$(api POST /v1/circles "$MINJI" '{"name":"3학년 2반","nickname":"민지"}')
+CIRCLE_ID=$(jq -r .id <<<"$CIRCLE"); CODE=$(jq -r .invite_code <<<"$CIRCLE")
 echo "circle $CIRCLE_ID, invite code $CODE"
 
-post "$JIHO" /v1/circles/join "{\"invite_code\":\"$CODE\",\"nickname\":\"지호\"}" >/dev/null
-post "$SEOYEON" /v1/circles/join "{\"invite_code\":\"$CODE\",\"nickname\":\"서연\"}" >/dev/null
-post "$DOHYUN" /v1/circles/join "{\"invite_code\":\"$CODE\",\"nickname\":\"도현\"}" >/dev/null
+api POST /v1/circles/join "$JIHO" "{\"invite_code\":\"$CODE\",\"nickname\":\"지호\"}" >/dev/null
+api POST /v1/circles/join "$SEOYEON" "{\"invite_code\":\"$CODE\",\"nickname\":\"서연\"}" >/dev/null
+api POST /v1/circles/join "$DOHYUN" "{\"invite_code\":\"$CODE\",\"nickname\":\"도현\"}" >/dev/null
 
-TEMPLATE=$(curl -sS "$API/v1/templates/popular?limit=1" -H "Authorization: Bearer $MINJI" | jq -r '.data.templates[0].id')
-POLL=$(post "$MINJI" /v1/polls "{\"circle_id\":\"$CIRCLE_ID\",\"template_id\":\"$TEMPLATE\",\"duration_hours\":1}")
-POLL_ID=$(jq -r .data.id <<<"$POLL")
-JIHO_OPT=$(jq -r '.data.options[] | select(.member_nickname=="지호") | .id' <<<"$POLL")
-SEOYEON_OPT=$(jq -r '.data.options[] | select(.member_nickname=="서연") | .id' <<<"$POLL")
-echo "poll $POLL_ID: $(jq -r .data.question_text <<<"$POLL")"
+TEMPLATE=$(api GET "/v1/templates/popular?limit=1" "$MINJI" | jq -er '.templates[0].id')
+POLL=$(api POST /v1/polls "$MINJI" "{\"circle_id\":\"$CIRCLE_ID\",\"template_id\":\"$TEMPLATE\",\"duration_hours\":1}")
+POLL_ID=$(jq -r .id <<<"$POLL")
+JIHO_OPT=$(jq -er '.options[] | select(.member_nickname=="지호") | .id' <<<"$POLL")
+SEOYEON_OPT=$(jq -er '.options[] | select(.member_nickname=="서연") | .id' <<<"$POLL")
+echo "poll $POLL_ID: $(jq -r .question_text <<<"$POLL")"
 
-post "$SEOYEON" "/v1/polls/$POLL_ID/vote" "{\"option_id\":\"$JIHO_OPT\"}" | jq -c .data.tally
-post "$DOHYUN" "/v1/polls/$POLL_ID/vote" "{\"option_id\":\"$JIHO_OPT\"}" | jq -c .data.tally
-post "$JIHO" "/v1/polls/$POLL_ID/vote" "{\"option_id\":\"$SEOYEON_OPT\"}" | jq -c .data.tally
-echo "a second vote:"; post "$JIHO" "/v1/polls/$POLL_ID/vote" "{\"option_id\":\"$SEOYEON_OPT\"}" | jq -c .error
+api POST "/v1/polls/$POLL_ID/vote" "$SEOYEON" "{\"option_id\":\"$JIHO_OPT\"}" | jq -c .tally
+api POST "/v1/polls/$POLL_ID/vote" "$DOHYUN" "{\"option_id\":\"$JIHO_OPT\"}" | jq -c .tally
+api POST "/v1/polls/$POLL_ID/vote" "$JIHO" "{\"option_id\":\"$SEOYEON_OPT\"}" | jq -c .tally
+if second=$(api POST "/v1/polls/$POLL_ID/vote" "$JIHO" "{\"option_id\":\"$SEOYEON_OPT\"}" 2>&1); then
+  echo "walkthrough: a second vote was accepted: $second" >&2
+  exit 1
+fi
+echo "a second vote: $(grep -o ALREADY_VOTED <<<"$second")"
 
-curl -sS "$API/v1/polls/$POLL_ID/results" -H "Authorization: Bearer $MINJI" | jq .data
+api GET "/v1/polls/$POLL_ID/results" "$MINJI"
