@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testredis"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
@@ -58,11 +59,11 @@ func runScript(t *testing.T, env []string, script string, args ...string) string
 func TestBackupAndRestore(t *testing.T) {
 	for _, tool := range []string{"pg_dump", "pg_restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			t.Fatalf("%s is not installed (Debian: postgresql-client): %v", tool, err)
 		}
 	}
 	base := testdb.PostgresURL(t)
-	redisURL := testdb.RedisURL(t)
+	redisURL := testredis.New(t).URL()
 	suffix := strings.ToLower(strings.ReplaceAll(time.Now().UTC().Format("150405.000000"), ".", ""))
 	src := createDatabase(t, base, "circly_backup_src_"+suffix)
 	dst := createDatabase(t, base, "circly_backup_dst_"+suffix)

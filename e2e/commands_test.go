@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testredis"
 )
 
 // oneLine fails unless the trimmed stderr of a refused start is exactly one line holding want.
@@ -232,7 +233,7 @@ func TestMigrateCommands(t *testing.T) {
 
 	// A production replica never serves a schema that is behind: it says to migrate.
 	prod := map[string]string{
-		"ENV": "production", "DATABASE_URL": pg, "REDIS_URL": testdb.RedisURL(t), "LOG_LEVEL": "warn",
+		"ENV": "production", "DATABASE_URL": pg, "REDIS_URL": testredis.New(t).URL(), "LOG_LEVEL": "warn",
 		"SECRET_KEY": strings.Repeat("k", 40), "DATA_DIR": t.TempDir(),
 	}
 	port := freePort(t)

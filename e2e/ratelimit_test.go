@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testredis"
 )
 
 // callFrom sends a request as if a proxy had forwarded it for client ip.
@@ -73,7 +74,7 @@ func check429(t *testing.T, h http.Header, body map[string]any, limit int) {
 // METRICS_ADDR instead of its main port.
 func TestRateLimitsSharedAcrossReplicas(t *testing.T) {
 	pg := testdb.PostgresSchemaURL(t)
-	rd := testdb.RedisURL(t)
+	rd := testredis.New(t).URL()
 	secret := "e2e-shared-secret-0123456789abcdef-" + t.Name()
 	limits := func(vars map[string]string) map[string]string {
 		vars["RATE_LIMIT_REQUESTS"], vars["RATE_LIMIT_WINDOW"], vars["AUTH_RATE_LIMIT"] = "10", "1h", "3"

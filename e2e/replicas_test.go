@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testredis"
 )
 
 // distributedEnv is the settings of one replica of a two-replica deployment.
@@ -26,7 +27,7 @@ func distributedEnv(t *testing.T, pgURL, redisURL, secret string) map[string]str
 func startReplicas(t *testing.T) (a, b *proc) {
 	t.Helper()
 	pg := testdb.PostgresSchemaURL(t)
-	rd := testdb.RedisURL(t)
+	rd := testredis.New(t).URL()
 	secret := "e2e-shared-secret-0123456789abcdef-" + t.Name()
 	a = startProc(t, "replica-A", distributedEnv(t, pg, rd, secret))
 	b = startProc(t, "replica-B", distributedEnv(t, pg, rd, secret))

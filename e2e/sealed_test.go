@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testredis"
 )
 
 // TestReplicaKilledBetweenSealingAndOpening: a vote on replica A completes a batch; its ballot
@@ -17,7 +18,7 @@ import (
 // sees the tally, and the close counts every ballot cast.
 func TestReplicaKilledBetweenSealingAndOpening(t *testing.T) {
 	pg := testdb.PostgresSchemaURL(t)
-	rd := testdb.RedisURL(t)
+	rd := testredis.New(t).URL()
 	secret := "e2e-sealed-secret-0123456789abcdef-" + t.Name()
 	envA, envB := distributedEnv(t, pg, rd, secret), distributedEnv(t, pg, rd, secret)
 	envA["TALLY_RELEASE_BATCH"], envB["TALLY_RELEASE_BATCH"] = "3", "3"

@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"testing"
@@ -58,12 +56,6 @@ func (l *tickLog) doubled() []string {
 	return out
 }
 
-func randomPrefix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "circly-test:jobs:" + hex.EncodeToString(b) + ":"
-}
-
 // redisClient opens the test Redis on DB 9 (other packages' tests use DB 0).
 func redisClient(t *testing.T) *redis.Client {
 	t.Helper()
@@ -92,7 +84,7 @@ type replica struct {
 func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	url := testdb.PostgresSchemaURL(t)
 	expo := pushtest.New(t)
-	prefix := randomPrefix()
+	prefix := testdb.RedisKeyPrefix(t, redisClient(t), "jobs")
 	ticks := &tickLog{runs: map[string]int{}}
 	var reps []*replica
 	var firstDB *models.DB

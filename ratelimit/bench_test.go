@@ -27,5 +27,6 @@ func benchLimiter(b *testing.B, l ratelimit.Limiter) {
 func BenchmarkMemoryAllow(b *testing.B) { benchLimiter(b, ratelimit.NewMemory()) }
 
 func BenchmarkRedisAllow(b *testing.B) {
-	benchLimiter(b, ratelimit.NewRedis(redisClientB(b), testPrefix()))
+	c := redisClientB(b)
+	benchLimiter(b, ratelimit.NewRedis(c, testPrefix(b, c)))
 }

@@ -2,8 +2,6 @@ package ratelimit_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -177,23 +175,20 @@ func redisClientB(t testing.TB) *redis.Client {
 	return c
 }
 
-// testPrefix is a key prefix no other test or helper shares.
-func testPrefix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "circly-test:rl:" + hex.EncodeToString(b) + ":"
-}
+// testPrefix is a key prefix no other test shares; its keys go when the test ends.
+func testPrefix(t testing.TB, c *redis.Client) string { return testdb.RedisKeyPrefix(t, c, "rl") }
 
 func TestRedisLimiter(t *testing.T) {
 	c := redisClient(t)
-	testLimiter(t, func(*testing.T) ratelimit.Limiter { return ratelimit.NewRedis(c, testPrefix()) })
+	testLimiter(t, func(*testing.T) ratelimit.Limiter { return ratelimit.NewRedis(c, testPrefix(t, c)) })
 }
 
 // TestRedisSharedBudget: two limiters on separate connections (two replicas) draw from one
 // budget per key.
 func TestRedisSharedBudget(t *testing.T) {
-	prefix := testPrefix()
-	a := ratelimit.NewRedis(redisClient(t), prefix)
+	ca := redisClient(t)
+	prefix := testPrefix(t, ca)
+	a := ratelimit.NewRedis(ca, prefix)
 	b := ratelimit.NewRedis(redisClient(t), prefix)
 	lim := ratelimit.Limit{Rate: 10, Period: time.Hour}
 	allowed := 0
@@ -219,7 +214,7 @@ func TestRedisSharedBudget(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
-	_, err := ratelimit.NewRedis(c, testPrefix()).Allow(context.Background(), "k", ratelimit.Limit{Rate: 1, Period: time.Minute})
+	_, err := ratelimit.NewRedis(c, "circly-test:rl:down:" /* nothing reaches Redis: nothing to remove */).Allow(context.Background(), "k", ratelimit.Limit{Rate: 1, Period: time.Minute})
 	if err == nil {
 		t.Fatal("no error from an unreachable Redis")
 	}

@@ -190,7 +190,7 @@ func TestRedisLimiterSharedByServers(t *testing.T) {
 	opts.PoolSize = 4
 	rc := redis.NewClient(opts)
 	defer rc.Close()
-	prefix := fmt.Sprintf("circly-test:server:%d:", time.Now().UnixNano())
+	prefix := testdb.RedisKeyPrefix(t, rc, "server")
 	limit := withConfig(func(c *config.Config) { c.RateLimitRequests, c.RateLimitWindow = 4, time.Hour })
 	var envs [2]*env
 	for i := range envs {
