@@ -75,6 +75,9 @@ type Config struct {
 	LogFormat string
 
 	ShutdownDrain time.Duration
+	// ShutdownDelay keeps a draining replica serving (with /health at 503) before the drain, for
+	// load balancers that learn only from health checks; Kubernetes' preStop hook does that job.
+	ShutdownDelay time.Duration
 	// WSAllowedOrigins are host patterns (path.Match, e.g. "*.example.com") of the web pages
 	// allowed to open WebSockets cross-origin; empty means PUBLIC_URL's host only.
 	WSAllowedOrigins []string
@@ -155,6 +158,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		SentryDSN:         r.str("SENTRY_DSN", ""),
 		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		ShutdownDrain:     r.duration("SHUTDOWN_DRAIN", 10*time.Second, 0),
+		ShutdownDelay:     r.duration("SHUTDOWN_DELAY", 0, 0),
 		WSAllowedOrigins:  r.originPatterns("WS_ALLOWED_ORIGINS"),
 		DBMaxOpenConns:    r.intRange("DB_MAX_OPEN_CONNS", 32, 1, 1000),
 		WSMaxConnsPerUser: r.intRange("WS_MAX_CONNS_PER_USER", 10, 1, 100_000),

@@ -195,25 +195,30 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	case <-ctx.Done():
 	}
 
-	// Ordered shutdown: /health turns 503 and the replica keeps serving for SHUTDOWN_DRAIN, so
-	// the load balancer moves traffic away first (a second signal skips the wait); then
-	// in-flight requests finish and the deferred closes (Redis, database) run.
-	// The hub meanwhile tells its WebSocket clients to reconnect elsewhere, spread over the
-	// same window with jitter, and closes them with 1001.
+	// Ordered shutdown: /health turns 503 (and, for SHUTDOWN_DELAY, the replica keeps serving so
+	// that a load balancer polling it moves traffic away); the hub tells its WebSocket clients
+	// to reconnect elsewhere, spread over SHUTDOWN_DRAIN with jitter, and closes them with 1001.
+	// The drain ends when the last one has gone, at once when none was open. Then in-flight
+	// requests finish and the deferred closes (Redis, database) run. A second signal skips the
+	// waiting.
 	srv.StartDraining()
-	log.Info("draining: /health answers 503; send the signal again to stop at once", zap.Duration("window", cfg.ShutdownDrain))
+	log.Info("draining: /health answers 503; send the signal again to stop at once",
+		zap.Duration("delay", cfg.ShutdownDelay), zap.Duration("window", cfg.ShutdownDrain), zap.Int("websockets", live.Connections()))
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
-	drainCtx, stopDrain := context.WithTimeout(context.Background(), cfg.ShutdownDrain+5*time.Second)
-	defer stopDrain()
-	drained := make(chan struct{})
-	go func() { live.Drain(drainCtx, cfg.ShutdownDrain); close(drained) }()
-	select {
-	case <-time.After(cfg.ShutdownDrain):
-		<-drained // the last closes were spread up to the window's end; wait for them
-	case <-again:
-		stopDrain()
+	if waitOrSignal(cfg.ShutdownDelay, again) {
+		drainCtx, stopDrain := context.WithTimeout(context.Background(), cfg.ShutdownDrain+5*time.Second)
+		defer stopDrain()
+		drained := make(chan struct{})
+		started := time.Now()
+		go func() { live.Drain(drainCtx, cfg.ShutdownDrain); close(drained) }()
+		select {
+		case <-drained: // bounded by drainCtx: the closes are spread over the window
+			log.Info("drained", zap.Duration("took", time.Since(started)))
+		case <-again:
+			stopDrain()
+		}
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
@@ -227,4 +232,19 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// waitOrSignal waits d; it reports false when a signal came first.
+func waitOrSignal(d time.Duration, sig <-chan os.Signal) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-sig:
+		return false
+	}
 }
