@@ -42,7 +42,7 @@ func withLive(l *live, lim hub.Limits) envOption {
 }
 
 // newLiveEnv is newEnv with a hub.
-func newLiveEnv(t *testing.T, d models.Dialect, lim hub.Limits, opts ...envOption) (*env, *live) {
+func newLiveEnv(t testing.TB, d models.Dialect, lim hub.Limits, opts ...envOption) (*env, *live) {
 	t.Helper()
 	l := &live{}
 	e := newEnv(t, d, append(opts, withLive(l, lim))...)
@@ -190,7 +190,7 @@ func (w *wsClient) untilTally(channel string, v int) map[string]any {
 	}
 }
 
-func optionIDs(t *testing.T, poll map[string]any) []string {
+func optionIDs(t testing.TB, poll map[string]any) []string {
 	t.Helper()
 	var ids []string
 	for _, o := range poll["options"].([]any) {
