@@ -65,6 +65,10 @@ func TestDatabaseOutage(t *testing.T) {
 	if r, _ := call("GET", srv.URL+"/health/detailed", "", nil); r.Status != 503 {
 		t.Errorf("/health/detailed during the outage: %d %s", r.Status, r.Raw)
 	}
+	// Liveness stays up: restarting the replica would not bring its database back.
+	if r, _ := call("GET", srv.URL+"/health", "", nil); r.Status != 200 {
+		t.Errorf("/health during the outage: %d %s", r.Status, r.Raw)
+	}
 
 	// A live subscription that needs the database gets a retryable error frame, and several
 	// do not count as the client's mistakes (10 of those close the connection).
