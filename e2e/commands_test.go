@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testproc"
 	"circly/internal/testredis"
 )
 
@@ -54,7 +55,7 @@ func TestVersionCommand(t *testing.T) {
 // other server, and the whole product loop works through it.
 func TestEmbeddedDefault(t *testing.T) {
 	dataDir := t.TempDir()
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	env := []string{"DATA_DIR=" + dataDir, "PORT=" + strconv.Itoa(port)}
 	p := startProcEnv(t, "embedded", port, env)
 	p.waitHealthy(60 * time.Second)
@@ -236,7 +237,7 @@ func TestMigrateCommands(t *testing.T) {
 		"ENV": "production", "DATABASE_URL": pg, "REDIS_URL": testredis.New(t).URL(), "LOG_LEVEL": "warn",
 		"SECRET_KEY": strings.Repeat("k", 40), "DATA_DIR": t.TempDir(),
 	}
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	prod["PORT"] = strconv.Itoa(port)
 	res := runCmd(t, prod, 60*time.Second, "serve")
 	if res.Code == 0 {
@@ -299,7 +300,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	if res.Code != 0 {
 		t.Errorf("healthcheck against a running server: exit %d, stderr %q", res.Code, res.Stderr)
 	}
-	res = runCmd(t, map[string]string{"PORT": strconv.Itoa(freePort(t)), "DATA_DIR": t.TempDir()}, 20*time.Second, "healthcheck")
+	res = runCmd(t, map[string]string{"PORT": strconv.Itoa(testproc.FreePort(t)), "DATA_DIR": t.TempDir()}, 20*time.Second, "healthcheck")
 	if res.Code == 0 {
 		t.Errorf("healthcheck with nothing listening: exit 0")
 	}

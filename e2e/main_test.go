@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"circly/internal/testproc"
 )
 
 // buildVersion is stamped into the binary with -ldflags, so the tests also check that it lands.
@@ -73,24 +75,6 @@ func moduleRoot() (string, error) {
 		return "", err
 	}
 	return abs, nil
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // baseEnv is what every child process gets besides its settings: nothing of the test
@@ -158,23 +142,10 @@ type proc struct {
 	cmd    *exec.Cmd
 	URL    string
 	Port   int
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *testproc.Output
+	stdout *testproc.Output
 	done   chan struct{}
 	err    error // Wait's answer, once done is closed
-}
-
-// freePort asks the kernel for a port nobody listens on. It probes all addresses, IPv6
-// included, as the server binds them: a port free on 127.0.0.1 may be the local port of an
-// IPv6 loopback connection (under a load test, thousands of them).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startProc starts `circly serve` with the given settings (PORT is chosen here) and returns
@@ -182,7 +153,7 @@ func freePort(t *testing.T) int {
 // when the test failed.
 func startProc(t *testing.T, name string, vars map[string]string) *proc {
 	t.Helper()
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	env := map[string]string{"PORT": strconv.Itoa(port)}
 	for k, v := range vars {
 		env[k] = v
@@ -197,7 +168,7 @@ func startProcEnv(t *testing.T, name string, port int, env []string) *proc {
 	cmd.Env = env
 	cmd.Dir = t.TempDir()
 	p := &proc{t: t, name: name, cmd: cmd, Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port),
-		stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
+		stderr: &testproc.Output{}, stdout: &testproc.Output{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"circly/internal/testdb"
+	"circly/internal/testproc"
 	"circly/internal/testredis"
 )
 
@@ -187,7 +188,7 @@ func TestBallotKeyAcrossRestartsAndRollback(t *testing.T) {
 			other[k] = v
 		}
 		other["SECRET_KEY"] = "another-secret-key-0123456789abcdef!!"
-		other["PORT"] = fmt.Sprint(freePort(t))
+		other["PORT"] = fmt.Sprint(testproc.FreePort(t))
 		res := runCmd(t, other, 60*time.Second, "serve")
 		if res.Code == 0 || !hasLine(res.Stderr, "BALLOT_KEY") {
 			t.Fatalf("serve with another key: exit %d, stderr:\n%s", res.Code, res.Stderr)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"circly/internal/testproc"
 )
 
 // readmeWalkthrough is the shell block under the README's "Walk-through with curl" heading.
@@ -44,7 +46,7 @@ func runShell(t *testing.T, api string, args ...string) (stdout, stderr string, 
 	cmd := exec.Command("bash", args...)
 	cmd.Dir = moduleDir(t)
 	cmd.Env = append(os.Environ(), "API="+api)
-	var out, errOut syncBuffer
+	var out, errOut testproc.Output
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {

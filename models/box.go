@@ -142,7 +142,9 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 		if int(res.RowsAffected) != len(take) { // cannot happen under the row lock; never count twice
 			return fmt.Errorf("poll %s: deleted %d of %d ballots being opened", pollID, res.RowsAffected, len(take))
 		}
-		total, version := r.total+len(take), r.version+1
+		// One version per batch, as if each batch's own vote had opened it: the job that opens
+		// several batches at once moves the tally as far as their votes would have.
+		total, version := r.total+len(take), r.version+max(1, len(take)/batch)
 		if err := tx.Exec(`UPDATE polls SET released_counts = ?, released_total = ?, released_version = ? WHERE id = ?`,
 			countsText(s.dialect, counts), total, version, pollID).Error; err != nil {
 			return err

@@ -274,3 +274,32 @@ func TestVoteNeverSendsTheChoice(t *testing.T) {
 		}
 	})
 }
+
+// TestOpeningJobCountsOneVersionPerBatch: ballots whose votes did not open them (a replica died
+// between sealing and opening) are opened by the job, several batches at once, and the tally's
+// version still moves by one per batch, exactly as if each vote had opened its own.
+func TestOpeningJobCountsOneVersionPerBatch(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+		e := newEnv(t, db, batch(2))
+		fx := e.circle(4, 10)
+		p := e.poll(fx, 0)
+		target := optionOf(t, p, fx.Members[1].ID)
+		before, err := e.s.Tally(e.ctx, p.ID)
+		must(t, err)
+		box := testkit.Ballots()
+		for range 5 { // two whole batches and one ballot waiting
+			sealed, err := box.Seal(p.ID, target)
+			must(t, err)
+			must(t, db.Gorm.Exec(`INSERT INTO ballots (poll_id, sealed) VALUES (?, ?)`, p.ID, sealed).Error)
+		}
+		tl, released, err := e.s.OpenBallots(e.ctx, p.ID)
+		must(t, err)
+		if !released || tl.TotalVotes != before.TotalVotes+4 || tl.Version != before.Version+2 {
+			t.Fatalf("opened to %d votes at version %d (released %v), want %d at %d",
+				tl.TotalVotes, tl.Version, released, before.TotalVotes+4, before.Version+2)
+		}
+		if n := e.scalar(`SELECT count(*) FROM ballots WHERE poll_id = ?`, p.ID); n != 1 {
+			t.Fatalf("%d ballots wait, want the 1 short of a batch", n)
+		}
+	})
+}

@@ -9,11 +9,9 @@
 package testpg
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"circly/internal/testproc"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for the readiness probe
 )
@@ -38,7 +38,7 @@ type Server struct {
 	dir  string // holds data/ and the Unix socket
 	port int
 	cred *syscall.Credential // nil unless the test runs as root
-	log  *syncBuffer
+	log  *testproc.Output
 
 	mu   sync.Mutex
 	proc *process // nil when stopped
@@ -63,7 +63,7 @@ func New(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: dir, log: &syncBuffer{}}
+	s := &Server{t: t, bin: bin, dir: dir, log: &testproc.Output{}}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -84,7 +84,7 @@ func New(t testing.TB) *Server {
 	}
 	// A free port can be taken between the probe and the bind: try a few.
 	for attempt := 0; ; attempt++ {
-		s.port = freePort(t)
+		s.port = testproc.FreePort(t)
 		if err = s.start(); err == nil {
 			return s
 		}
@@ -210,36 +210,4 @@ func findBinDir() (string, error) {
 func version(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	addr, _ := l.Addr().(*net.TCPAddr) // a TCP listener's address is always one
-	return addr.Port
-}
-
-// syncBuffer collects the server's output; exec writes it from its own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -7,7 +7,6 @@
 package testredis
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"circly/internal/testproc"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -35,7 +36,7 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
-	log  *syncBuffer // the server's output across restarts, shown when the test fails
+	log  *testproc.Output // the server's output across restarts, shown when the test fails
 
 	mu   sync.Mutex
 	proc *process // nil when stopped
@@ -56,7 +57,7 @@ func New(t testing.TB) *Server {
 		}
 		t.Skipf("redis-server not found (%v); set CIRCLY_REQUIRE_REDIS=1 to make this a failure", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), log: &syncBuffer{}}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), log: &testproc.Output{}}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -65,7 +66,7 @@ func New(t testing.TB) *Server {
 	})
 	// A free port can be taken between the probe and the bind: try a few.
 	for attempt := 0; ; attempt++ {
-		s.port = freePort(t)
+		s.port = testproc.FreePort(t)
 		err := s.start()
 		if err == nil {
 			return s
@@ -193,36 +194,4 @@ func findBinary() (string, error) {
 		return Binary, nil
 	}
 	return exec.LookPath("redis-server")
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	addr, _ := l.Addr().(*net.TCPAddr) // a TCP listener's address is always one
-	return addr.Port
-}
-
-// syncBuffer collects the server's output; exec writes it from its own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 { // a runaway log must not eat the test's memory
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
