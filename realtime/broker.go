@@ -1,6 +1,6 @@
-// Package realtime carries live messages between replicas: the Broker contract, an in-memory
-// broker for the embedded mode and a Redis pub/sub broker for replicas, plus the message and
-// channel types. It knows nothing of HTTP, SQL or WebSocket connections.
+// Package realtime is the contract for carrying live messages between replicas: the Broker
+// interface, the message and channel types, and the in-memory broker of the embedded mode (the
+// Redis one is package redisbroker). It imports nothing beyond the standard library.
 package realtime
 
 import (

@@ -10,6 +10,7 @@ import (
 	"circly/metrics"
 	"circly/models"
 	"circly/realtime"
+	"circly/redisbroker"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -20,7 +21,7 @@ import (
 func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, log *zap.Logger) (realtime.Broker, *hub.Hub, error) {
 	var broker realtime.Broker = realtime.NewMemoryBroker()
 	if rc != nil {
-		broker = realtime.NewRedisBroker(rc, realtime.RedisOptions{Prefix: "circly:", Logger: log})
+		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})
 	}
 	access := &app.LiveAccess{Store: store}
 	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS(),

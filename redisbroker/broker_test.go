@@ -1,4 +1,4 @@
-package realtime_test
+package redisbroker_test
 
 import (
 	"context"
@@ -12,17 +12,32 @@ import (
 
 	"circly/internal/testdb"
 	"circly/internal/testredis"
-	"circly/metrics"
 	"circly/realtime"
+	"circly/realtime/brokertest"
+	"circly/redisbroker"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
 
+func TestRedisBroker(t *testing.T) {
+	// The suite every broker passes, on Redis, in both protocols: pub/sub replies differ
+	// between RESP2 (arrays) and RESP3 (pushes).
+	for _, protocol := range []int{3, 2} {
+		t.Run("resp"+strconv.Itoa(protocol), func(t *testing.T) {
+			brokertest.Run(t, func(t *testing.T) realtime.Broker {
+				// Production health settings: the suite asserts that no reconnect happens, and
+				// a loaded CI machine must not fake a link loss.
+				opts := redisbroker.Options{Prefix: uniquePrefix()}
+				return newRedisBrokerOpts(t, sharedRedisProtocol(t, protocol), opts)
+			})
+		})
+	}
+}
+
 // Short health-check settings make link-loss tests quick; they are not what production uses.
-var fastHealth = realtime.RedisOptions{
+var fastHealth = redisbroker.Options{
 	PingInterval: 100 * time.Millisecond,
 	PingTimeout:  600 * time.Millisecond,
 	MaxBackoff:   200 * time.Millisecond,
@@ -50,21 +65,21 @@ func uniquePrefix() string {
 	return "circlytest:" + hex.EncodeToString(b) + ":"
 }
 
-func newRedisBroker(t *testing.T, c *redis.Client, prefix string) *realtime.RedisBroker {
+func newRedisBroker(t *testing.T, c *redis.Client, prefix string) *redisbroker.Broker {
 	opts := fastHealth
 	opts.Prefix = prefix
 	return newRedisBrokerOpts(t, c, opts)
 }
 
-func newRedisBrokerOpts(t *testing.T, c *redis.Client, opts realtime.RedisOptions) *realtime.RedisBroker {
-	b := realtime.NewRedisBroker(c, opts)
+func newRedisBrokerOpts(t *testing.T, c *redis.Client, opts redisbroker.Options) *redisbroker.Broker {
+	b := redisbroker.New(c, opts)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
-func startRedisBroker(t *testing.T, b *realtime.RedisBroker) *recorder {
+func startRedisBroker(t *testing.T, b *redisbroker.Broker) *brokertest.Recorder {
 	t.Helper()
-	rec := newRecorder()
+	rec := brokertest.NewRecorder()
 	if err := b.Start(context.Background(), rec); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -76,18 +91,18 @@ func TestRedisBrokerTwoInstances(t *testing.T) {
 	prefix := uniquePrefix()
 	a, b := newRedisBroker(t, c, prefix), newRedisBroker(t, c, prefix)
 	recA, recB := startRedisBroker(t, a), startRedisBroker(t, b)
-	mustSubscribe(t, a, "poll:x")
-	mustSubscribe(t, b, "poll:x", "poll:only-b")
+	brokertest.MustSubscribe(t, a, "poll:x")
+	brokertest.MustSubscribe(t, b, "poll:x", "poll:only-b")
 
-	mustPublish(t, a, tallyMsg("poll:x", 1))
-	recA.waitCount(t, "poll:x", 1) // its own publication too
-	recB.waitCount(t, "poll:x", 1)
-	mustPublish(t, a, tallyMsg("poll:only-b", 1))
-	recB.waitCount(t, "poll:only-b", 1)
-	mustPublish(t, b, tallyMsg("poll:x", 2))
-	recA.waitCount(t, "poll:x", 2)
-	recB.waitCount(t, "poll:x", 2)
-	if n := recA.count("poll:only-b"); n != 0 {
+	brokertest.MustPublish(t, a, brokertest.TallyMsg("poll:x", 1))
+	recA.WaitCount(t, "poll:x", 1) // its own publication too
+	recB.WaitCount(t, "poll:x", 1)
+	brokertest.MustPublish(t, a, brokertest.TallyMsg("poll:only-b", 1))
+	recB.WaitCount(t, "poll:only-b", 1)
+	brokertest.MustPublish(t, b, brokertest.TallyMsg("poll:x", 2))
+	recA.WaitCount(t, "poll:x", 2)
+	recB.WaitCount(t, "poll:x", 2)
+	if n := recA.Count("poll:only-b"); n != 0 {
 		t.Fatalf("A got %d messages of a channel only B subscribed", n)
 	}
 
@@ -95,9 +110,9 @@ func TestRedisBrokerTwoInstances(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mustPublish(t, b, tallyMsg("poll:x", 3))
-	recB.waitCount(t, "poll:x", 3)
-	if n := recA.count("poll:x"); n != 2 {
+	brokertest.MustPublish(t, b, brokertest.TallyMsg("poll:x", 3))
+	recB.WaitCount(t, "poll:x", 3)
+	if n := recA.Count("poll:x"); n != 2 {
 		t.Fatalf("closed A got %d messages, want 2", n)
 	}
 }
@@ -106,17 +121,17 @@ func TestRedisBrokerPrefixIsolation(t *testing.T) {
 	c := sharedRedis(t)
 	a, b := newRedisBroker(t, c, uniquePrefix()), newRedisBroker(t, c, uniquePrefix())
 	recA, recB := startRedisBroker(t, a), startRedisBroker(t, b)
-	mustSubscribe(t, a, "poll:same")
-	mustSubscribe(t, b, "poll:same")
+	brokertest.MustSubscribe(t, a, "poll:same")
+	brokertest.MustSubscribe(t, b, "poll:same")
 
-	mustPublish(t, a, tallyMsg("poll:same", 1))
-	recA.waitCount(t, "poll:same", 1)
-	mustPublish(t, b, tallyMsg("poll:same", 2)) // B's own: a sentinel published after A's
-	recB.waitCount(t, "poll:same", 1)
-	if got := recB.versions("poll:same"); len(got) != 1 || got[0] != 2 {
+	brokertest.MustPublish(t, a, brokertest.TallyMsg("poll:same", 1))
+	recA.WaitCount(t, "poll:same", 1)
+	brokertest.MustPublish(t, b, brokertest.TallyMsg("poll:same", 2)) // B's own: a sentinel published after A's
+	recB.WaitCount(t, "poll:same", 1)
+	if got := recB.Versions("poll:same"); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("B got versions %v, want only its own [2]", got)
 	}
-	if got := recA.versions("poll:same"); len(got) != 1 || got[0] != 1 {
+	if got := recA.Versions("poll:same"); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("A got versions %v, want only its own [1]", got)
 	}
 }
@@ -130,15 +145,14 @@ func TestRedisBrokerRestart(t *testing.T) {
 	opts.Prefix, opts.Logger = "circly:", zap.New(core)
 	b := newRedisBrokerOpts(t, srv.Client(), opts)
 	rec := startRedisBroker(t, b)
-	before := testutil.ToFloat64(metrics.BrokerReconnects)
 
-	mustSubscribe(t, b, "poll:a", "circle:b")
-	mustPublish(t, b, tallyMsg("poll:a", 1))
-	rec.waitCount(t, "poll:a", 1)
+	brokertest.MustSubscribe(t, b, "poll:a", "circle:b")
+	brokertest.MustPublish(t, b, brokertest.TallyMsg("poll:a", 1))
+	rec.WaitCount(t, "poll:a", 1)
 
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	err := b.Publish(ctx, tallyMsg("poll:a", 2))
+	err := b.Publish(ctx, brokertest.TallyMsg("poll:a", 2))
 	cancel()
 	if err == nil {
 		t.Log("publish while Redis is down reported no error (the message is lost either way)")
@@ -153,22 +167,19 @@ func TestRedisBrokerRestart(t *testing.T) {
 	cancel()
 
 	srv.Start()
-	rec.waitReconnects(t, 1)
+	rec.WaitReconnects(t, 1)
 	// The client's pool may still hold its last dial error for a moment (go-redis re-dials in
 	// the background): publishers retry or lose the message, the broker is already back.
 	for i, ch := range []string{"poll:a", "circle:b", "user:c"} {
-		publishEventually(t, b, tallyMsg(ch, 10+i))
+		publishEventually(t, b, brokertest.TallyMsg(ch, 10+i))
 	}
-	rec.waitCount(t, "user:c", 1)
-	rec.waitCount(t, "circle:b", 1)
-	if got := rec.versions("poll:a"); got[len(got)-1] != 10 {
+	rec.WaitCount(t, "user:c", 1)
+	rec.WaitCount(t, "circle:b", 1)
+	if got := rec.Versions("poll:a"); got[len(got)-1] != 10 {
 		t.Fatalf("poll:a versions %v: the message after recovery did not arrive", got)
 	}
-	if n := rec.reconnectCount(); n != 1 {
+	if n := rec.ReconnectCount(); n != 1 {
 		t.Fatalf("HandleReconnect called %d times for one recovery", n)
-	}
-	if d := testutil.ToFloat64(metrics.BrokerReconnects) - before; d != 1 {
-		t.Fatalf("realtime_broker_reconnects_total rose by %v, want 1", d)
 	}
 	restored := waitLog(t, logs, "realtime redis link restored")
 	if _, ok := restored.ContextMap()["down"]; !ok {
@@ -185,16 +196,16 @@ func TestRedisBrokerSilentLink(t *testing.T) {
 	opts.Logger = zap.New(core)
 	b := newRedisBrokerOpts(t, srv.Client(), opts)
 	rec := startRedisBroker(t, b)
-	mustSubscribe(t, b, "poll:s")
+	brokertest.MustSubscribe(t, b, "poll:s")
 
 	srv.Freeze()
 	waitLog(t, logs, "realtime redis link lost; reconnecting")
 	srv.Thaw()
 
-	rec.waitReconnects(t, 1)
-	publishEventually(t, b, tallyMsg("poll:s", 1))
-	rec.waitCount(t, "poll:s", 1)
-	if n := rec.reconnectCount(); n != 1 {
+	rec.WaitReconnects(t, 1)
+	publishEventually(t, b, brokertest.TallyMsg("poll:s", 1))
+	rec.WaitCount(t, "poll:s", 1)
+	if n := rec.ReconnectCount(); n != 1 {
 		t.Fatalf("HandleReconnect called %d times for one recovery", n)
 	}
 }
@@ -206,15 +217,15 @@ func TestRedisBrokerConnectionKilled(t *testing.T) {
 	c := srv.Client()
 	b := newRedisBroker(t, c, "")
 	rec := startRedisBroker(t, b)
-	mustSubscribe(t, b, "poll:k")
+	brokertest.MustSubscribe(t, b, "poll:k")
 
 	if err := c.ClientKillByFilter(context.Background(), "TYPE", "pubsub").Err(); err != nil {
 		t.Fatalf("client kill: %v", err)
 	}
-	rec.waitReconnects(t, 1)
-	publishEventually(t, b, tallyMsg("poll:k", 1))
-	rec.waitCount(t, "poll:k", 1)
-	if n := rec.reconnectCount(); n != 1 {
+	rec.WaitReconnects(t, 1)
+	publishEventually(t, b, brokertest.TallyMsg("poll:k", 1))
+	rec.WaitCount(t, "poll:k", 1)
+	if n := rec.ReconnectCount(); n != 1 {
 		t.Fatalf("HandleReconnect called %d times for one recovery", n)
 	}
 }
@@ -237,7 +248,7 @@ func TestRedisBrokerReconnectStorm(t *testing.T) {
 		channels[i] = realtime.PollChannel(strconv.Itoa(i))
 	}
 	began := time.Now()
-	parallel(t, 64, func(g int) error {
+	brokertest.Parallel(t, 64, func(g int) error {
 		for i := g; i < n; i += 64 {
 			if err := b.Subscribe(context.Background(), channels[i]); err != nil {
 				return err
@@ -256,7 +267,7 @@ func TestRedisBrokerReconnectStorm(t *testing.T) {
 	srv.Stop()
 	restarted := time.Now()
 	srv.Start()
-	rec.waitReconnects(t, 1)
+	rec.WaitReconnects(t, 1)
 	t.Logf("re-subscribed %d channels %s after the restart began", n, time.Since(restarted).Round(time.Millisecond))
 
 	pipe := c.Pipeline()
@@ -266,10 +277,10 @@ func TestRedisBrokerReconnectStorm(t *testing.T) {
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	rec.waitTotal(t, n)
+	rec.WaitTotal(t, n)
 	for _, ch := range []string{channels[0], channels[n/2], channels[n-1]} {
-		if rec.count(ch) != 1 {
-			t.Fatalf("%s got %d messages, want 1", ch, rec.count(ch))
+		if rec.Count(ch) != 1 {
+			t.Fatalf("%s got %d messages, want 1", ch, rec.Count(ch))
 		}
 	}
 }
@@ -279,8 +290,8 @@ func TestRedisBrokerStartFailsWithoutRedis(t *testing.T) {
 	c := srv.Client()
 	srv.Stop()
 	opts := fastHealth
-	b := realtime.NewRedisBroker(c, opts)
-	if err := b.Start(context.Background(), newRecorder()); err == nil {
+	b := redisbroker.New(c, opts)
+	if err := b.Start(context.Background(), brokertest.NewRecorder()); err == nil {
 		t.Fatal("Start succeeded with Redis down")
 	}
 	assertNoBrokerGoroutines(t)
@@ -297,7 +308,7 @@ func TestRedisBrokerCloseLeavesNothing(t *testing.T) {
 
 	up := newRedisBroker(t, c, "")
 	startRedisBroker(t, up)
-	mustSubscribe(t, up, "poll:1", "poll:2")
+	brokertest.MustSubscribe(t, up, "poll:1", "poll:2")
 	if err := up.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +317,7 @@ func TestRedisBrokerCloseLeavesNothing(t *testing.T) {
 	// Frozen: reconnect attempts hang in the dial and handshake, and Close must still end them.
 	frozen := newRedisBroker(t, c, "")
 	startRedisBroker(t, frozen)
-	mustSubscribe(t, frozen, "poll:1")
+	brokertest.MustSubscribe(t, frozen, "poll:1")
 	srv.Freeze()
 	time.Sleep(3 * fastHealth.PingTimeout)
 	began := time.Now()
@@ -332,7 +343,7 @@ func TestRedisBrokerStopsWithContext(t *testing.T) {
 	c := sharedRedis(t)
 	b := newRedisBroker(t, c, uniquePrefix())
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := b.Start(ctx, newRecorder()); err != nil {
+	if err := b.Start(ctx, brokertest.NewRecorder()); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -370,8 +381,8 @@ func eventuallyWithin(d time.Duration, cond func() bool) bool {
 func waitLog(t *testing.T, logs *observer.ObservedLogs, msg string) observer.LoggedEntry {
 	t.Helper()
 	var found []observer.LoggedEntry
-	if !eventually(func() bool { found = logs.FilterMessage(msg).All(); return len(found) > 0 }) {
-		t.Fatalf("no log %q after %s; logs: %v", msg, waitLimit, logs.All())
+	if !brokertest.Eventually(func() bool { found = logs.FilterMessage(msg).All(); return len(found) > 0 }) {
+		t.Fatalf("no log %q after %s; logs: %v", msg, brokertest.WaitLimit, logs.All())
 	}
 	return found[0]
 }
@@ -379,7 +390,7 @@ func waitLog(t *testing.T, logs *observer.ObservedLogs, msg string) observer.Log
 func publishEventually(t *testing.T, b realtime.Broker, m realtime.Message) {
 	t.Helper()
 	var err error
-	if !eventually(func() bool { err = b.Publish(context.Background(), m); return err == nil }) {
+	if !brokertest.Eventually(func() bool { err = b.Publish(context.Background(), m); return err == nil }) {
 		t.Fatalf("publish on %s: %v", m.Channel, err)
 	}
 }
@@ -392,7 +403,7 @@ func TestRedisBrokerUnsubscribeDropsQueued(t *testing.T) {
 	prefix := uniquePrefix()
 	a, pub := newRedisBroker(t, c, prefix), newRedisBroker(t, c, prefix)
 	rec := startRedisBroker(t, a)
-	mustSubscribe(t, a, "poll:flood", "poll:sentinel")
+	brokertest.MustSubscribe(t, a, "poll:flood", "poll:sentinel")
 
 	const n = 3000
 	pipe := c.Pipeline()
@@ -402,14 +413,14 @@ func TestRedisBrokerUnsubscribeDropsQueued(t *testing.T) {
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitCount(t, "poll:flood", 1)
+	rec.WaitCount(t, "poll:flood", 1)
 	if err := a.Unsubscribe(context.Background(), "poll:flood"); err != nil {
 		t.Fatal(err)
 	}
-	after := rec.count("poll:flood")
-	mustPublish(t, pub, tallyMsg("poll:sentinel", 1))
-	rec.waitCount(t, "poll:sentinel", 1)
-	if got := rec.count("poll:flood"); got > after+1 {
+	after := rec.Count("poll:flood")
+	brokertest.MustPublish(t, pub, brokertest.TallyMsg("poll:sentinel", 1))
+	rec.WaitCount(t, "poll:sentinel", 1)
+	if got := rec.Count("poll:flood"); got > after+1 {
 		t.Fatalf("%d messages delivered after Unsubscribe returned (%d before)", got-after, after)
 	}
 	if after == n {

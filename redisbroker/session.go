@@ -1,4 +1,4 @@
-package realtime
+package redisbroker
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// session is one pub/sub connection of a RedisBroker, from its first SUBSCRIBE to its failure.
+// session is one pub/sub connection of a Broker, from its first SUBSCRIBE to its failure.
 // A failed session is never revived: the broker starts a new one, which re-subscribes
 // everything and then reports the recovery.
 type session struct {
@@ -29,7 +29,7 @@ type session struct {
 	ended      chan struct{} // closed when the session failed or was stopped
 }
 
-func (b *RedisBroker) newSession(downSince time.Time) *session {
+func (b *Broker) newSession(downSince time.Time) *session {
 	s := &session{
 		// The connection is dialed lazily by the first command: a dead Redis surfaces as an
 		// error of the session, not of the constructor.

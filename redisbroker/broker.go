@@ -1,6 +1,10 @@
-package realtime
+// Package redisbroker is the distributed mode's realtime.Broker: Redis pub/sub between replicas,
+// over one pub/sub connection per replica that is watched with pings and re-subscribed after a loss.
+package redisbroker
 
 import (
+	"circly/realtime"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,10 +17,10 @@ import (
 	"go.uber.org/zap"
 )
 
-var _ Broker = (*RedisBroker)(nil)
+var _ realtime.Broker = (*Broker)(nil)
 
-// RedisOptions tunes a RedisBroker. The zero value is usable.
-type RedisOptions struct {
+// Options tunes a Broker. The zero value is usable.
+type Options struct {
 	// Prefix is put before every channel name on Redis ("circly:" makes "circly:poll:…"), so
 	// deployments and test runs can share one Redis without hearing each other.
 	Prefix string
@@ -44,7 +48,7 @@ const (
 	stillDownEvery = 30 * time.Second
 )
 
-// RedisBroker is the distributed mode's broker: Redis pub/sub between replicas.
+// Broker is the distributed mode's broker: Redis pub/sub between replicas.
 //
 // It owns one pub/sub connection for its whole life. Subscribe and Unsubscribe only change a
 // set of wanted channels; one writer goroutine sends the difference to Redis in batches, so a
@@ -56,13 +60,13 @@ const (
 // The handler is called from the goroutine that reads the connection, which also reads the
 // replies Subscribe waits for: a Handler method must hand off and return, and must not call
 // Subscribe itself (Unsubscribe and Publish are fine).
-type RedisBroker struct {
+type Broker struct {
 	client *redis.Client
-	opts   RedisOptions
+	opts   Options
 	log    *zap.Logger
 
 	mu        sync.RWMutex
-	h         Handler
+	h         realtime.Handler
 	desired   map[string]struct{} // channels the hub wants, without the prefix
 	dirty     map[string]struct{} // changed in desired since the live session last flushed
 	next      *barrier            // released by the next flush: what Subscribe callers wait on
@@ -76,9 +80,9 @@ type RedisBroker struct {
 	tokens atomic.Uint64 // PING payloads that identify barriers
 }
 
-// NewRedisBroker returns a broker publishing and subscribing through client. The client stays
+// New returns a broker publishing and subscribing through client. The client stays
 // the caller's: Close does not close it.
-func NewRedisBroker(client *redis.Client, opts RedisOptions) *RedisBroker {
+func New(client *redis.Client, opts Options) *Broker {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -94,7 +98,7 @@ func NewRedisBroker(client *redis.Client, opts RedisOptions) *RedisBroker {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = defaultMaxBackoff
 	}
-	return &RedisBroker{
+	return &Broker{
 		client:    client,
 		opts:      opts,
 		log:       opts.Logger.Named("realtime"),
@@ -108,11 +112,11 @@ func NewRedisBroker(client *redis.Client, opts RedisOptions) *RedisBroker {
 // Start implements Broker. It returns once the first connection is up and every channel
 // subscribed so far is taken, or with an error when Redis does not answer within PingTimeout.
 // Delivery then runs until ctx ends or Close is called; either way the broker is closed after.
-func (b *RedisBroker) Start(ctx context.Context, h Handler) error {
+func (b *Broker) Start(ctx context.Context, h realtime.Handler) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return ErrClosed
+		return realtime.ErrClosed
 	}
 	if b.started {
 		b.mu.Unlock()
@@ -145,12 +149,12 @@ func (b *RedisBroker) Start(ctx context.Context, h Handler) error {
 }
 
 // Publish implements Broker: the message is encoded once and published on prefix+channel.
-func (b *RedisBroker) Publish(ctx context.Context, m Message) error {
+func (b *Broker) Publish(ctx context.Context, m realtime.Message) error {
 	b.mu.RLock()
 	closed := b.closed
 	b.mu.RUnlock()
 	if closed {
-		return ErrClosed
+		return realtime.ErrClosed
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {
@@ -167,11 +171,11 @@ func (b *RedisBroker) Publish(ctx context.Context, m Message) error {
 // taken them, so a publication that follows is delivered; while the link is down it returns
 // at once (the recovery subscribes them and calls HandleReconnect). When ctx ends first it
 // returns ctx's error and the channels stay wanted: Unsubscribe them if they are not.
-func (b *RedisBroker) Subscribe(ctx context.Context, channels ...string) error {
+func (b *Broker) Subscribe(ctx context.Context, channels ...string) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return ErrClosed
+		return realtime.ErrClosed
 	}
 	for _, ch := range channels {
 		b.desired[ch] = struct{}{}
@@ -200,7 +204,7 @@ func (b *RedisBroker) Subscribe(ctx context.Context, channels ...string) error {
 
 // Unsubscribe implements Broker. Delivery on the channels stops at once (messages already on
 // the way are dropped here); Redis is told in the next batch, without waiting for it.
-func (b *RedisBroker) Unsubscribe(_ context.Context, channels ...string) error {
+func (b *Broker) Unsubscribe(_ context.Context, channels ...string) error {
 	b.mu.Lock()
 	for _, ch := range channels {
 		delete(b.desired, ch)
@@ -220,7 +224,7 @@ func (b *RedisBroker) Unsubscribe(_ context.Context, channels ...string) error {
 
 // Close implements Broker. It stops delivery, closes the pub/sub connection and returns once
 // every goroutine of the broker has ended; so does every further call.
-func (b *RedisBroker) Close() error {
+func (b *Broker) Close() error {
 	b.mu.Lock()
 	b.closed = true
 	started, cancel := b.started, b.cancel
@@ -234,13 +238,13 @@ func (b *RedisBroker) Close() error {
 }
 
 // SubscribedCount returns how many channels are wanted (for tests and diagnostics).
-func (b *RedisBroker) SubscribedCount() int {
+func (b *Broker) SubscribedCount() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return len(b.desired)
 }
 
-func (b *RedisBroker) wake() {
+func (b *Broker) wake() {
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -248,7 +252,7 @@ func (b *RedisBroker) wake() {
 }
 
 // releaseNextLocked frees the Subscribe callers waiting for a flush that will not come.
-func (b *RedisBroker) releaseNextLocked() {
+func (b *Broker) releaseNextLocked() {
 	if b.next != nil {
 		b.next.release()
 		b.next = nil

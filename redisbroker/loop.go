@@ -1,8 +1,10 @@
-package realtime
+package redisbroker
 
 // The Redis broker's connection loop: sessions, their reader and writer, reconnection.
 
 import (
+	"circly/realtime"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,15 +14,13 @@ import (
 	"sync"
 	"time"
 
-	"circly/metrics"
-
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
 // run keeps a session alive until ctx ends: when one ends it waits a backoff and starts the
 // next, logging the loss once and the recovery once.
-func (b *RedisBroker) run(ctx context.Context, s *session) {
+func (b *Broker) run(ctx context.Context, s *session) {
 	defer close(b.loopEnded)
 	defer func() { // ended by ctx: the broker is as good as closed
 		b.mu.Lock()
@@ -58,7 +58,7 @@ func (b *RedisBroker) run(ctx context.Context, s *session) {
 
 // runSession runs s's reader and writer until s ends or ctx does, then tears it down: nothing
 // of it is left running when it returns.
-func (b *RedisBroker) runSession(ctx context.Context, s *session) {
+func (b *Broker) runSession(ctx context.Context, s *session) {
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -85,7 +85,7 @@ func (b *RedisBroker) runSession(ctx context.Context, s *session) {
 
 // read delivers what the connection brings until it fails. Any error ends the session: go-redis
 // would reconnect quietly on the next call, and then nobody would re-read missed state.
-func (b *RedisBroker) read(ctx context.Context, s *session) error {
+func (b *Broker) read(ctx context.Context, s *session) error {
 	for {
 		msg, err := s.ps.Receive(ctx)
 		if err != nil {
@@ -103,7 +103,7 @@ func (b *RedisBroker) read(ctx context.Context, s *session) error {
 	}
 }
 
-func (b *RedisBroker) deliver(rm *redis.Message) {
+func (b *Broker) deliver(rm *redis.Message) {
 	ch, ok := strings.CutPrefix(rm.Channel, b.opts.Prefix)
 	if !ok {
 		return
@@ -115,7 +115,7 @@ func (b *RedisBroker) deliver(rm *redis.Message) {
 	if !wanted {
 		return
 	}
-	var m Message
+	var m realtime.Message
 	if err := json.Unmarshal([]byte(rm.Payload), &m); err != nil {
 		b.log.Warn("realtime redis message undecodable; dropped", zap.String("channel", ch), zap.Error(err))
 		return
@@ -125,7 +125,7 @@ func (b *RedisBroker) deliver(rm *redis.Message) {
 }
 
 // recovered runs once per session, when Redis has taken its full re-subscription.
-func (b *RedisBroker) recovered(s *session) {
+func (b *Broker) recovered(s *session) {
 	if s.downSince.IsZero() {
 		return // the first connection: nothing was missed
 	}
@@ -134,13 +134,12 @@ func (b *RedisBroker) recovered(s *session) {
 	b.mu.RUnlock()
 	b.log.Info("realtime redis link restored",
 		zap.Duration("down", time.Since(s.downSince).Round(time.Millisecond)), zap.Int("channels", n))
-	metrics.BrokerReconnects.Inc()
 	h.HandleReconnect()
 }
 
 // write subscribes everything wanted, then sends each batch of changes and keeps the link
 // checked with pings until the session ends.
-func (b *RedisBroker) write(ctx context.Context, s *session) error {
+func (b *Broker) write(ctx context.Context, s *session) error {
 	if err := b.flush(ctx, s, true); err != nil {
 		return err
 	}
@@ -170,7 +169,7 @@ func (b *RedisBroker) write(ctx context.Context, s *session) error {
 
 // flush sends what changed since the last flush (everything wanted when all is set, which also
 // makes s the session Subscribe talks to), then a PING whose reply releases the waiters.
-func (b *RedisBroker) flush(ctx context.Context, s *session, all bool) error {
+func (b *Broker) flush(ctx context.Context, s *session, all bool) error {
 	var sub, unsub []string
 	b.mu.Lock()
 	if all {
@@ -225,7 +224,7 @@ func (b *RedisBroker) flush(ctx context.Context, s *session, all bool) error {
 
 // send issues cmd for channels in chunks, with the prefix. Never with zero channels: an
 // UNSUBSCRIBE without arguments leaves every channel.
-func (b *RedisBroker) send(ctx context.Context, cmd func(context.Context, ...string) error, channels []string) error {
+func (b *Broker) send(ctx context.Context, cmd func(context.Context, ...string) error, channels []string) error {
 	for len(channels) > 0 {
 		n := min(len(channels), subscribeChunk)
 		names := make([]string, n)
@@ -241,7 +240,7 @@ func (b *RedisBroker) send(ctx context.Context, cmd func(context.Context, ...str
 }
 
 // op bounds one write on the pub/sub connection (and the dial it may start) by PingTimeout.
-func (b *RedisBroker) op(ctx context.Context, fn func(context.Context) error) error {
+func (b *Broker) op(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PingTimeout)
 	defer cancel()
 	return fn(ctx)
