@@ -23,17 +23,11 @@ type Service struct {
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
-// The Service becomes the store's closer for polls that reads find past their deadline (one
-// Service per Store), so a lazy close is announced like the close job's.
 func New(store *models.Store, broker realtime.Broker, log *zap.Logger) *Service {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Service{Store: store, Broker: broker, Log: log}
-	if store != nil {
-		store.SetPollCloser(s.closeForRead)
-	}
-	return s
+	return &Service{Store: store, Broker: broker, Log: log}
 }
 
 // publish hands m to the broker. The change it announces has committed already, so a failure

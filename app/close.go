@@ -1,6 +1,10 @@
 package app
 
-import "context"
+import (
+	"context"
+
+	"circly/models"
+)
 
 // PollClosedEventJSON is the data of a poll_closed event on circle:<id>.
 type PollClosedEventJSON struct {
@@ -26,8 +30,53 @@ func (s *Service) ClosePoll(ctx context.Context, pollID string) (closed bool, no
 	return true, len(c.Notifications), nil
 }
 
-// closeForRead is the store's closer for polls a read finds past their deadline.
-func (s *Service) closeForRead(ctx context.Context, pollID string) error {
-	_, _, err := s.ClosePoll(ctx, pollID)
-	return err
+// The reads below close a poll they find past its deadline before they show it (the close job
+// may not have reached it yet), through ClosePoll, so that a lazy close is announced like the
+// job's.
+
+// GetPoll returns a poll the user may see, closed first when it is due.
+func (s *Service) GetPoll(ctx context.Context, userID, pollID string) (models.Poll, error) {
+	p, err := s.Store.GetPoll(ctx, userID, pollID)
+	if err != nil || !p.Due(s.Store.Now()) {
+		return p, err
+	}
+	if _, _, err := s.ClosePoll(ctx, pollID); err != nil {
+		return models.Poll{}, err
+	}
+	return s.Store.GetPoll(ctx, userID, pollID)
+}
+
+// GetResults ranks a poll's released tally (closing the poll first when it is due).
+func (s *Service) GetResults(ctx context.Context, userID, pollID string) (models.Results, error) {
+	p, err := s.GetPoll(ctx, userID, pollID)
+	if err != nil {
+		return models.Results{}, err
+	}
+	return models.Rank(p), nil
+}
+
+// ListPolls lists the polls of the user's circles, after closing those that are due, so a list
+// never shows a finished poll as open.
+func (s *Service) ListPolls(ctx context.Context, userID string, f models.PollFilter, page models.Page) ([]models.Poll, int64, error) {
+	due, err := s.Store.DuePollsOf(ctx, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, id := range due {
+		if _, _, err := s.ClosePoll(ctx, id); err != nil {
+			return nil, 0, err
+		}
+	}
+	return s.Store.ListPolls(ctx, userID, f, page)
+}
+
+// watchPoll is the live subscription's access check: the same rights as GetPoll, and the same
+// close of a due poll, so that its snapshot is the final one.
+func (s *Service) watchPoll(ctx context.Context, userID, pollID string) (circleID string, err error) {
+	circleID, due, err := s.Store.WatchPoll(ctx, userID, pollID)
+	if err != nil || !due {
+		return circleID, err
+	}
+	_, _, err = s.ClosePoll(ctx, pollID)
+	return circleID, err
 }

@@ -11,10 +11,10 @@ import (
 	"circly/realtime"
 )
 
-// LiveAccess answers the hub's questions from the store: may this user watch that channel
+// LiveAccess answers the hub's questions through the app: may this user watch that channel
 // (hub.Authorizer), and what is the channel's state now (hub.SnapshotSource).
 type LiveAccess struct {
-	Store *models.Store
+	App *Service
 }
 
 var (
@@ -27,10 +27,10 @@ func (a *LiveAccess) Authorize(ctx context.Context, userID, channel string) (str
 	prefix, id, _ := realtime.SplitChannel(channel)
 	switch prefix {
 	case realtime.PollPrefix:
-		circleID, err := a.Store.WatchPoll(ctx, userID, id)
+		circleID, err := a.App.watchPoll(ctx, userID, id)
 		return circleID, frameError(err)
 	case realtime.CirclePrefix:
-		return id, frameError(a.Store.WatchCircle(ctx, userID, id))
+		return id, frameError(a.App.Store.WatchCircle(ctx, userID, id))
 	case realtime.UserPrefix:
 		if id != userID {
 			return "", &hub.Error{Code: hub.CodeForbidden, Message: "you may watch only your own user channel"}
@@ -59,19 +59,19 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot
 	version := 0
 	switch prefix {
 	case realtime.PollPrefix:
-		t, err := a.Store.Tally(ctx, id)
+		t, err := a.App.Store.Tally(ctx, id)
 		if err != nil {
 			return hub.Snapshot{}, frameError(err)
 		}
 		v, version = TallyView(t), t.Version
 	case realtime.CirclePrefix:
-		c, err := a.Store.CircleLiveState(ctx, id)
+		c, err := a.App.Store.CircleLiveState(ctx, id)
 		if err != nil {
 			return hub.Snapshot{}, frameError(err)
 		}
 		v = CircleSnapshotJSON{CircleID: c.CircleID, MemberCount: c.MemberCount, OpenPollIDs: c.OpenPollIDs}
 	case realtime.UserPrefix:
-		n, err := a.Store.UnreadNotificationCount(ctx, id)
+		n, err := a.App.Store.UnreadNotificationCount(ctx, id)
 		if err != nil {
 			return hub.Snapshot{}, frameError(err)
 		}

@@ -5,13 +5,13 @@ import "context"
 // The reads behind live subscriptions: the same rights as REST, fewer columns.
 
 // WatchPoll checks that userID may watch a poll (an active member of its circle) and returns
-// the poll's circle.
-func (s *Store) WatchPoll(ctx context.Context, userID, pollID string) (circleID string, err error) {
+// the poll's circle, and whether the poll is due to be closed (past its deadline, still open).
+func (s *Store) WatchPoll(ctx context.Context, userID, pollID string) (circleID string, due bool, err error) {
 	r, err := s.pollForViewer(ctx, userID, pollID)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return r.CircleID, nil
+	return r.CircleID, isDue(r.ClosedAt, r.Deadline, s.Now()), nil
 }
 
 // WatchCircle checks that userID is an active member of the circle.

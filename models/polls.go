@@ -198,25 +198,26 @@ func startOfLocalDay(now time.Time, tz string) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc).UTC()
 }
 
-// pollForViewer loads a poll the user may see, closing it first when its deadline has passed.
+// pollForViewer loads a poll the user may see. A poll past its deadline that nothing has closed
+// yet comes back as it is (Due): closing it is the app's, which announces the close.
 func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollRow, error) {
-	db := s.conn(ctx)
 	var r pollRow
-	for attempt := 0; ; attempt++ {
-		err := db.Raw(pollSelect+` WHERE p.id = ?`, userID, userID, pollID).Take(&r).Error
-		if err != nil {
-			return r, notFound(err, ErrPollNotFound)
-		}
-		if r.ViewerMemberID == nil {
-			return r, ErrNotCircleMember
-		}
-		if r.ClosedAt != nil || r.Deadline.After(s.Now()) || attempt > 0 {
-			return r, nil
-		}
-		if err := s.closeDue(ctx, pollID); err != nil {
-			return r, err
-		}
+	err := s.conn(ctx).Raw(pollSelect+` WHERE p.id = ?`, userID, userID, pollID).Take(&r).Error
+	if err != nil {
+		return r, notFound(err, ErrPollNotFound)
 	}
+	if r.ViewerMemberID == nil {
+		return r, ErrNotCircleMember
+	}
+	return r, nil
+}
+
+// Due reports whether a poll has passed its deadline without being closed yet: the close job
+// has not reached it, and a read must close it before showing it.
+func (p Poll) Due(now time.Time) bool { return isDue(p.ClosedAt, p.Deadline, now) }
+
+func isDue(closedAt *time.Time, deadline, now time.Time) bool {
+	return closedAt == nil && !deadline.After(now)
 }
 
 // GetPoll returns a poll with its options and released counts.
@@ -271,9 +272,6 @@ func (s *Store) ListPolls(ctx context.Context, userID string, f PollFilter, page
 			return nil, 0, err
 		}
 	}
-	if err := s.closeDueForUser(ctx, userID); err != nil {
-		return nil, 0, err
-	}
 	where := ` WHERE m.id IS NOT NULL`
 	args := []any{userID, userID}
 	if f.CircleID != "" {
@@ -302,21 +300,14 @@ func (s *Store) ListPolls(ctx context.Context, userID string, f PollFilter, page
 	return out, total, nil
 }
 
-// closeDueForUser closes the polls past their deadline in the user's circles, so a list never
-// shows a finished poll as open while the close job has yet to reach it.
-func (s *Store) closeDueForUser(ctx context.Context, userID string) error {
-	var ids []string
-	if err := s.conn(ctx).Raw(`SELECT p.id FROM polls p JOIN circle_members m ON m.circle_id = p.circle_id
+// DuePollsOf lists the polls of the user's circles that are past their deadline but not closed
+// yet, for the app to close before it lists the user's polls.
+func (s *Store) DuePollsOf(ctx context.Context, userID string) ([]string, error) {
+	ids := []string{}
+	err := s.conn(ctx).Raw(`SELECT p.id FROM polls p JOIN circle_members m ON m.circle_id = p.circle_id
 		WHERE m.user_id = ? AND m.left_at IS NULL AND p.closed_at IS NULL AND p.deadline <= ?`, userID, s.Now()).
-		Scan(&ids).Error; err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := s.closeDue(ctx, id); err != nil {
-			return err
-		}
-	}
-	return nil
+		Scan(&ids).Error
+	return ids, err
 }
 
 // ownPoll is a poll row locked for a change by its creator.

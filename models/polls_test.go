@@ -245,7 +245,9 @@ func TestDeletePoll(t *testing.T) {
 	})
 }
 
-func TestPollClosesLazilyOnRead(t *testing.T) {
+// TestPollDueAtItsDeadline: at its deadline a poll is due (reads show it open and Due; closing
+// it on read is the app's, see app/close_test.go), and its close releases the exact final tally.
+func TestPollDueAtItsDeadline(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(5, 10)
 		p := e.poll(fx, 0)
@@ -261,6 +263,19 @@ func TestPollClosesLazilyOnRead(t *testing.T) {
 		}
 
 		e.clock.Set(p.Deadline) // the deadline itself ends the poll
+		got, err = e.s.GetPoll(e.ctx, fx.Users[2].ID, p.ID)
+		must(t, err)
+		if got.IsClosed || !got.Due(e.clock.Now()) {
+			t.Fatalf("at the deadline: closed %v, due %v; want open and due", got.IsClosed, got.Due(e.clock.Now()))
+		}
+		due, err := e.s.DuePollsOf(e.ctx, fx.Users[3].ID)
+		must(t, err)
+		if len(due) != 1 || due[0] != p.ID {
+			t.Fatalf("due polls of a member: %v, want [%s]", due, p.ID)
+		}
+		if closed, err := e.s.ClosePoll(e.ctx, p.ID); err != nil || !closed {
+			t.Fatalf("ClosePoll at the deadline: closed=%v err=%v", closed, err)
+		}
 		got, err = e.s.GetPoll(e.ctx, fx.Users[2].ID, p.ID)
 		must(t, err)
 		if !got.IsClosed || got.ClosedAt == nil || !got.ClosedAt.Equal(p.Deadline) || got.Version != 2 || got.TotalVotes != 4 {
@@ -279,7 +294,7 @@ func TestPollClosesLazilyOnRead(t *testing.T) {
 			t.Fatalf("second read moved the version to %d", again.Version)
 		}
 		if closed, err := e.s.ClosePoll(e.ctx, p.ID); err != nil || closed {
-			t.Fatalf("ClosePoll after the lazy close: closed=%v err=%v", closed, err)
+			t.Fatalf("ClosePoll a second time: closed=%v err=%v", closed, err)
 		}
 		res, err := e.s.GetResults(e.ctx, fx.Users[1].ID, p.ID)
 		must(t, err)
@@ -309,8 +324,11 @@ func TestListPolls(t *testing.T) {
 		if !all[0].UserVoted || all[1].UserVoted || all[0].Options != nil {
 			t.Fatalf("user_voted %v/%v, options %v", all[0].UserVoted, all[1].UserVoted, all[0].Options)
 		}
-		// p1 passes its deadline: the list closes it.
+		// p1 passes its deadline and is closed (by the job, or by the app before a list).
 		e.clock.Advance(time.Hour)
+		if closed, err := e.s.ClosePoll(e.ctx, p1.ID); err != nil || !closed {
+			t.Fatalf("close p1: %v %v", closed, err)
+		}
 		active, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{CircleID: fx.ID, Status: "active"}, models.Page{Limit: 20})
 		must(t, err)
 		if total != 1 || active[0].ID != p2.ID {

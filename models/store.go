@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"circly/ballot"
@@ -45,8 +44,7 @@ type Store struct {
 	now     func() time.Time
 	// optionCache maps poll id to its options (they never change; see pollOptions).
 	optionCache *boundedCache[pollOptions]
-	box         *ballot.Box                // seals and opens ballots (box.go)
-	closer      atomic.Pointer[PollCloser] // closes polls reads find past their deadline (closer.go)
+	box         *ballot.Box // seals and opens ballots (box.go)
 }
 
 // NewStore wraps an open database. Every replica of a deployment needs the same ballot box key.

@@ -142,7 +142,7 @@ func (s *Server) listPolls(c *gin.Context) error {
 			return err
 		}
 	}
-	polls, total, err := s.store.ListPolls(c.Request.Context(), userID(c), f, p)
+	polls, total, err := s.app.ListPolls(c.Request.Context(), userID(c), f, p)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (s *Server) getPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.GetPoll(c.Request.Context(), userID(c), id)
+	poll, err := s.app.GetPoll(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func (s *Server) results(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.store.GetResults(c.Request.Context(), userID(c), id)
+	r, err := s.app.GetResults(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}

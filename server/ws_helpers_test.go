@@ -32,7 +32,7 @@ func withLive(l *live, lim hub.Limits) envOption {
 			l.broker = realtime.NewMemoryBroker()
 		}
 		d.App = app.New(d.Store, l.broker, nil)
-		access := &app.LiveAccess{Store: d.Store}
+		access := &app.LiveAccess{App: d.App}
 		l.hub = hub.New(hub.Config{Broker: l.broker, Auth: access, Snapshots: access, Limits: lim})
 		if err := l.hub.Start(context.Background()); err != nil {
 			panic(err)

@@ -16,19 +16,21 @@ import (
 	"go.uber.org/zap"
 )
 
-// startLive builds the realtime broker (in memory in embedded mode) and this replica's hub,
-// and connects them. The caller closes the hub (after its drain) and then the broker.
-func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, log *zap.Logger) (realtime.Broker, *hub.Hub, error) {
+// startLive builds the realtime broker (in memory in embedded mode), the app that publishes
+// through it and this replica's hub, which asks the app who may watch what. The caller closes
+// the hub (after its drain) and then the broker.
+func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
 	var broker realtime.Broker = realtime.NewMemoryBroker()
 	if rc != nil {
 		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})
 	}
-	access := &app.LiveAccess{Store: store}
+	appSvc := app.New(store, broker, log.Named("app"))
+	access := &app.LiveAccess{App: appSvc}
 	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS(),
 		Limits: hub.Limits{MaxConnsPerUser: cfg.WSMaxConnsPerUser}})
 	if err := h.Start(ctx); err != nil {
 		_ = broker.Close()
-		return nil, nil, fmt.Errorf("realtime broker: %w", err)
+		return nil, nil, nil, fmt.Errorf("realtime broker: %w", err)
 	}
-	return broker, h, nil
+	return broker, appSvc, h, nil
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/models"
@@ -131,14 +130,13 @@ func serve(ctx context.Context, cfg config.Config, ready chan<- string) error {
 		return err
 	}
 
-	broker, live, err := startLive(startCtx, cfg, store, rc, log)
+	broker, appSvc, live, err := startLive(startCtx, cfg, store, rc, log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = broker.Close() }()
 	defer live.Close()
 
-	appSvc := app.New(store, broker, log.Named("app"))
 	srv := server.New(server.Deps{
 		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
