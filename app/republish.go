@@ -34,6 +34,9 @@ type republisher struct {
 	mu      sync.Mutex
 	queue   []queued
 	running bool
+	closed  bool          // Close was called: nothing new is queued
+	stop    chan struct{} // closed by Close to end the retrier
+	done    chan struct{} // closed when the running retrier returns
 }
 
 // enqueue adds m behind what waits and starts the retrier if it is idle.
@@ -52,6 +55,10 @@ func (s *Service) enqueue(m realtime.Message) {
 			}
 		}
 	}
+	if r.closed {
+		metrics.RealtimePublish.WithLabelValues("dropped").Inc()
+		return
+	}
 	if len(r.queue) >= republishMaxQueue {
 		r.queue = r.queue[1:]
 		metrics.RealtimePublish.WithLabelValues("dropped").Inc()
@@ -59,8 +66,37 @@ func (s *Service) enqueue(m realtime.Message) {
 	r.queue = append(r.queue, queued{m: m, at: time.Now()})
 	if !r.running {
 		r.running = true
-		go s.retryLoop()
+		if r.stop == nil {
+			r.stop = make(chan struct{})
+		}
+		r.done = make(chan struct{})
+		go s.retryLoop(r.stop, r.done)
 	}
+}
+
+// Close stops the background republisher: it goes on retrying what waits until ctx ends, then
+// gives up on the rest (their watchers recover by snapshot when they reconnect). Call it after
+// the last publisher (the HTTP server, the jobs) has stopped and before the broker closes.
+func (s *Service) Close(ctx context.Context) {
+	r := &s.retry
+	r.mu.Lock()
+	r.closed = true
+	running, done := r.running, r.done
+	if r.stop == nil {
+		r.stop = make(chan struct{})
+	}
+	stop := r.stop
+	r.mu.Unlock()
+	if !running {
+		return
+	}
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	close(stop)
+	<-done
 }
 
 // busy reports whether messages wait, in which case a new one must queue behind them.
@@ -70,11 +106,22 @@ func (s *Service) busy() bool {
 	return s.retry.running
 }
 
-func (s *Service) retryLoop() {
+func (s *Service) retryLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	r := &s.retry
 	wait := republishMinWait
 	for {
-		time.Sleep(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-time.After(wait/2 + rand.N(wait/2+1)):
+		case <-stop:
+			r.mu.Lock()
+			left := len(r.queue)
+			r.queue, r.running = nil, false
+			r.mu.Unlock()
+			metrics.RealtimePublish.WithLabelValues("dropped").Add(float64(left))
+			s.Log.Warn("realtime: stopped with messages still unpublished; watchers recover by snapshot", zap.Int("dropped", left))
+			return
+		}
 		sent, dropped, err := s.drain()
 		if dropped > 0 {
 			metrics.RealtimePublish.WithLabelValues("dropped").Add(float64(dropped))

@@ -97,3 +97,38 @@ func TestFailedPublishIsRetried(t *testing.T) {
 		t.Errorf("publish after recovery was not direct: %v busy=%v", got[len(got)-1], s.busy())
 	}
 }
+
+// TestCloseStopsTheRepublisher: Close lets the retrier empty the queue while ctx allows, then
+// ends it: with the broker still down, Close returns once ctx ends and no retry follows; with
+// the broker back in time, the queued message is delivered before Close returns.
+func TestCloseStopsTheRepublisher(t *testing.T) {
+	b := &flakyBroker{}
+	s := New(nil, b, nil)
+	b.setDown(true)
+	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	s.Close(ctx)
+	if s.busy() {
+		t.Fatal("the retrier still runs after Close")
+	}
+	b.setDown(false)
+	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("2")})
+	time.Sleep(300 * time.Millisecond)
+	if got := b.accepted(); len(got) != 1 || string(got[0].Frame) != "2" {
+		t.Fatalf("after Close the broker got %v; want only the direct publish", got)
+	}
+
+	// Back in time: Close waits for the queue to empty.
+	b2 := &flakyBroker{}
+	s2 := New(nil, b2, nil)
+	b2.setDown(true)
+	s2.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("3")})
+	time.AfterFunc(100*time.Millisecond, func() { b2.setDown(false) })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	s2.Close(ctx2)
+	if got := b2.accepted(); len(got) != 1 || string(got[0].Frame) != "3" {
+		t.Fatalf("Close returned before the queued message went out: %v", got)
+	}
+}
