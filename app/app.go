@@ -14,9 +14,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// Service is the use-case layer shared by server and jobs.
+// Service is the use-case layer shared by server and jobs, and their only door to the data: a
+// read or a change that needs nothing more than the store passes through to it (the embedded
+// Store); one that must be announced, or that closes a due poll first, is a method of its own.
 type Service struct {
-	Store  *models.Store
+	*models.Store
 	Broker realtime.Broker
 	Log    *zap.Logger
 	retry  republisher // messages whose publication failed, retried in order

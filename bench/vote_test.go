@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
@@ -110,7 +111,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	policy.PollDailyLimit = 0
 	store := models.NewStore(db, policy, testkit.Ballots())
 	tokens := auth.NewTokens(benchSecret, 24*time.Hour)
-	srv := server.New(server.Deps{Config: cfg, Store: store, Tokens: tokens, Log: zap.NewNop(), DB: db, Version: "bench"})
+	srv := server.New(server.Deps{Config: cfg, App: app.New(store, nil, nil), Tokens: tokens, Log: zap.NewNop(), DB: db, Version: "bench"})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 

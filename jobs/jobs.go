@@ -3,9 +3,6 @@ package jobs
 import (
 	"time"
 
-	"circly/app"
-	"circly/models"
-
 	"go.uber.org/zap"
 )
 
@@ -76,18 +73,17 @@ func (s Settings) withDefaults() Settings {
 
 // Deps are what the jobs work with.
 type Deps struct {
-	App  *app.Service
+	App  App    // app.Service
 	Push Pusher // nil: no push dispatch or receipts (pushes wait in the outbox)
 	Log  *zap.Logger
 }
 
 // Runner holds the jobs' dependencies and settings.
 type Runner struct {
-	app   *app.Service
-	store *models.Store
-	push  Pusher
-	log   *zap.Logger
-	set   Settings
+	app  App
+	push Pusher
+	log  *zap.Logger
+	set  Settings
 }
 
 // NewRunner returns the jobs of the service over deps.
@@ -95,7 +91,7 @@ func NewRunner(d Deps, s Settings) *Runner {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
-	return &Runner{app: d.App, store: d.App.Store, push: d.Push, log: d.Log, set: s.withDefaults()}
+	return &Runner{app: d.App, push: d.Push, log: d.Log, set: s.withDefaults()}
 }
 
 // Job names (metric labels and lock keys).

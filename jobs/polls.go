@@ -16,7 +16,7 @@ const closeBatch = 100
 func (r *Runner) ClosePolls(ctx context.Context) (Counts, error) {
 	c := Counts{}
 	for ctx.Err() == nil {
-		ids, err := r.store.DuePolls(ctx, closeBatch)
+		ids, err := r.app.DuePolls(ctx, closeBatch)
 		if err != nil {
 			return c, err
 		}
@@ -46,7 +46,7 @@ func (r *Runner) ClosePolls(ctx context.Context) (Counts, error) {
 // no later vote has come to open it.
 func (r *Runner) OpenBallots(ctx context.Context) (Counts, error) {
 	c := Counts{}
-	ids, err := r.store.DueBoxes(ctx, closeBatch)
+	ids, err := r.app.DueBoxes(ctx, closeBatch)
 	if err != nil {
 		return c, err
 	}
@@ -73,7 +73,7 @@ func (r *Runner) Reminders(ctx context.Context) (Counts, error) {
 	// the earlier one is recorded as passed.
 	for i := len(models.DeadlineReminders) - 1; i >= 0; i-- {
 		minutes := models.DeadlineReminders[i]
-		ids, err := r.store.DueReminders(ctx, minutes, reminderBatch)
+		ids, err := r.app.DueReminders(ctx, minutes, reminderBatch)
 		if err != nil {
 			return c, err
 		}
@@ -92,11 +92,11 @@ func (r *Runner) Reminders(ctx context.Context) (Counts, error) {
 // Gauges refreshes active_polls_total and active_users_24h. Every replica runs it for its own
 // /metrics (the values are global, so any replica's answer is right).
 func (r *Runner) Gauges(ctx context.Context) (Counts, error) {
-	polls, err := r.store.CountOpenPolls(ctx)
+	polls, err := r.app.CountOpenPolls(ctx)
 	if err != nil {
 		return nil, err
 	}
-	users, err := r.store.CountActiveUsers(ctx, r.store.Now().Add(-24*time.Hour))
+	users, err := r.app.CountActiveUsers(ctx, r.app.Now().Add(-24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ const cleanupBatch = 1000
 // than ExpiredGrace ago.
 func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 	c := Counts{}
-	now := r.store.Now()
+	now := r.app.Now()
 	batched := func(key string, del func() (int64, error)) error {
 		for ctx.Err() == nil {
 			n, err := del()
@@ -129,26 +129,26 @@ func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 		return ctx.Err()
 	}
 	if err := batched("refresh_tokens", func() (int64, error) {
-		return r.store.DeleteExpiredRefreshTokens(ctx, now.Add(-r.set.ExpiredGrace), cleanupBatch)
+		return r.app.DeleteExpiredRefreshTokens(ctx, now.Add(-r.set.ExpiredGrace), cleanupBatch)
 	}); err != nil {
 		return c, err
 	}
 	if err := batched("read_notifications", func() (int64, error) {
-		return r.store.DeleteReadNotifications(ctx, now.Add(-r.set.ReadNotificationTTL), cleanupBatch)
+		return r.app.DeleteReadNotifications(ctx, now.Add(-r.set.ReadNotificationTTL), cleanupBatch)
 	}); err != nil {
 		return c, err
 	}
-	n, err := r.store.DeleteExpiredIdempotencyKeys(ctx)
+	n, err := r.app.DeleteExpiredIdempotencyKeys(ctx)
 	if err != nil {
 		return c, err
 	}
 	c["idempotency_keys"] = int(n)
-	if n, err = r.store.FreeExpiredInviteCodes(ctx, now.Add(-r.set.ExpiredGrace)); err != nil {
+	if n, err = r.app.FreeExpiredInviteCodes(ctx, now.Add(-r.set.ExpiredGrace)); err != nil {
 		return c, err
 	}
 	c["invite_codes_freed"] = int(n)
 	// Daily counters: the earliest local day on Earth is about a day behind UTC.
-	if n, err = r.store.DeletePushDayCounts(ctx, now.Add(-48*time.Hour).Format(time.DateOnly)); err != nil {
+	if n, err = r.app.DeletePushDayCounts(ctx, now.Add(-48*time.Hour).Format(time.DateOnly)); err != nil {
 		return c, err
 	}
 	c["push_day_counts"] = int(n)
@@ -158,6 +158,6 @@ func (r *Runner) Cleanup(ctx context.Context) (Counts, error) {
 // FoldTemplateUses moves the uses poll creation recorded into the templates' usage_count (reads
 // count both, so this only keeps the uses table short).
 func (r *Runner) FoldTemplateUses(ctx context.Context) (Counts, error) {
-	n, err := r.store.FoldTemplateUses(ctx)
+	n, err := r.app.FoldTemplateUses(ctx)
 	return Counts{"uses": int(n)}, err
 }

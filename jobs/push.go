@@ -38,12 +38,12 @@ const (
 // DeviceNotRegistered ticket switches the token off.
 func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 	c := Counts{}
-	claimed, err := r.store.ClaimPushes(ctx, r.set.PushClaim, r.set.PushLease)
+	claimed, err := r.app.ClaimPushes(ctx, r.set.PushClaim, r.set.PushLease)
 	if err != nil || len(claimed) == 0 {
 		return c, err
 	}
 	c["claimed"] = len(claimed)
-	now := r.store.Now()
+	now := r.app.Now()
 	var send []models.PushJob
 	for _, j := range claimed {
 		switch {
@@ -60,12 +60,12 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 		default:
 			loc := userLocation(j.Timezone)
 			if until, quiet := quietUntil(now, j.Settings, loc); quiet {
-				err = r.store.HoldPush(ctx, j.NotificationID, until)
+				err = r.app.HoldPush(ctx, j.NotificationID, until)
 				c["held_quiet_hours"]++
 				break
 			}
 			var fits bool
-			fits, err = r.store.CountPush(ctx, j.NotificationID, j.UserID, localDay(now, loc), j.Settings.MaxNotificationsPerDay)
+			fits, err = r.app.CountPush(ctx, j.NotificationID, j.UserID, localDay(now, loc), j.Settings.MaxNotificationsPerDay)
 			if err == nil && !fits {
 				err = r.settle(ctx, c, j, models.PushDropped, reasonDailyCap)
 				break
@@ -107,7 +107,7 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 
 func (r *Runner) settle(ctx context.Context, c Counts, j models.PushJob, status, reason string) error {
 	c[status+"_"+reason]++
-	return r.store.SettlePush(ctx, j.NotificationID, status, reason)
+	return r.app.SettlePush(ctx, j.NotificationID, status, reason)
 }
 
 // message is the push of a notification: its title and text, and data the app routes with.
@@ -122,13 +122,13 @@ func (r *Runner) recordTicket(ctx context.Context, c Counts, j models.PushJob, t
 	switch {
 	case t.Status == push.StatusOK:
 		c["sent"]++
-		return r.store.MarkPushSent(ctx, j.NotificationID, j.Token, t.ID)
+		return r.app.MarkPushSent(ctx, j.NotificationID, j.Token, t.ID)
 	case t.Error == push.ErrorDeviceNotRegistered:
 		c["device_not_registered"]++
-		if _, err := r.store.DeactivatePushToken(ctx, j.UserID, j.Token); err != nil {
+		if _, err := r.app.DeactivatePushToken(ctx, j.UserID, j.Token); err != nil {
 			return err
 		}
-		return r.store.FailPush(ctx, j.NotificationID, push.ErrorDeviceNotRegistered)
+		return r.app.FailPush(ctx, j.NotificationID, push.ErrorDeviceNotRegistered)
 	case t.Error == push.ErrorMessageRateExceeded:
 		return r.retryOrFail(ctx, c, j, errors.New(push.ErrorMessageRateExceeded))
 	default:
@@ -137,7 +137,7 @@ func (r *Runner) recordTicket(ctx context.Context, c Counts, j models.PushJob, t
 		if reason == "" {
 			reason = t.Message
 		}
-		return r.store.FailPush(ctx, j.NotificationID, "refused: "+reason)
+		return r.app.FailPush(ctx, j.NotificationID, "refused: "+reason)
 	}
 }
 
@@ -156,7 +156,7 @@ func (r *Runner) retryOrFail(ctx context.Context, c Counts, j models.PushJob, se
 		c["failed"]++
 		r.log.Warn("push given up", zap.String("notification_id", j.NotificationID), zap.Int("attempts", attempt),
 			zap.String("reason", reason))
-		return r.store.FailPush(ctx, j.NotificationID, fmt.Sprintf("after %d attempts: %s", attempt, reason))
+		return r.app.FailPush(ctx, j.NotificationID, fmt.Sprintf("after %d attempts: %s", attempt, reason))
 	}
 	c["retry_later"]++
 	wait := r.set.PushBaseBackoff << min(j.Attempts, 20)
@@ -166,7 +166,7 @@ func (r *Runner) retryOrFail(ctx context.Context, c Counts, j models.PushJob, se
 	if se != nil && se.RetryAfter > wait {
 		wait = se.RetryAfter
 	}
-	return r.store.RetryPush(ctx, j.NotificationID, r.store.Now().Add(wait), reason)
+	return r.app.RetryPush(ctx, j.NotificationID, r.app.Now().Add(wait), reason)
 }
 
 // receiptBatch is how many receipts one run asks for (Expo's per-request limit).
@@ -179,8 +179,8 @@ const receiptHorizon = 24 * time.Hour
 // DeviceNotRegistered receipt switches the token off.
 func (r *Runner) CheckReceipts(ctx context.Context) (Counts, error) {
 	c := Counts{}
-	now := r.store.Now()
-	sent, err := r.store.PushesAwaitingReceipt(ctx, now.Add(-r.set.ReceiptDelay), receiptBatch)
+	now := r.app.Now()
+	sent, err := r.app.PushesAwaitingReceipt(ctx, now.Add(-r.set.ReceiptDelay), receiptBatch)
 	if err != nil || len(sent) == 0 {
 		return c, err
 	}
@@ -201,15 +201,15 @@ func (r *Runner) CheckReceipts(ctx context.Context) (Counts, error) {
 				continue
 			}
 			c["unknown"]++
-			err = r.store.RecordPushReceipt(ctx, s.NotificationID, "unknown", "")
+			err = r.app.RecordPushReceipt(ctx, s.NotificationID, "unknown", "")
 		case rc.Status == push.StatusOK:
 			c["ok"]++
-			err = r.store.RecordPushReceipt(ctx, s.NotificationID, push.StatusOK, "")
+			err = r.app.RecordPushReceipt(ctx, s.NotificationID, push.StatusOK, "")
 		default:
 			c["error"]++
 			if rc.Error == push.ErrorDeviceNotRegistered {
 				c["device_not_registered"]++
-				if _, err = r.store.DeactivatePushToken(ctx, s.UserID, s.Token); err != nil {
+				if _, err = r.app.DeactivatePushToken(ctx, s.UserID, s.Token); err != nil {
 					return c, err
 				}
 			}
@@ -217,7 +217,7 @@ func (r *Runner) CheckReceipts(ctx context.Context) (Counts, error) {
 			if reason == "" {
 				reason = rc.Message
 			}
-			err = r.store.RecordPushReceipt(ctx, s.NotificationID, push.StatusError, reason)
+			err = r.app.RecordPushReceipt(ctx, s.NotificationID, push.StatusError, reason)
 		}
 		if err != nil {
 			return c, err

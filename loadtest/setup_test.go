@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
@@ -37,7 +38,7 @@ func newServerWith(t *testing.T, settings map[string]string) *REST {
 	}
 	policy := models.DefaultPolicy()
 	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = cfg.TallyReleaseBatch, cfg.PollOpenLimit, cfg.PollDailyLimit
-	srv := server.New(server.Deps{Config: cfg, Store: models.NewStore(db, policy, testkit.Ballots()), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
+	srv := server.New(server.Deps{Config: cfg, App: app.New(models.NewStore(db, policy, testkit.Ballots()), nil, nil), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &REST{Base: ts.URL, Client: NewHTTPClient(NewSources(1, 1), 8)}

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"circly/models"
-
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 )
@@ -18,7 +16,7 @@ import (
 // one UPDATE a second for all of them: written per request, it was 14 % of a replica's CPU in
 // the classroom load test, and a commit each.
 type liveUsers struct {
-	store    *models.Store
+	store    activity
 	log      *zap.Logger
 	interval time.Duration
 
@@ -31,7 +29,7 @@ type liveUsers struct {
 	scheduled bool                // a flush is due in touchDelay
 }
 
-func newLiveUsers(store *models.Store, log *zap.Logger, interval time.Duration) *liveUsers {
+func newLiveUsers(store activity, log *zap.Logger, interval time.Duration) *liveUsers {
 	return &liveUsers{store: store, log: log, interval: interval, seen: map[string]time.Time{}, touched: map[string]struct{}{}}
 }
 

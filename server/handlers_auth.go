@@ -48,7 +48,7 @@ func (s *Server) deviceLogin(c *gin.Context) error {
 		}
 		appVersion = &v
 	}
-	u, err := s.store.DeviceLogin(c.Request.Context(), deviceID, *req.Platform, appVersion)
+	u, err := s.app.DeviceLogin(c.Request.Context(), deviceID, *req.Platform, appVersion)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *Server) issueTokens(c *gin.Context, userID string) (tokensJSON, error) 
 	if err != nil {
 		return tokensJSON{}, err
 	}
-	refresh, err := s.store.IssueRefreshToken(c.Request.Context(), userID)
+	refresh, err := s.app.IssueRefreshToken(c.Request.Context(), userID)
 	if err != nil {
 		return tokensJSON{}, err
 	}
@@ -88,7 +88,7 @@ func (s *Server) refresh(c *gin.Context) error {
 	if len(*req.RefreshToken) > 256 {
 		return models.ErrInvalidToken
 	}
-	next, err := s.store.RotateRefreshToken(c.Request.Context(), *req.RefreshToken)
+	next, err := s.app.RotateRefreshToken(c.Request.Context(), *req.RefreshToken)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (s *Server) refresh(c *gin.Context) error {
 }
 
 func (s *Server) getMe(c *gin.Context) error {
-	u, err := s.store.GetUser(c.Request.Context(), userID(c))
+	u, err := s.app.GetUser(c.Request.Context(), userID(c))
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (s *Server) updateMe(c *gin.Context) error {
 			return invalid("timezone", "timezone must be an IANA name such as Asia/Seoul")
 		}
 	}
-	u, err := s.store.UpdateUser(c.Request.Context(), userID(c), models.UserUpdate{PushToken: req.PushToken, Timezone: req.Timezone})
+	u, err := s.app.UpdateUser(c.Request.Context(), userID(c), models.UserUpdate{PushToken: req.PushToken, Timezone: req.Timezone})
 	if err != nil {
 		return err
 	}

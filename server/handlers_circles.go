@@ -44,7 +44,7 @@ func (s *Server) createCircle(c *gin.Context) error {
 	if req.MaxMembers != nil {
 		size = *req.MaxMembers
 	}
-	circle, err := s.store.CreateCircle(c.Request.Context(), userID(c), name, size, nick)
+	circle, err := s.app.CreateCircle(c.Request.Context(), userID(c), name, size, nick)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *Server) listCircles(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	circles, total, err := s.store.ListCircles(c.Request.Context(), userID(c), p)
+	circles, total, err := s.app.ListCircles(c.Request.Context(), userID(c), p)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) getCircle(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.GetCircle(c.Request.Context(), userID(c), id)
+	d, err := s.app.GetCircle(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Server) updateCircle(c *gin.Context) error {
 		return err
 	}
 	up.MaxMembers = req.MaxMembers
-	circle, err := s.store.UpdateCircle(c.Request.Context(), userID(c), id, up)
+	circle, err := s.app.UpdateCircle(c.Request.Context(), userID(c), id, up)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) regenerateInvite(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	circle, err := s.store.RegenerateInvite(c.Request.Context(), userID(c), id)
+	circle, err := s.app.RegenerateInvite(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func (s *Server) listNotifications(c *gin.Context) error {
 	if !slices.Contains([]string{models.NotificationsUnread, models.NotificationsRead, models.NotificationsAll}, status) {
 		return invalid("status", "status must be unread, read or all")
 	}
-	l, err := s.store.ListNotifications(c.Request.Context(), userID(c), status, p)
+	l, err := s.app.ListNotifications(c.Request.Context(), userID(c), status, p)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Server) readNotification(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.store.MarkNotificationRead(c.Request.Context(), userID(c), id)
+	n, err := s.app.MarkNotificationRead(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) readNotification(c *gin.Context) error {
 }
 
 func (s *Server) readAllNotifications(c *gin.Context) error {
-	n, err := s.store.MarkAllNotificationsRead(c.Request.Context(), userID(c))
+	n, err := s.app.MarkAllNotificationsRead(c.Request.Context(), userID(c))
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func settingsView(ns models.NotificationSettings) settingsJSON {
 }
 
 func (s *Server) getNotificationSettings(c *gin.Context) error {
-	ns, err := s.store.GetNotificationSettings(c.Request.Context(), userID(c))
+	ns, err := s.app.GetNotificationSettings(c.Request.Context(), userID(c))
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (s *Server) updateNotificationSettings(c *gin.Context) error {
 	if up == (models.SettingsUpdate{}) {
 		return models.Errorf(models.CodeMissingField, "send at least one setting to change")
 	}
-	ns, err := s.store.UpdateNotificationSettings(c.Request.Context(), userID(c), up)
+	ns, err := s.app.UpdateNotificationSettings(c.Request.Context(), userID(c), up)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func (s *Server) listTemplates(c *gin.Context) error {
 	if category != "" && !slices.Contains(models.TemplateCategories, category) {
 		return invalid("category", "category must be one of %s", strings.Join(models.TemplateCategories, ", "))
 	}
-	list, total, err := s.store.ListTemplates(c.Request.Context(), category, p)
+	list, total, err := s.app.ListTemplates(c.Request.Context(), category, p)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (s *Server) popularTemplates(c *gin.Context) error {
 		return err
 	}
 	p.Offset = 0
-	list, _, err := s.store.ListTemplates(c.Request.Context(), "", p)
+	list, _, err := s.app.ListTemplates(c.Request.Context(), "", p)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *Server) getTemplate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.store.GetTemplate(c.Request.Context(), id)
+	t, err := s.app.GetTemplate(c.Request.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (s *Server) createPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline, err := deadlineOf(req.DurationHours, req.Deadline, s.store.Now())
+	deadline, err := deadlineOf(req.DurationHours, req.Deadline, s.app.Now())
 	if err != nil {
 		return err
 	}
@@ -183,11 +183,11 @@ func (s *Server) updatePoll(c *gin.Context) error {
 	if req.Deadline == nil {
 		return missing("deadline")
 	}
-	deadline, err := deadlineOf(nil, req.Deadline, s.store.Now())
+	deadline, err := deadlineOf(nil, req.Deadline, s.app.Now())
 	if err != nil {
 		return err
 	}
-	poll, err := s.store.UpdatePollDeadline(c.Request.Context(), userID(c), id, deadline)
+	poll, err := s.app.UpdatePollDeadline(c.Request.Context(), userID(c), id, deadline)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.store.CreateReport(c.Request.Context(), userID(c), models.NewReport{Type: typ, TargetID: target, Reason: reason, Description: desc})
+	r, err := s.app.CreateReport(c.Request.Context(), userID(c), models.NewReport{Type: typ, TargetID: target, Reason: reason, Description: desc})
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (s *Server) myReports(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	list, total, err := s.store.ListReports(c.Request.Context(), userID(c), p)
+	list, total, err := s.app.ListReports(c.Request.Context(), userID(c), p)
 	if err != nil {
 		return err
 	}

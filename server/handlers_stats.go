@@ -29,7 +29,7 @@ type circleStatsJSON struct {
 }
 
 func (s *Server) userStats(c *gin.Context) error {
-	st, err := s.store.UserStats(c.Request.Context(), userID(c))
+	st, err := s.app.UserStats(c.Request.Context(), userID(c))
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (s *Server) circleStats(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.store.CircleStats(c.Request.Context(), userID(c), id)
+	st, err := s.app.CircleStats(c.Request.Context(), userID(c), id)
 	if err != nil {
 		return err
 	}

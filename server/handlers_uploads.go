@@ -142,7 +142,7 @@ func (s *Server) uploadImage(c *gin.Context) error {
 	if !seenType {
 		return missing("type")
 	}
-	u, err := s.store.CreateUpload(ctx, models.Upload{ID: fileID, UserID: userID(c), Type: typ, ContentType: contentType, Size: size})
+	u, err := s.app.CreateUpload(ctx, models.Upload{ID: fileID, UserID: userID(c), Type: typ, ContentType: contentType, Size: size})
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Server) serveUpload(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.store.GetUpload(c.Request.Context(), id)
+	u, err := s.app.GetUpload(c.Request.Context(), id)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			return models.Errorf(models.CodeNotFound, "no such file")
@@ -263,7 +263,7 @@ func (s *Server) serveUpload(c *gin.Context) error {
 // removeUploadsOf deletes a user's images: the rows first (the URLs stop working at once), then
 // the files. A file that cannot be removed is logged and left unreachable.
 func (s *Server) removeUploadsOf(ctx context.Context, userID string) error {
-	ids, err := s.store.DeleteUploadsOf(ctx, userID)
+	ids, err := s.app.DeleteUploadsOf(ctx, userID)
 	if err != nil {
 		return err
 	}

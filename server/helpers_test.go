@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/internal/testdb"
@@ -113,7 +114,7 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	e.store = models.NewStore(db, st.policy, testkit.Ballots())
 	e.store.SetClock(func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) })
 	e.tokens = auth.NewTokens(st.cfg.SecretKey, st.tokenTTL)
-	deps := server.Deps{Config: st.cfg, Store: e.store, Tokens: e.tokens, DB: db, Version: "test", Log: st.log}
+	deps := server.Deps{Config: st.cfg, App: app.New(e.store, nil, st.log), Tokens: e.tokens, DB: db, Version: "test", Log: st.log}
 	if st.redis != nil {
 		deps.Redis = st.redis
 	}

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"circly/app"
 	"circly/auth"
 	"circly/config"
 	"circly/hub"
@@ -29,8 +28,7 @@ type Pinger interface {
 // Deps are the parts the server is built from; cmd/circly wires them.
 type Deps struct {
 	Config  config.Config
-	Store   *models.Store
-	App     *app.Service // nil: built from Store with no broker
+	App     App // the handlers' only door to the data (app.Service)
 	Tokens  *auth.Tokens
 	Log     *zap.Logger
 	DB      Pinger
@@ -49,8 +47,7 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	cfg      config.Config
-	store    *models.Store
-	app      *app.Service
+	app      App
 	tokens   *auth.Tokens
 	log      *zap.Logger
 	db       Pinger
@@ -68,7 +65,7 @@ type Server struct {
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg: d.Config, store: d.Store, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
+		cfg: d.Config, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
 		version: d.Version, wsConns: d.WSConnections, hub: d.Hub,
 	}
 	if s.wsConns == nil && s.hub != nil {
@@ -77,7 +74,6 @@ func New(d Deps) *Server {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
-	s.users = newLiveUsers(s.store, s.log, time.Minute)
 	if s.wsConns == nil {
 		s.wsConns = func() int { return 0 }
 	}
@@ -86,9 +82,7 @@ func New(d Deps) *Server {
 		s.files = s.localStorage()
 	}
 	s.app = d.App
-	if s.app == nil {
-		s.app = app.New(d.Store, nil, s.log)
-	}
+	s.users = newLiveUsers(s.app, s.log, time.Minute)
 	s.limiter = &rateLimiter{l: d.Limiter}
 	if s.limiter.l == nil {
 		s.limiter.l = ratelimit.NewMemory()

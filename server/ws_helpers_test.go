@@ -31,8 +31,9 @@ func withLive(l *live, lim hub.Limits) envOption {
 		if l.broker == nil {
 			l.broker = realtime.NewMemoryBroker()
 		}
-		d.App = app.New(d.Store, l.broker, nil)
-		access := &app.LiveAccess{App: d.App}
+		svc := app.New(d.App.(*app.Service).Store, l.broker, nil) // the same store, now with a broker
+		d.App = svc
+		access := &app.LiveAccess{App: svc}
 		l.hub = hub.New(hub.Config{Broker: l.broker, Auth: access, Snapshots: access, Limits: lim})
 		if err := l.hub.Start(context.Background()); err != nil {
 			panic(err)

@@ -78,7 +78,7 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 	r.onClose(live.Close)
 	r.app, r.live = appSvc, live
 	r.srv = server.New(server.Deps{
-		Config: cfg, Store: store, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
+		Config: cfg, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
 		Limiter: limiter, App: appSvc, Hub: live,
 	})

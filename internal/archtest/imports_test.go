@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -193,4 +194,29 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestOneDoorToTheData: the handlers and the jobs reach the data only through the app (the
+// interfaces they declare, app.Service implementing them): no file of theirs names the store.
+func TestOneDoorToTheData(t *testing.T) {
+	for _, dir := range []string{"server", "jobs"} {
+		files, err := filepath.Glob(filepath.Join("../..", dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "models.Store") || strings.Contains(line, ".Store.") {
+					t.Errorf("%s:%d names the store; go through the app: %s", f, i+1, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
 }
