@@ -13,6 +13,7 @@ import (
 
 	"circly/hub"
 	"circly/realtime"
+	"circly/revoked"
 )
 
 // fakeTransport is a client connection in memory: the test pushes client frames into in and
@@ -317,17 +318,18 @@ func (b *countingBroker) count(ch string) int {
 }
 
 type harness struct {
-	t      *testing.T
-	hub    *hub.Hub
-	broker *countingBroker
-	world  *world
-	wg     sync.WaitGroup
+	t       *testing.T
+	hub     *hub.Hub
+	broker  *countingBroker
+	world   *world
+	revoked *revoked.Accounts // the deleted accounts the hub marks
+	wg      sync.WaitGroup
 }
 
 func newHarness(t *testing.T, lim hub.Limits) *harness {
 	t.Helper()
-	h := &harness{t: t, broker: newCountingBroker(), world: newWorld()}
-	h.hub = hub.New(hub.Config{Broker: h.broker, Auth: h.world, Snapshots: h.world, Limits: lim})
+	h := &harness{t: t, broker: newCountingBroker(), world: newWorld(), revoked: &revoked.Accounts{}}
+	h.hub = hub.New(hub.Config{Broker: h.broker, Auth: h.world, Snapshots: h.world, Limits: lim, Revoked: h.revoked})
 	if err := h.hub.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"circly/realtime"
+	"circly/revoked"
 
 	"go.uber.org/zap"
 )
@@ -95,6 +96,10 @@ type Config struct {
 	Log       *zap.Logger
 	Metrics   Metrics
 	Limits    Limits
+	// Revoked is the list of deleted accounts this hub marks when the control channel says so
+	// and checks before it admits a connection; REST authentication reads the same list.
+	// Nil: a list of the hub's own.
+	Revoked *revoked.Accounts
 }
 
 // Hub is the registry of one replica's live connections. It implements realtime.Handler.
@@ -106,7 +111,7 @@ type Hub struct {
 	m         Metrics
 	lim       Limits
 	authz     authCache
-	gone      goneUsers
+	gone      *revoked.Accounts
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -143,10 +148,14 @@ func New(cfg Config) *Hub {
 		m = nopMetrics{}
 	}
 	lim := cfg.Limits.withDefaults()
+	gone := cfg.Revoked
+	if gone == nil {
+		gone = &revoked.Accounts{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
 		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
-		lim: lim, authz: newAuthCache(lim.AuthTTL),
+		lim: lim, authz: newAuthCache(lim.AuthTTL), gone: gone,
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
 		ctx: ctx, cancel: cancel,
@@ -199,10 +208,6 @@ var ErrUnavailable = errors.New("hub: database unavailable")
 // ErrAccountGone refuses a connection of an account deleted meanwhile.
 var ErrAccountGone = errors.New("hub: account deleted")
 
-// AccountGone reports whether userID's account was deleted in the last few minutes, on any
-// replica: the server refuses its tokens before its own existence check would notice.
-func (h *Hub) AccountGone(userID string) bool { return h.gone.has(userID, time.Now()) }
-
 // Admit reserves one of the user's connection slots; the server calls it before the upgrade so
 // that the 11th request is an HTTP 429. The release func must be called exactly once (Serve
 // does it when given the ticket).
@@ -212,7 +217,7 @@ func (h *Hub) Admit(userID string) (release func(), err error) {
 	if h.closing {
 		return nil, ErrDraining
 	}
-	if h.gone.has(userID, time.Now()) {
+	if h.gone.Has(userID, time.Now()) {
 		return nil, ErrAccountGone
 	}
 	if h.admitted[userID] >= h.lim.MaxConnsPerUser {
@@ -325,7 +330,7 @@ func (h *Hub) endAccount(userID string) {
 	}
 	// First: register checks the list under h.mu, so a connection either is in byUser below
 	// or is refused.
-	h.gone.add(userID, time.Now())
+	h.gone.Mark(userID, time.Now())
 	h.mu.RLock()
 	conns := make([]*conn, 0, len(h.byUser[userID]))
 	for c := range h.byUser[userID] {
@@ -434,7 +439,7 @@ func (h *Hub) register(c *conn) error {
 	if h.closing {
 		return ErrDraining
 	}
-	if h.gone.has(c.userID, time.Now()) {
+	if h.gone.Has(c.userID, time.Now()) {
 		return ErrAccountGone
 	}
 	h.conns[c] = struct{}{}

@@ -470,8 +470,8 @@ func TestAccountGone(t *testing.T) {
 			t.Fatalf("connection %d of the deleted account closed with %d, want 4001", i, code)
 		}
 	}
-	if !h.hub.AccountGone(uid) || h.hub.AccountGone("other") {
-		t.Fatalf("AccountGone: deleted %v, other %v", h.hub.AccountGone(uid), h.hub.AccountGone("other"))
+	if now := time.Now(); !h.revoked.Has(uid, now) || h.revoked.Has("other", now) {
+		t.Fatalf("revoked list: deleted %v, other %v", h.revoked.Has(uid, now), h.revoked.Has("other", now))
 	}
 	if _, err := h.hub.Admit(uid); err != hub.ErrAccountGone {
 		t.Fatalf("Admit after deletion: %v", err)

@@ -299,7 +299,7 @@ func (h *Hub) sweep() {
 		case <-h.ctx.Done():
 			return
 		case now := <-tick.C:
-			h.gone.prune(now)
+			h.gone.Prune(now)
 			conns = conns[:0]
 			h.mu.RLock()
 			for c := range h.conns {

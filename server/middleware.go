@@ -157,7 +157,7 @@ func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
 	case err != nil || uuid.Validate(userID) != nil: // a subject that is no user id never reaches SQL
 		return "", models.Errorf(models.CodeInvalidToken, "the access token is invalid")
 	}
-	if s.hub != nil && s.hub.AccountGone(userID) {
+	if s.revoked.Has(userID, time.Now()) {
 		return "", errAccountGone() // deleted through another replica, which told every hub
 	}
 	alive, err := s.users.alive(ctx, userID)

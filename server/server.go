@@ -14,6 +14,7 @@ import (
 	"circly/metrics"
 	"circly/models"
 	"circly/ratelimit"
+	"circly/revoked"
 	"circly/storage"
 
 	"github.com/gin-gonic/gin"
@@ -40,6 +41,9 @@ type Deps struct {
 	Limiter ratelimit.Limiter
 	// Hub serves /v1/ws and /v1/polls/{id}/live (nil: they answer 503).
 	Hub *hub.Hub
+	// Revoked lists accounts deleted through any replica (the hub marks them); tokens of those
+	// are refused before the existence check would notice. Nil: a list nobody marks.
+	Revoked *revoked.Accounts
 	// Storage keeps uploaded images (nil: local disk under DATA_DIR/uploads).
 	Storage storage.Storage
 }
@@ -57,6 +61,7 @@ type Server struct {
 	files    storage.Storage // nil when the upload directory could not be made
 	users    *liveUsers
 	hub      *hub.Hub
+	revoked  *revoked.Accounts
 	draining atomic.Bool
 	engine   *gin.Engine
 	limiter  *rateLimiter
@@ -66,10 +71,13 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{
 		cfg: d.Config, tokens: d.Tokens, log: d.Log, db: d.DB, redis: d.Redis,
-		version: d.Version, wsConns: d.WSConnections, hub: d.Hub,
+		version: d.Version, wsConns: d.WSConnections, hub: d.Hub, revoked: d.Revoked,
 	}
 	if s.wsConns == nil && s.hub != nil {
 		s.wsConns = s.hub.Connections
+	}
+	if s.revoked == nil {
+		s.revoked = &revoked.Accounts{}
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()

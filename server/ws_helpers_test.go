@@ -13,6 +13,7 @@ import (
 	"circly/hub"
 	"circly/models"
 	"circly/realtime"
+	"circly/revoked"
 	"circly/server"
 
 	"github.com/coder/websocket"
@@ -34,7 +35,9 @@ func withLive(l *live, lim hub.Limits) envOption {
 		svc := app.New(d.App.(*app.Service).Store, l.broker, nil) // the same store, now with a broker
 		d.App = svc
 		access := &app.LiveAccess{App: svc}
-		l.hub = hub.New(hub.Config{Broker: l.broker, Auth: access, Snapshots: access, Limits: lim})
+		gone := &revoked.Accounts{}
+		l.hub = hub.New(hub.Config{Broker: l.broker, Auth: access, Snapshots: access, Limits: lim, Revoked: gone})
+		d.Revoked = gone
 		if err := l.hub.Start(context.Background()); err != nil {
 			panic(err)
 		}

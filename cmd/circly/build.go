@@ -13,6 +13,7 @@ import (
 	"circly/config"
 	"circly/models"
 	"circly/ratelimit"
+	"circly/revoked"
 	"circly/server"
 	"circly/storage"
 
@@ -70,7 +71,8 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 	if err != nil {
 		return r, err
 	}
-	broker, appSvc, live, err := startLive(startCtx, cfg, store, rc, log)
+	gone := &revoked.Accounts{} // marked by the hub, read by REST authentication too
+	broker, appSvc, live, err := startLive(startCtx, cfg, store, rc, gone, log)
 	if err != nil {
 		return r, err
 	}
@@ -80,7 +82,7 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 	r.srv = server.New(server.Deps{
 		Config: cfg, Tokens: auth.NewTokens(cfg.SecretKey, cfg.AccessTokenTTL),
 		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
-		Limiter: limiter, App: appSvc, Hub: live,
+		Limiter: limiter, App: appSvc, Hub: live, Revoked: gone,
 	})
 	if cfg.MetricsAddr != "" {
 		_, stopMetrics, err := serveMetrics(cfg, log)

@@ -11,6 +11,7 @@ import (
 	"circly/models"
 	"circly/realtime"
 	"circly/redisbroker"
+	"circly/revoked"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -19,7 +20,7 @@ import (
 // startLive builds the realtime broker (in memory in embedded mode), the app that publishes
 // through it and this replica's hub, which asks the app who may watch what. The caller closes
 // the hub (after its drain) and then the broker.
-func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
+func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, gone *revoked.Accounts, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
 	var broker realtime.Broker = realtime.NewMemoryBroker()
 	if rc != nil {
 		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})
@@ -27,7 +28,7 @@ func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *
 	appSvc := app.New(store, broker, log.Named("app"))
 	access := &app.LiveAccess{App: appSvc}
 	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS(),
-		Limits: hub.Limits{MaxConnsPerUser: cfg.WSMaxConnsPerUser}})
+		Limits: hub.Limits{MaxConnsPerUser: cfg.WSMaxConnsPerUser}, Revoked: gone})
 	if err := h.Start(ctx); err != nil {
 		_ = broker.Close()
 		return nil, nil, nil, fmt.Errorf("realtime broker: %w", err)

@@ -40,6 +40,8 @@ var rules = []rule{
 		"use cases are the same for a handler and a job"},
 	{"circly/jobs", concat(web, []string{"circly/server"}),
 		"jobs run the use cases, not the HTTP layer"},
+	{"circly/revoked", concat(web, sqlStack, redisLib, []string{"circly/"}),
+		"the list of deleted accounts is shared by REST authentication and the hub, and depends on neither"},
 	{"circly/ballot", concat(web, redisLib, []string{"gorm.io/", "circly/"}),
 		"sealing a ballot is pure cryptography"},
 }
