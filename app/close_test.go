@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -72,11 +71,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 		}
 		kinds := map[string]int{}
 		for _, m := range rec.Messages() {
-			var f struct{ Type, Event string }
-			if err := json.Unmarshal(m.Frame, &f); err != nil {
-				t.Fatal(err)
-			}
-			kinds[f.Type+"/"+f.Event]++
+			kinds[m.Type+"/"+m.Event]++
 		}
 		// poll_start to 2, then at close: poll_result to 3, picked to 1.
 		want := map[string]int{"poll_closed/": 1, "event/poll_closed": 1, "notification/": 2 + 3 + 1}

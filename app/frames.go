@@ -3,24 +3,18 @@ package app
 import (
 	"encoding/json"
 
+	"circly/frames"
 	"circly/models"
 	"circly/realtime"
 )
 
-// The server → client frames of the live protocol that publishers build. Each is encoded once
-// here and forwarded byte for byte by every replica's hub.
+// The messages publishers send: each names its frame type and carries its data, encoded once
+// here; every replica's hub wraps them into the client frame (package frames).
 
-type dataFrame struct {
-	Type    string `json:"type"`
-	Channel string `json:"channel"`
-	Event   string `json:"event,omitempty"`
-	Data    any    `json:"data"`
-}
-
-func encode(f dataFrame) json.RawMessage {
-	b, err := json.Marshal(f)
+func encode(v any) json.RawMessage {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic("app: frame does not encode: " + err.Error()) // only plain structs go in
+		panic("app: frame data does not encode: " + err.Error()) // only plain structs go in
 	}
 	return b
 }
@@ -29,14 +23,14 @@ func encode(f dataFrame) json.RawMessage {
 func TallyMessage(t models.Tally) realtime.Message {
 	ch := realtime.PollChannel(t.PollID)
 	return realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: t.Version,
-		Frame: encode(dataFrame{Type: "tally", Channel: ch, Data: TallyView(t)})}
+		Type: frames.TypeTally, Data: encode(TallyView(t))}
 }
 
 // PollClosedMessage is the final results on poll:<id>.
 func PollClosedMessage(r models.Results) realtime.Message {
 	ch := realtime.PollChannel(r.PollID)
 	return realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: r.Version,
-		Frame: encode(dataFrame{Type: "poll_closed", Channel: ch, Data: ResultsView(r)})}
+		Type: frames.TypePollClosed, Data: encode(ResultsView(r))}
 }
 
 // Circle events of the contract.
@@ -52,15 +46,13 @@ const (
 // CircleEventMessage is an event on circle:<id>; data must never name a voter's choice.
 func CircleEventMessage(circleID, event string, data any) realtime.Message {
 	ch := realtime.CircleChannel(circleID)
-	return realtime.Message{Channel: ch, Kind: realtime.KindEvent,
-		Frame: encode(dataFrame{Type: "event", Channel: ch, Event: event, Data: data})}
+	return realtime.Message{Channel: ch, Kind: realtime.KindEvent, Type: frames.TypeEvent, Event: event, Data: encode(data)}
 }
 
 // NotificationMessage is a new in-app notification on user:<id>.
 func NotificationMessage(userID string, notification any) realtime.Message {
 	ch := realtime.UserChannel(userID)
-	return realtime.Message{Channel: ch, Kind: realtime.KindEvent,
-		Frame: encode(dataFrame{Type: "notification", Channel: ch, Data: notification})}
+	return realtime.Message{Channel: ch, Kind: realtime.KindEvent, Type: frames.TypeNotification, Data: encode(notification)}
 }
 
 // RemovalMessage tells every replica that userID lost access to circleID and its polls; an

@@ -6,23 +6,18 @@ import (
 	"errors"
 	"fmt"
 
-	"circly/hub"
+	"circly/frames"
 	"circly/models"
 	"circly/realtime"
 )
 
 // LiveAccess answers the hub's questions through the app: may this user watch that channel
-// (hub.Authorizer), and what is the channel's state now (hub.SnapshotSource).
+// (hub.Authorizer), and what is the channel's state now (its SnapshotSource).
 type LiveAccess struct {
 	App *Service
 }
 
-var (
-	_ hub.Authorizer     = (*LiveAccess)(nil)
-	_ hub.SnapshotSource = (*LiveAccess)(nil)
-)
-
-// Authorize implements hub.Authorizer with the rights of the matching REST reads.
+// Authorize answers the hub's Authorizer question with the rights of the matching REST reads.
 func (a *LiveAccess) Authorize(ctx context.Context, userID, channel string) (string, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	switch prefix {
@@ -33,11 +28,11 @@ func (a *LiveAccess) Authorize(ctx context.Context, userID, channel string) (str
 		return id, frameError(a.App.Store.WatchCircle(ctx, userID, id))
 	case realtime.UserPrefix:
 		if id != userID {
-			return "", &hub.Error{Code: hub.CodeForbidden, Message: "you may watch only your own user channel"}
+			return "", &frames.Error{Code: frames.CodeForbidden, Message: "you may watch only your own user channel"}
 		}
 		return "", nil
 	}
-	return "", &hub.Error{Code: hub.CodeInvalidChannel, Message: "unknown channel"}
+	return "", &frames.Error{Code: frames.CodeInvalidChannel, Message: "unknown channel"}
 }
 
 // CircleSnapshotJSON is the data of a circle channel's `subscribed` frame.
@@ -52,8 +47,8 @@ type UserSnapshotJSON struct {
 	UnreadCount int `json:"unread_count"`
 }
 
-// Snapshot implements hub.SnapshotSource.
-func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot, error) {
+// Snapshot implements frames.SnapshotSource.
+func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snapshot, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	var v any
 	version := 0
@@ -61,26 +56,26 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (hub.Snapshot
 	case realtime.PollPrefix:
 		t, err := a.App.Store.Tally(ctx, id)
 		if err != nil {
-			return hub.Snapshot{}, frameError(err)
+			return frames.Snapshot{}, frameError(err)
 		}
 		v, version = TallyView(t), t.Version
 	case realtime.CirclePrefix:
 		c, err := a.App.Store.CircleLiveState(ctx, id)
 		if err != nil {
-			return hub.Snapshot{}, frameError(err)
+			return frames.Snapshot{}, frameError(err)
 		}
 		v = CircleSnapshotJSON{CircleID: c.CircleID, MemberCount: c.MemberCount, OpenPollIDs: c.OpenPollIDs}
 	case realtime.UserPrefix:
 		n, err := a.App.Store.UnreadNotificationCount(ctx, id)
 		if err != nil {
-			return hub.Snapshot{}, frameError(err)
+			return frames.Snapshot{}, frameError(err)
 		}
 		v = UserSnapshotJSON{UnreadCount: n}
 	default:
-		return hub.Snapshot{}, &hub.Error{Code: hub.CodeInvalidChannel, Message: "unknown channel"}
+		return frames.Snapshot{}, &frames.Error{Code: frames.CodeInvalidChannel, Message: "unknown channel"}
 	}
 	b, err := json.Marshal(v)
-	return hub.Snapshot{Version: version, Data: b}, err
+	return frames.Snapshot{Version: version, Data: b}, err
 }
 
 // frameError turns the store's client errors into error frames; others pass through (the hub
@@ -91,9 +86,9 @@ func frameError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &me):
-		return &hub.Error{Code: string(me.Code), Message: me.Message}
+		return &frames.Error{Code: string(me.Code), Message: me.Message}
 	case models.Unavailable(err):
-		return fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", frames.ErrUnavailable, err)
 	}
 	return err
 }

@@ -59,7 +59,7 @@ func TestFailedPublishIsRetried(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range 5 {
-		s.publish(ctx, realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte(fmt.Sprint(i))})
+		s.publish(ctx, realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Data: []byte(fmt.Sprint(i))})
 	}
 	time.Sleep(200 * time.Millisecond) // a few failed retries
 	if len(b.accepted()) != 0 {
@@ -81,7 +81,7 @@ func TestFailedPublishIsRetried(t *testing.T) {
 		if m.Kind == realtime.KindTally {
 			tallies = append(tallies, m.Version)
 		} else {
-			events = append(events, string(m.Frame))
+			events = append(events, string(m.Data))
 		}
 	}
 	if len(tallies) != 1 || tallies[0] != 50 {
@@ -105,7 +105,7 @@ func TestCloseStopsTheRepublisher(t *testing.T) {
 	b := &flakyBroker{}
 	s := New(nil, b, nil)
 	b.setDown(true)
-	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("1")})
+	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Data: []byte("1")})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	s.Close(ctx)
@@ -113,9 +113,9 @@ func TestCloseStopsTheRepublisher(t *testing.T) {
 		t.Fatal("the retrier still runs after Close")
 	}
 	b.setDown(false)
-	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("2")})
+	s.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Data: []byte("2")})
 	time.Sleep(300 * time.Millisecond)
-	if got := b.accepted(); len(got) != 1 || string(got[0].Frame) != "2" {
+	if got := b.accepted(); len(got) != 1 || string(got[0].Data) != "2" {
 		t.Fatalf("after Close the broker got %v; want only the direct publish", got)
 	}
 
@@ -123,12 +123,12 @@ func TestCloseStopsTheRepublisher(t *testing.T) {
 	b2 := &flakyBroker{}
 	s2 := New(nil, b2, nil)
 	b2.setDown(true)
-	s2.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Frame: []byte("3")})
+	s2.publish(context.Background(), realtime.Message{Channel: "circle:c", Kind: realtime.KindEvent, Data: []byte("3")})
 	time.AfterFunc(100*time.Millisecond, func() { b2.setDown(false) })
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
 	s2.Close(ctx2)
-	if got := b2.accepted(); len(got) != 1 || string(got[0].Frame) != "3" {
+	if got := b2.accepted(); len(got) != 1 || string(got[0].Data) != "3" {
 		t.Fatalf("Close returned before the queued message went out: %v", got)
 	}
 }

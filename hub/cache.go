@@ -1,7 +1,7 @@
 package hub
 
 import (
-	"bytes"
+	"circly/frames"
 	"context"
 	"sync"
 	"time"
@@ -18,7 +18,7 @@ import (
 // never makes it valid: it may be a late delivery of an older version while a newer one went
 // out before this replica subscribed.
 type snapCache struct {
-	prefix []byte // `{"type":"tally","channel":"<ch>","data":`; nil: not a poll, never cached
+	poll bool // only poll channels are cached
 
 	mu     sync.Mutex // a leaf: never held while taking Hub.mu or channel.mu
 	live   bool       // the broker subscription is confirmed (channel.subscribed)
@@ -26,23 +26,21 @@ type snapCache struct {
 	epoch  uint64     // bumped by every drop; a read that spans a drop is not stored
 	valid  bool       // snap may be served
 	has    bool       // snap holds a version (a stored read or a tally seen since the drop)
-	snap   Snapshot
+	snap   frames.Snapshot
 	fill   *snapFill // the read in flight; other subscribers wait for it
 }
 
 type snapFill struct{ done chan struct{} }
 
 func newSnapCache(channel string) snapCache {
-	if p, _, _ := realtime.SplitChannel(channel); p != realtime.PollPrefix {
-		return snapCache{}
-	}
-	return snapCache{prefix: tallyPrefix(channel)}
+	p, _, _ := realtime.SplitChannel(channel)
+	return snapCache{poll: p == realtime.PollPrefix}
 }
 
 // setLive follows channel.subscribed (called with channel.mu held). The end of a subscription
 // drops the cache: tallies published until the next one are never seen.
 func (sc *snapCache) setLive(live bool) {
-	if sc.prefix == nil {
+	if !sc.poll {
 		return
 	}
 	sc.mu.Lock()
@@ -54,7 +52,7 @@ func (sc *snapCache) setLive(live bool) {
 }
 
 func (sc *snapCache) drop() {
-	if sc.prefix == nil {
+	if !sc.poll {
 		return
 	}
 	sc.mu.Lock()
@@ -64,13 +62,13 @@ func (sc *snapCache) drop() {
 
 func (sc *snapCache) dropLocked() {
 	sc.epoch++
-	sc.valid, sc.has, sc.snap = false, false, Snapshot{}
+	sc.valid, sc.has, sc.snap = false, false, frames.Snapshot{}
 }
 
 // message keeps the newest tally of the channel. HandleMessage calls it under Hub.mu.RLock, so
 // a watcher registered later finds it in the cache and one registered earlier receives m.
 func (sc *snapCache) message(m realtime.Message) {
-	if sc.prefix == nil {
+	if !sc.poll {
 		return
 	}
 	sc.mu.Lock()
@@ -84,14 +82,7 @@ func (sc *snapCache) message(m realtime.Message) {
 		if !sc.live || sc.closed || (sc.has && m.Version <= sc.snap.Version) {
 			return
 		}
-		f := m.Frame
-		if len(f) <= len(sc.prefix)+1 || !bytes.HasPrefix(f, sc.prefix) || f[len(f)-1] != '}' {
-			// Not built like tallyFrame, so its data cannot be cut out; what is cached is
-			// older than it now.
-			sc.dropLocked()
-			return
-		}
-		sc.snap = Snapshot{Version: m.Version, Data: f[len(sc.prefix) : len(f)-1]}
+		sc.snap = frames.Snapshot{Version: m.Version, Data: m.Data} // a tally's data is the poll's snapshot
 		sc.has = true
 	}
 }
@@ -99,7 +90,7 @@ func (sc *snapCache) message(m realtime.Message) {
 // storeLocked keeps a read that started at epoch unless the cache was dropped meanwhile
 // (poll_closed and the end of the subscription drop it too). A tally seen during the read may
 // be newer: it stays.
-func (sc *snapCache) storeLocked(s Snapshot, epoch uint64) {
+func (sc *snapCache) storeLocked(s frames.Snapshot, epoch uint64) {
 	if sc.epoch != epoch {
 		return
 	}
@@ -112,9 +103,9 @@ func (sc *snapCache) storeLocked(s Snapshot, epoch uint64) {
 // snapshot answers a subscribe: a poll from the cache, or with one read for all the
 // subscribers of the channel that miss together; other channels from the SnapshotSource. ch
 // must be subscribed (watch returned).
-func (h *Hub) snapshot(ctx context.Context, ch *channel) (Snapshot, error) {
+func (h *Hub) snapshot(ctx context.Context, ch *channel) (frames.Snapshot, error) {
 	sc := &ch.snap
-	if sc.prefix == nil {
+	if !sc.poll {
 		return h.snapshots.Snapshot(ctx, ch.name) // circle and user channels are never cached
 	}
 	sc.mu.Lock()
@@ -144,7 +135,7 @@ func (h *Hub) snapshot(ctx context.Context, ch *channel) (Snapshot, error) {
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return Snapshot{}, ctx.Err()
+		return frames.Snapshot{}, ctx.Err()
 	}
 	sc.mu.Lock()
 	s, ok := sc.snap, sc.valid
@@ -158,7 +149,7 @@ func (h *Hub) snapshot(ctx context.Context, ch *channel) (Snapshot, error) {
 
 // readSnapshot reads the snapshot and stores it if the channel is subscribed now and nothing
 // drops the cache before the read ends.
-func (h *Hub) readSnapshot(ctx context.Context, ch *channel) (Snapshot, error) {
+func (h *Hub) readSnapshot(ctx context.Context, ch *channel) (frames.Snapshot, error) {
 	sc := &ch.snap
 	sc.mu.Lock()
 	epoch, store := sc.epoch, sc.live && !sc.closed

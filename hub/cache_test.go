@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/frames"
 	"circly/hub"
 	"circly/realtime"
 )
@@ -230,26 +231,6 @@ func TestCacheReadAcrossDropNotStored(t *testing.T) {
 	}
 }
 
-// TestCacheUnknownTallyFrame: a tally whose frame is not built like the hub's own cannot be
-// cached; the older cached one is not served after it.
-func TestCacheUnknownTallyFrame(t *testing.T) {
-	h := newHarness(t, hub.Limits{})
-	ch := onePoll(h, 1, "u1", "u2")
-	f1 := h.open("u1")
-	expectSubscribed(t, subscribe(t, f1, 1, ch), ch)
-	h.world.setVersion(ch, 2)
-	frame := fmt.Sprintf(`{"channel":%q,"type":"tally","data":{"version":2}}`, ch) // keys reordered
-	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: 2, Frame: json.RawMessage(frame)}); err != nil {
-		t.Fatal(err)
-	}
-	if v := frameVersion(t, f1.expect(t, "tally")); v != 2 {
-		t.Fatalf("tally %d", v)
-	}
-	if v := expectSubscribed(t, subscribe(t, h.open("u2"), 1, ch), ch); v != 2 {
-		t.Fatalf("subscribed with version %d after tally 2", v)
-	}
-}
-
 // TestCacheLateTallyNotServed: a tally delivered out of order after this replica subscribed
 // (3, while 4 went out before) is not served on its own; the store's read comes first.
 func TestCacheLateTallyNotServed(t *testing.T) {
@@ -260,8 +241,8 @@ func TestCacheLateTallyNotServed(t *testing.T) {
 	h.world.mu.Lock()
 	h.world.onSnap = func(string) {
 		if held.CompareAndSwap(false, true) { // u1's read
-			frame := fmt.Sprintf(`{"type":"tally","channel":%q,"data":{"version":3}}`, ch)
-			if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: 3, Frame: json.RawMessage(frame)}); err != nil {
+			if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: 3,
+				Type: frames.TypeTally, Data: json.RawMessage(`{"version":3}`)}); err != nil {
 				t.Error(err)
 			}
 			close(entered)
@@ -300,7 +281,7 @@ func TestCacheLeaderFails(t *testing.T) {
 	}
 	h.world.mu.Unlock()
 	f1, f2 := subscribeBehindRead(t, h, ch, entered, release)
-	expectRefused(t, f1.next(t), hub.CodeInternal)
+	expectRefused(t, f1.next(t), frames.CodeInternal)
 	if v := expectSubscribed(t, f2.next(t), ch); v != 2 {
 		t.Fatalf("u2 subscribed with version %d", v)
 	}
@@ -369,8 +350,8 @@ func TestCacheDroppedOnPollClosed(t *testing.T) {
 	f1 := h.open("u1")
 	expectSubscribed(t, subscribe(t, f1, 1, ch), ch)
 	h.world.closePoll(ch)
-	frame := fmt.Sprintf(`{"type":"poll_closed","channel":%q,"data":{"version":3,"is_closed":true}}`, ch)
-	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: 3, Frame: json.RawMessage(frame)}); err != nil {
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: 3,
+		Type: frames.TypePollClosed, Data: json.RawMessage(`{"version":3,"is_closed":true}`)}); err != nil {
 		t.Fatal(err)
 	}
 	f1.expect(t, "poll_closed")
@@ -400,7 +381,7 @@ func TestAuthCacheRemoval(t *testing.T) {
 	h.world.join(b, "v")
 
 	f1 := h.open("u")
-	expectRefused(t, subscribe(t, f1, 1, cha), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, f1, 1, cha), frames.CodeNotCircleMember)
 	h.world.join(a, "u")
 	expectSubscribed(t, subscribe(t, f1, 2, cha), cha) // the refusal was not kept
 	f2 := h.open("u")
@@ -414,8 +395,8 @@ func TestAuthCacheRemoval(t *testing.T) {
 	h.publishRemoval("u", a)
 	f1.expect(t, "unsubscribed")
 	f2.expect(t, "unsubscribed")
-	expectRefused(t, subscribe(t, f1, 3, cha), hub.CodeNotCircleMember)
-	expectRefused(t, subscribe(t, h.open("u"), 1, cha), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, f1, 3, cha), frames.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, cha), frames.CodeNotCircleMember)
 
 	// The circle is deleted: every user's grant goes.
 	fv := h.open("v")
@@ -424,7 +405,7 @@ func TestAuthCacheRemoval(t *testing.T) {
 	h.world.leave(b, "v")
 	h.publishRemoval("", b)
 	fv.expect(t, "unsubscribed")
-	expectRefused(t, subscribe(t, h.open("v"), 1, chb), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("v"), 1, chb), frames.CodeNotCircleMember)
 }
 
 // TestAuthCacheRemovalRace: a grant read before a removal and returned after it is not kept.
@@ -450,8 +431,8 @@ func TestAuthCacheRemovalRace(t *testing.T) {
 	h.world.leave(a, "u")
 	h.publishRemoval("u", a)
 	close(release) // the authorizer answers "member", read before the removal
-	expectRefused(t, f1.next(t), hub.CodeNotCircleMember)
-	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+	expectRefused(t, f1.next(t), frames.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), frames.CodeNotCircleMember)
 }
 
 // TestAuthCacheDroppedOnReconnect: removal messages may have been lost with the broker link,
@@ -464,7 +445,7 @@ func TestAuthCacheDroppedOnReconnect(t *testing.T) {
 	expectSubscribed(t, subscribe(t, h.open("u"), 1, ch), ch)
 	h.world.leave(a, "u") // its removal message was lost
 	h.hub.HandleReconnect()
-	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), frames.CodeNotCircleMember)
 }
 
 // TestAuthCacheExpires: a grant is reused for AuthTTL at most, which bounds what a removal
@@ -477,7 +458,7 @@ func TestAuthCacheExpires(t *testing.T) {
 	expectSubscribed(t, subscribe(t, h.open("u"), 1, ch), ch)
 	h.world.leave(a, "u") // no removal message
 	time.Sleep(150 * time.Millisecond)
-	expectRefused(t, subscribe(t, h.open("u"), 1, ch), hub.CodeNotCircleMember)
+	expectRefused(t, subscribe(t, h.open("u"), 1, ch), frames.CodeNotCircleMember)
 }
 
 // onePoll adds a poll at version in circle "c" with these members and returns its channel.

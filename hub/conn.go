@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"circly/frames"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -27,11 +28,11 @@ type sub struct {
 	channel  string
 	circleID string
 	active   bool
-	gone     bool               // unsubscribed or removed: drop its pending tally
-	held     []realtime.Message // while pending: the highest tally and the ordered frames
-	sent     int                // highest tally version queued after the snapshot
-	tally    realtime.Message   // the newest tally not yet written (when hasTally)
-	hasTally bool               // a marker for tally sits in the queue
+	gone     bool  // unsubscribed or removed: drop its pending tally
+	held     []out // while pending: the highest tally and the ordered frames
+	sent     int   // highest tally version queued after the snapshot
+	tally    out   // the newest tally not yet written (when hasTally)
+	hasTally bool  // a marker for tally sits in the queue
 }
 
 type itemKind uint8
@@ -85,7 +86,7 @@ func newConn(h *Hub, t Transport, userID string) *conn {
 }
 
 // deliver queues m for s without blocking.
-func (c *conn) deliver(s *sub, m realtime.Message) {
+func (c *conn) deliver(s *sub, m out) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || s.gone {
@@ -100,11 +101,11 @@ func (c *conn) deliver(s *sub, m realtime.Message) {
 
 // hold keeps a message that arrived before the channel's snapshot: one tally (the highest)
 // and the ordered frames, within the event bound.
-func (c *conn) hold(s *sub, m realtime.Message) {
-	if m.Kind == realtime.KindTally {
+func (c *conn) hold(s *sub, m out) {
+	if m.kind == realtime.KindTally {
 		for i := range s.held {
-			if s.held[i].Kind == realtime.KindTally {
-				if m.Version > s.held[i].Version {
+			if s.held[i].kind == realtime.KindTally {
+				if m.version > s.held[i].version {
 					s.held[i] = m
 				}
 				c.h.m.Dropped("conflated")
@@ -119,15 +120,15 @@ func (c *conn) hold(s *sub, m realtime.Message) {
 	s.held = append(s.held, m)
 }
 
-func (c *conn) enqueueLocked(s *sub, m realtime.Message) {
-	switch m.Kind {
+func (c *conn) enqueueLocked(s *sub, m out) {
+	switch m.kind {
 	case realtime.KindTally:
-		if m.Version <= s.sent {
+		if m.version <= s.sent {
 			c.h.m.Dropped("stale")
 			return
 		}
 		if s.hasTally {
-			if m.Version > s.tally.Version {
+			if m.version > s.tally.version {
 				s.tally = m
 			}
 			c.h.m.Dropped("conflated")
@@ -136,9 +137,9 @@ func (c *conn) enqueueLocked(s *sub, m realtime.Message) {
 		s.tally, s.hasTally = m, true
 		c.push(item{kind: itemTally, s: s})
 	case realtime.KindFinal:
-		c.pushEvent(item{kind: itemFinal, frame: m.Frame, s: s, version: m.Version})
+		c.pushEvent(item{kind: itemFinal, frame: m.frame, s: s, version: m.version})
 	default:
-		c.pushEvent(item{kind: itemFrame, frame: m.Frame, s: s})
+		c.pushEvent(item{kind: itemFrame, frame: m.frame, s: s})
 	}
 }
 
@@ -203,13 +204,13 @@ func (c *conn) write(it *item) bool {
 	switch it.kind {
 	case itemTally:
 		t, has := it.s.tally, it.s.hasTally
-		it.s.tally, it.s.hasTally = realtime.Message{}, false
-		if it.s.gone || !has || t.Version <= it.s.sent {
+		it.s.tally, it.s.hasTally = out{}, false
+		if it.s.gone || !has || t.version <= it.s.sent {
 			c.mu.Unlock()
 			return true
 		}
-		it.s.sent = t.Version
-		frame = t.Frame
+		it.s.sent = t.version
+		frame = t.frame
 	case itemFinal:
 		// Ordered frames queued before an unsubscribe or removal still go out: they precede
 		// the `unsubscribed` frame.
@@ -338,7 +339,7 @@ func (c *conn) endSub(channel, reason string) bool {
 	s.gone, s.held, s.hasTally = true, nil, false
 	delete(c.subs, channel)
 	if reason != "" && !c.closed {
-		c.pushEvent(item{kind: itemFrame, frame: unsubscribedFrame(nil, channel, reason)})
+		c.pushEvent(item{kind: itemFrame, frame: frames.Unsubscribed(nil, channel, reason)})
 	}
 	return true
 }
@@ -372,7 +373,7 @@ func (c *conn) removeCircle(circleID string) []string {
 		delete(c.subs, name)
 		names = append(names, name)
 		if !c.closed {
-			c.pushEvent(item{kind: itemFrame, frame: unsubscribedFrame(nil, name, "removed")})
+			c.pushEvent(item{kind: itemFrame, frame: frames.Unsubscribed(nil, name, "removed")})
 		}
 	}
 	return names

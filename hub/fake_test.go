@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/frames"
 	"circly/hub"
 	"circly/realtime"
 	"circly/revoked"
@@ -230,48 +231,48 @@ func (w *world) authorize(userID, channel string) (string, error) {
 	case realtime.PollPrefix:
 		circle, ok := w.polls[id]
 		if !ok {
-			return "", &hub.Error{Code: hub.CodePollNotFound, Message: "no poll"}
+			return "", &frames.Error{Code: frames.CodePollNotFound, Message: "no poll"}
 		}
 		if !w.members[circle][userID] {
-			return "", &hub.Error{Code: hub.CodeNotCircleMember, Message: "not a member"}
+			return "", &frames.Error{Code: frames.CodeNotCircleMember, Message: "not a member"}
 		}
 		return circle, nil
 	case realtime.CirclePrefix:
 		if !w.members[id][userID] {
-			return "", &hub.Error{Code: hub.CodeNotCircleMember, Message: "not a member"}
+			return "", &frames.Error{Code: frames.CodeNotCircleMember, Message: "not a member"}
 		}
 		return id, nil
 	default:
 		if id != userID {
-			return "", &hub.Error{Code: hub.CodeForbidden, Message: "not yours"}
+			return "", &frames.Error{Code: frames.CodeForbidden, Message: "not yours"}
 		}
 		return "", nil
 	}
 }
 
-func (w *world) Snapshot(_ context.Context, channel string) (hub.Snapshot, error) {
+func (w *world) Snapshot(_ context.Context, channel string) (frames.Snapshot, error) {
 	w.snapCalls.Add(1)
 	w.mu.Lock()
 	v, closed, delay, on, fail, failure := w.versions[channel], w.closed[channel], w.delay, w.onSnap, w.failSnap, w.snapErr
 	w.mu.Unlock()
 	if failure != nil {
-		return hub.Snapshot{}, failure
+		return frames.Snapshot{}, failure
 	}
 	if on != nil {
 		on(channel)
 	}
 	if fail != nil {
 		if err := fail(channel); err != nil {
-			return hub.Snapshot{}, err
+			return frames.Snapshot{}, err
 		}
 	}
 	if delay > 0 {
 		time.Sleep(delay)
 	}
 	if closed {
-		return hub.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d,"is_closed":true}`, v))}, nil
+		return frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d,"is_closed":true}`, v))}, nil
 	}
-	return hub.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}, nil
+	return frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}, nil
 }
 
 // countingBroker is a memory broker that counts subscriptions per channel.
@@ -369,15 +370,15 @@ func (h *harness) publishTally(ch string, v int) {
 		h.world.versions[ch] = v
 	}
 	h.world.mu.Unlock()
-	frame := fmt.Sprintf(`{"type":"tally","channel":%q,"data":{"version":%d}}`, ch, v)
-	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Frame: json.RawMessage(frame)}); err != nil {
+	data := json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Type: frames.TypeTally, Data: data}); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
 func (h *harness) publishEvent(ch, event string) {
-	frame := fmt.Sprintf(`{"type":"event","channel":%q,"event":%q,"data":{}}`, ch, event)
-	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindEvent, Frame: json.RawMessage(frame)}); err != nil {
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindEvent,
+		Type: frames.TypeEvent, Event: event, Data: json.RawMessage(`{}`)}); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/frames"
 	"circly/hub"
 	"circly/realtime"
 )
@@ -68,12 +69,12 @@ func TestHotPollFanOutAllocations(t *testing.T) {
 		}
 	}
 	waitWrites(2) // ready + subscribed
-	frame := json.RawMessage(`{"type":"tally","channel":"` + ch + `","data":{}}`)
+	data := json.RawMessage(`{}`)
 	v := 0
 	var written int64 = 2
 	allocs := testing.AllocsPerRun(20, func() {
 		v++
-		h.hub.HandleMessage(realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Frame: frame})
+		h.hub.HandleMessage(realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Type: frames.TypeTally, Data: data})
 		written++
 		waitWrites(written)
 	})

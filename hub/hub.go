@@ -6,8 +6,8 @@
 package hub
 
 import (
+	"circly/frames"
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -32,22 +32,16 @@ type Transport interface {
 
 // Authorizer decides whether a user may watch a channel. It returns the circle the channel
 // belongs to ("" for the user's own channel), so that a removal from that circle can end
-// exactly the subscriptions it covers. A refusal the client should see is an *Error.
+// exactly the subscriptions it covers. A refusal the client should see is an *frames.Error.
 type Authorizer interface {
 	Authorize(ctx context.Context, userID, channel string) (circleID string, err error)
 }
 
-// Snapshot is the current state of a channel: Data is the `data` of the `subscribed` frame
-// (for a poll the released tally, the same object as a tally frame's data) and Version the
-// poll's tally version (0 for other channels).
-type Snapshot struct {
-	Version int
-	Data    json.RawMessage
-}
-
-// SnapshotSource reads the current state of a channel.
+// SnapshotSource reads the current state of a channel: the data of the `subscribed` frame (for
+// a poll the released tally, the same object as a tally frame's data) and the poll's tally
+// version (0 for other channels).
 type SnapshotSource interface {
-	Snapshot(ctx context.Context, channel string) (Snapshot, error)
+	Snapshot(ctx context.Context, channel string) (frames.Snapshot, error)
 }
 
 // Limits of the contract and timing knobs; zero fields take the defaults (tests shrink them).
@@ -201,10 +195,6 @@ var ErrTooManyConnections = errors.New("hub: too many connections for this user"
 // ErrDraining refuses new connections while the replica shuts down.
 var ErrDraining = errors.New("hub: draining")
 
-// ErrUnavailable is what an Authenticate, Authorizer or SnapshotSource returns (wrapped or not)
-// when the database cannot be reached: the client is told to retry, not that it did wrong.
-var ErrUnavailable = errors.New("hub: database unavailable")
-
 // ErrAccountGone refuses a connection of an account deleted meanwhile.
 var ErrAccountGone = errors.New("hub: account deleted")
 
@@ -254,11 +244,20 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 	ch := h.channels[m.Channel]
 	if ch != nil {
 		ch.snap.message(m) // under the read lock: see snapCache.message
+		o := out{kind: m.Kind, version: m.Version, frame: frames.Data(m.Type, m.Channel, m.Event, m.Data)}
 		for c, s := range ch.watchers {
-			c.deliver(s, m)
+			c.deliver(s, o)
 		}
 	}
 	h.mu.RUnlock()
+}
+
+// out is a broker message as this replica's connections send it: its kind and version, and
+// its client frame, encoded once by HandleMessage for all the channel's watchers.
+type out struct {
+	kind    realtime.Kind
+	version int
+	frame   []byte
 }
 
 // HandleReconnect implements realtime.Handler: messages may have been lost while the broker
@@ -270,7 +269,7 @@ func (h *Hub) HandleReconnect() {
 	h.mu.RLock()
 	var polls []*channel
 	for _, ch := range h.channels {
-		if ch.snap.prefix != nil {
+		if ch.snap.poll {
 			ch.snap.drop()
 			polls = append(polls, ch)
 		}
@@ -293,7 +292,7 @@ func (h *Hub) refreshPolls(polls []*channel) {
 			continue
 		}
 		h.HandleMessage(realtime.Message{Channel: name, Kind: realtime.KindTally, Version: snap.Version,
-			Frame: tallyFrame(name, snap.Data)})
+			Type: frames.TypeTally, Data: snap.Data})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"circly/frames"
 	"circly/hub"
 	"circly/realtime"
 )
@@ -278,7 +279,7 @@ func TestLimits(t *testing.T) {
 	}
 	h.world.addPoll(uuidN("p", 9), uuidN("c", 0))
 	f.send(map[string]any{"type": "subscribe", "id": 9, "channel": realtime.PollChannel(uuidN("p", 9))})
-	if m := f.expect(t, "error"); m["code"] != hub.CodeTooManyChannels || m["id"] != float64(9) {
+	if m := f.expect(t, "error"); m["code"] != frames.CodeTooManyChannels || m["id"] != float64(9) {
 		t.Fatalf("got %v", m)
 	}
 	// 9 more errors (10 in all) close the connection with 1008, the 10th error frame first.
@@ -286,7 +287,7 @@ func TestLimits(t *testing.T) {
 		f.in <- []byte(`{"type":"dance"}`)
 	}
 	for i := 0; i < 9; i++ {
-		if m := f.expect(t, "error"); m["code"] != hub.CodeUnknownFrame {
+		if m := f.expect(t, "error"); m["code"] != frames.CodeUnknownFrame {
 			t.Fatalf("got %v", m)
 		}
 	}
@@ -309,7 +310,7 @@ func TestServerFailuresDoNotCount(t *testing.T) {
 	f := h.open("u")
 	for i := 0; i < 15; i++ {
 		f.send(map[string]any{"type": "subscribe", "id": i, "channel": realtime.PollChannel(p)})
-		if m := f.expect(t, "error"); m["code"] != hub.CodeInternal {
+		if m := f.expect(t, "error"); m["code"] != frames.CodeInternal {
 			t.Fatalf("got %v", m)
 		}
 	}
@@ -524,7 +525,7 @@ func TestPollDeleted(t *testing.T) {
 		}
 	}
 	conns[0].send(map[string]any{"type": "subscribe", "id": 9, "channel": chA})
-	if m := conns[0].expect(t, "error"); m["code"] != hub.CodePollNotFound {
+	if m := conns[0].expect(t, "error"); m["code"] != frames.CodePollNotFound {
 		t.Fatalf("subscribing to the deleted poll: %v", m)
 	}
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"circly/frames"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -59,16 +60,16 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 			_ = t.Close(CloseUnauthorized, "account deleted")
 			return
 		}
-		_ = t.Write(ctx, reconnectFrame)
+		_ = t.Write(ctx, frames.Reconnect)
 		_ = t.Close(CloseGoingAway, "shutdown")
 		return
 	}
 	defer h.unregister(c)
-	c.send(readyFrame(userID))
+	c.send(frames.Ready(userID))
 	if len(s.Channels) > 0 {
 		offStack(func() {
 			for _, ch := range s.Channels {
-				h.subscribe(ctx, c, ClientFrame{Type: FrameSubscribe, Channel: ch})
+				h.subscribe(ctx, c, frames.Client{Type: frames.TypeSubscribe, Channel: ch})
 			}
 		})
 	}
@@ -84,20 +85,20 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 
 // handle answers one client frame.
 func (h *Hub) handle(ctx context.Context, c *conn, data []byte) {
-	f, ferr := ParseFrame(data)
+	f, ferr := frames.Parse(data)
 	if ferr != nil {
 		h.refuse(c, f.ID, ferr)
 		return
 	}
 	switch f.Type {
-	case FrameSubscribe:
+	case frames.TypeSubscribe:
 		h.subscribe(ctx, c, f)
-	case FrameUnsubscribe:
+	case frames.TypeUnsubscribe:
 		h.unsubscribe(c, f)
-	case FramePing:
-		c.send(pongFrame(f.ID))
-	case FrameAuth:
-		h.refuse(c, f.ID, &Error{CodeInvalidFormat, "already authenticated"})
+	case frames.TypePing:
+		c.send(frames.Pong(f.ID))
+	case frames.TypeAuth:
+		h.refuse(c, f.ID, &frames.Error{Code: frames.CodeInvalidFormat, Message: "already authenticated"})
 	}
 }
 
@@ -130,8 +131,8 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 	}
 	var userID, reason string
 	offStack(func() {
-		f, ferr := ParseFrame(data)
-		if ferr != nil || f.Type != FrameAuth || authenticate == nil {
+		f, ferr := frames.Parse(data)
+		if ferr != nil || f.Type != frames.TypeAuth || authenticate == nil {
 			reason = "the first frame must be auth"
 			return
 		}
@@ -143,7 +144,7 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 		_ = t.Close(CloseUnauthorized, reason)
 		return "", false
 	}
-	if errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, frames.ErrUnavailable) {
 		h.log.Warn("live: first-frame auth failed: database unavailable")
 		_ = t.Close(CloseTryLater, "database unavailable; try again")
 		return "", false
@@ -158,9 +159,9 @@ func (h *Hub) firstFrameAuth(ctx context.Context, t Transport, authenticate func
 // refuse sends an error frame; the MaxErrors-th closes the connection with 1008. Only the
 // client's mistakes count: a server failure (an overloaded database timing out a snapshot, say)
 // must not cut off a client that did nothing wrong.
-func (h *Hub) refuse(c *conn, id []byte, e *Error) {
-	if e.Code == CodeInternal || e.Code == CodeUnavailable {
-		c.send(errorFrame(id, e))
+func (h *Hub) refuse(c *conn, id []byte, e *frames.Error) {
+	if e.Code == frames.CodeInternal || e.Code == frames.CodeUnavailable {
+		c.send(frames.Refusal(id, e))
 		return
 	}
 	c.errors++
@@ -169,9 +170,9 @@ func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 		// closing already
 	case c.errors == h.lim.MaxErrors:
 		h.m.Dropped("too_many_errors")
-		c.closeAfter(errorFrame(id, e), ClosePolicy, "too many errors")
+		c.closeAfter(frames.Refusal(id, e), ClosePolicy, "too many errors")
 	default:
-		c.send(errorFrame(id, e))
+		c.send(frames.Refusal(id, e))
 	}
 }
 
@@ -179,15 +180,15 @@ func (h *Hub) refuse(c *conn, id []byte, e *Error) {
 // caches in cache.go) and queues `subscribed`.
 // Messages that arrive between registration and the snapshot are held by the subscription and
 // follow the `subscribed` frame, newer versions only.
-func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
+func (h *Hub) subscribe(ctx context.Context, c *conn, f frames.Client) {
 	if !validChannel(f.Channel) {
-		h.refuse(c, f.ID, &Error{CodeInvalidChannel, "channels are poll:<uuid>, circle:<uuid> or user:<uuid>"})
+		h.refuse(c, f.ID, &frames.Error{Code: frames.CodeInvalidChannel, Message: "channels are poll:<uuid>, circle:<uuid> or user:<uuid>"})
 		return
 	}
 	if c.hasSub(f.Channel) {
 		// Already subscribed: answer again with a fresh snapshot would reorder versions; the
 		// subscription stands, so say so.
-		c.send(subscribedFrame(f.ID, f.Channel, nil))
+		c.send(frames.Subscribed(f.ID, f.Channel, nil))
 		return
 	}
 	gen := c.generation()
@@ -201,13 +202,13 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 	s, why := c.addSub(f.Channel, circleID, gen)
 	switch why {
 	case "dup":
-		c.send(subscribedFrame(f.ID, f.Channel, nil))
+		c.send(frames.Subscribed(f.ID, f.Channel, nil))
 		return
 	case "full":
-		h.refuse(c, f.ID, &Error{CodeTooManyChannels, "at most 100 channels per connection"})
+		h.refuse(c, f.ID, &frames.Error{Code: frames.CodeTooManyChannels, Message: "at most 100 channels per connection"})
 		return
 	case "removed":
-		h.refuse(c, f.ID, &Error{CodeNotCircleMember, "you are no longer a member of this circle"})
+		h.refuse(c, f.ID, &frames.Error{Code: frames.CodeNotCircleMember, Message: "you are no longer a member of this circle"})
 		return
 	}
 	ch, err := h.watch(c, s)
@@ -225,25 +226,25 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f ClientFrame) {
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
-	c.activate(s, subscribedFrame(f.ID, f.Channel, snap.Data), snap.Version)
+	c.activate(s, frames.Subscribed(f.ID, f.Channel, snap.Data), snap.Version)
 }
 
-func (h *Hub) unsubscribe(c *conn, f ClientFrame) {
+func (h *Hub) unsubscribe(c *conn, f frames.Client) {
 	if c.dropSub(f.Channel) {
 		h.unwatch(c, f.Channel)
 	}
 	// Unsubscribing a channel one does not hold is answered the same way: the end state is
 	// what the client asked for.
-	c.send(unsubscribedFrame(f.ID, f.Channel, ""))
+	c.send(frames.Unsubscribed(f.ID, f.Channel, ""))
 }
 
 // asFrameError maps a refusal to its frame; anything unexpected is logged and hidden.
-func (h *Hub) asFrameError(err error, channel string) *Error {
-	var fe *Error
+func (h *Hub) asFrameError(err error, channel string) *frames.Error {
+	var fe *frames.Error
 	if errors.As(err, &fe) {
 		return fe
 	}
-	if errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, frames.ErrUnavailable) {
 		h.log.Warn("live: subscribe failed: database unavailable", zap.String("channel", channel), zap.Error(err))
 		return errUnavailableFrame
 	}
@@ -253,10 +254,10 @@ func (h *Hub) asFrameError(err error, channel string) *Error {
 	} else {
 		h.log.Error("live: subscribe failed", zap.String("channel", channel), zap.Error(err))
 	}
-	return &Error{CodeInternal, "could not subscribe; try again"}
+	return &frames.Error{Code: frames.CodeInternal, Message: "could not subscribe; try again"}
 }
 
-var errUnavailableFrame = &Error{CodeUnavailable, "the service cannot reach its database; subscribe again in a few seconds"}
+var errUnavailableFrame = &frames.Error{Code: frames.CodeUnavailable, Message: "the service cannot reach its database; subscribe again in a few seconds"}
 
 func validChannel(ch string) bool {
 	if len(ch) > 64 {
@@ -343,7 +344,7 @@ func (h *Hub) Drain(ctx context.Context, window time.Duration) {
 		if window > 0 {
 			d = rand.N(window)
 		}
-		time.AfterFunc(d, func() { c.closeAfter(reconnectFrame, CloseGoingAway, "shutdown") })
+		time.AfterFunc(d, func() { c.closeAfter(frames.Reconnect, CloseGoingAway, "shutdown") })
 	}
 	select {
 	case <-done:

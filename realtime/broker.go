@@ -37,13 +37,16 @@ const (
 // channels.
 const ControlChannel = "control"
 
-// Message is one publication. Frame is the complete JSON frame clients receive, encoded once by
-// the publisher so that a fan-out to thousands of connections does not re-encode it.
+// Message is one publication. A data message (tally, final, event) carries the frame's type,
+// its event name for circle events, and its data, encoded once by the publisher; each replica's
+// hub wraps them into the client frame once per message, whatever its number of watchers.
 type Message struct {
 	Channel  string          `json:"ch"`
 	Kind     Kind            `json:"k"`
 	Version  int             `json:"v,omitempty"`
-	Frame    json.RawMessage `json:"f,omitempty"`
+	Type     string          `json:"ty,omitempty"` // the client frame's type: tally, poll_closed, event, notification
+	Event    string          `json:"e,omitempty"`  // circle events: which one
+	Data     json.RawMessage `json:"d,omitempty"`
 	UserID   string          `json:"u,omitempty"`
 	CircleID string          `json:"c,omitempty"`
 	Target   string          `json:"t,omitempty"` // KindEnded: the channel that ended

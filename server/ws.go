@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"circly/frames"
 	"circly/hub"
 	"circly/models"
 	"circly/realtime"
@@ -127,12 +128,12 @@ func (t wsTransport) Close(code int, reason string) error {
 	return t.c.Close(websocket.StatusCode(code), reason)
 }
 
-// liveTokenUser checks a first-frame token; a database outage becomes hub.ErrUnavailable, which
+// liveTokenUser checks a first-frame token; a database outage becomes frames.ErrUnavailable, which
 // closes 1013 (try again later) rather than 4001 (the token is bad: sign in again).
 func (s *Server) liveTokenUser(ctx context.Context, token string) (string, error) {
 	userID, err := s.tokenUser(ctx, token)
 	if err != nil && models.Unavailable(err) {
-		return "", fmt.Errorf("%w: %w", hub.ErrUnavailable, err)
+		return "", fmt.Errorf("%w: %w", frames.ErrUnavailable, err)
 	}
 	return userID, err
 }

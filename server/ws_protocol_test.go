@@ -366,8 +366,9 @@ func TestWSSlowClientCutOff(t *testing.T) {
 	}()
 	start := time.Now()
 	for i := 0; i < events; i++ {
-		frame, _ := json.Marshal(map[string]any{"type": "event", "channel": "circle:" + c.ID, "event": fmt.Sprintf("e%d", i), "data": map[string]any{"pad": pad}})
-		if err := l.broker.Publish(context.Background(), realtime.Message{Channel: "circle:" + c.ID, Kind: realtime.KindEvent, Frame: frame}); err != nil {
+		data, _ := json.Marshal(map[string]any{"pad": pad})
+		if err := l.broker.Publish(context.Background(), realtime.Message{Channel: "circle:" + c.ID, Kind: realtime.KindEvent,
+			Type: "event", Event: fmt.Sprintf("e%d", i), Data: data}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond)

@@ -88,7 +88,7 @@ func (r *Recorder) CountEvent(kind realtime.Kind, prefix, event string) int {
 		if m.Kind != kind || !strings.HasPrefix(m.Channel, prefix) {
 			continue
 		}
-		if event != "" && !strings.Contains(string(m.Frame), `"event":"`+event+`"`) {
+		if event != "" && m.Event != event {
 			continue
 		}
 		n++

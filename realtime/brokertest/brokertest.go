@@ -121,7 +121,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) realtime.Broker) {
 		Parallel(t, channels, func(c int) error {
 			ch := "circle:order" + strconv.Itoa(c)
 			for v := 1; v <= perChannel; v++ {
-				m := realtime.Message{Channel: ch, Kind: realtime.KindEvent, Version: v, Frame: json.RawMessage(`{"type":"member_joined"}`)}
+				m := realtime.Message{Channel: ch, Kind: realtime.KindEvent, Version: v, Type: "event", Event: "member_joined", Data: json.RawMessage(`{}`)}
 				if err := b.Publish(ctx, m); err != nil {
 					return err
 				}
@@ -332,15 +332,16 @@ func Eventually(cond func() bool) bool {
 }
 
 func TallyMsg(ch string, version int) realtime.Message {
-	frame := fmt.Sprintf(`{"type":"tally","data":{"version":%d}}`, version)
-	return realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: version, Frame: json.RawMessage(frame)}
+	data := fmt.Sprintf(`{"version":%d}`, version)
+	return realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: version, Type: "tally", Data: json.RawMessage(data)}
 }
 
 func AssertSameMessage(t *testing.T, got, want realtime.Message) {
 	t.Helper()
-	if got.Channel != want.Channel || got.Kind != want.Kind || got.Version != want.Version ||
-		string(got.Frame) != string(want.Frame) || got.UserID != want.UserID || got.CircleID != want.CircleID {
-		t.Fatalf("got %+v (frame %s), want %+v (frame %s)", got, got.Frame, want, want.Frame)
+	if got.Channel != want.Channel || got.Kind != want.Kind || got.Version != want.Version || got.Type != want.Type ||
+		got.Event != want.Event || string(got.Data) != string(want.Data) || got.UserID != want.UserID ||
+		got.CircleID != want.CircleID || got.Target != want.Target {
+		t.Fatalf("got %+v (data %s), want %+v (data %s)", got, got.Data, want, want.Data)
 	}
 }
 

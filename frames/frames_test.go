@@ -1,11 +1,11 @@
-package hub_test
+package frames_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"circly/hub"
+	"circly/frames"
 )
 
 func TestParseFrame(t *testing.T) {
@@ -19,21 +19,21 @@ func TestParseFrame(t *testing.T) {
 		{`{"type":"ping","id":3}`, "", "ping", true},
 		{`{"type":"ping"}`, "", "ping", false},
 		{`{"type":"auth","token":"t"}`, "", "auth", false},
-		{`{"type":"auth"}`, hub.CodeInvalidFormat, "", false},
-		{`{"type":"subscribe","id":1}`, hub.CodeInvalidChannel, "", true},
-		{`{"type":"subscribe","id":"1","channel":"poll:x"}`, hub.CodeInvalidFormat, "", false},
-		{`{"type":"subscribe","id":1.5,"channel":"poll:x"}`, hub.CodeInvalidFormat, "", false},
-		{`{"type":"subscribe","id":1,"channel":5}`, hub.CodeInvalidFormat, "", true},
-		{`{"type":7,"id":2}`, hub.CodeInvalidFormat, "", true},
-		{`{"type":"dance","id":2}`, hub.CodeUnknownFrame, "", true},
-		{`not json`, hub.CodeInvalidFormat, "", false},
-		{`[1,2]`, hub.CodeInvalidFormat, "", false},
-		{`{"type":"ping"}{"type":"ping"}`, hub.CodeInvalidFormat, "", false},
-		{``, hub.CodeInvalidFormat, "", false},
-		{`null`, hub.CodeInvalidFormat, "", false},
+		{`{"type":"auth"}`, frames.CodeInvalidFormat, "", false},
+		{`{"type":"subscribe","id":1}`, frames.CodeInvalidChannel, "", true},
+		{`{"type":"subscribe","id":"1","channel":"poll:x"}`, frames.CodeInvalidFormat, "", false},
+		{`{"type":"subscribe","id":1.5,"channel":"poll:x"}`, frames.CodeInvalidFormat, "", false},
+		{`{"type":"subscribe","id":1,"channel":5}`, frames.CodeInvalidFormat, "", true},
+		{`{"type":7,"id":2}`, frames.CodeInvalidFormat, "", true},
+		{`{"type":"dance","id":2}`, frames.CodeUnknownFrame, "", true},
+		{`not json`, frames.CodeInvalidFormat, "", false},
+		{`[1,2]`, frames.CodeInvalidFormat, "", false},
+		{`{"type":"ping"}{"type":"ping"}`, frames.CodeInvalidFormat, "", false},
+		{``, frames.CodeInvalidFormat, "", false},
+		{`null`, frames.CodeInvalidFormat, "", false},
 	}
 	for _, tc := range cases {
-		f, err := hub.ParseFrame([]byte(tc.in))
+		f, err := frames.Parse([]byte(tc.in))
 		switch {
 		case tc.code == "" && err != nil:
 			t.Errorf("%s: %v", tc.in, err)
@@ -60,9 +60,9 @@ func FuzzParseFrame(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	known := map[string]bool{hub.CodeInvalidFormat: true, hub.CodeInvalidChannel: true, hub.CodeUnknownFrame: true}
+	known := map[string]bool{frames.CodeInvalidFormat: true, frames.CodeInvalidChannel: true, frames.CodeUnknownFrame: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr, err := hub.ParseFrame(data)
+		fr, err := frames.Parse(data)
 		if err != nil && !known[err.Code] {
 			t.Fatalf("code %q", err.Code)
 		}

@@ -1,12 +1,18 @@
-package hub
+// Package frames is the live protocol between a replica and its WebSocket clients, in one
+// place: the frames clients send and their parser, the frames the server sends and their one
+// encoder, the error codes of error frames, and the snapshot a subscription starts from. The
+// hub speaks it; the app fills it (snapshots, data); nothing here knows of HTTP or SQL.
+package frames
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 )
 
-// Error codes of error frames (the contract's "Live updates" section).
+// Error codes of error frames (the contract's "Live updates" section). The app maps the
+// domain's refusals onto them (a refusal's code is the same string).
 const (
 	CodeNotCircleMember = "NOT_CIRCLE_MEMBER"
 	CodeForbidden       = "FORBIDDEN"
@@ -30,35 +36,43 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Frame types a client may send.
 const (
-	FrameAuth        = "auth"
-	FrameSubscribe   = "subscribe"
-	FrameUnsubscribe = "unsubscribe"
-	FramePing        = "ping"
+	TypeAuth        = "auth"
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypePing        = "ping"
 )
 
-// ClientFrame is one parsed client message. ID is the client's integer id exactly as it was
+// Data frame types: what publishers announce on a channel (realtime.Message.Type).
+const (
+	TypeTally        = "tally"        // a released tally on poll:<id>
+	TypePollClosed   = "poll_closed"  // the final results on poll:<id>
+	TypeEvent        = "event"        // a circle event on circle:<id> (Event names it)
+	TypeNotification = "notification" // a new in-app notification on user:<id>
+)
+
+// Client is one parsed client message. ID is the client's integer id exactly as it was
 // written (echoed verbatim), nil when absent.
-type ClientFrame struct {
+type Client struct {
 	Type    string
 	ID      json.RawMessage
 	Channel string
 	Token   string
 }
 
-// rawFrame is decoded first with every field as raw JSON, so that a field of the wrong type is
+// rawClient is decoded first with every field as raw JSON, so that a field of the wrong type is
 // reported as INVALID_FORMAT while the id can still be echoed when it was readable.
-type rawFrame struct {
+type rawClient struct {
 	Type    json.RawMessage `json:"type"`
 	ID      json.RawMessage `json:"id"`
 	Channel json.RawMessage `json:"channel"`
 	Token   json.RawMessage `json:"token"`
 }
 
-// ParseFrame reads one client message. On failure it returns the error to send and the id to
+// Parse reads one client message. On failure it returns the error to send and the id to
 // echo (nil when none could be read). It never panics, whatever the input.
-func ParseFrame(data []byte) (ClientFrame, *Error) {
-	var f ClientFrame
-	var raw rawFrame
+func Parse(data []byte) (Client, *Error) {
+	var f Client
+	var raw rawClient
 	d := json.NewDecoder(bytes.NewReader(data))
 	if err := d.Decode(&raw); err != nil {
 		return f, &Error{CodeInvalidFormat, "a frame is one JSON object"}
@@ -84,15 +98,15 @@ func ParseFrame(data []byte) (ClientFrame, *Error) {
 		return f, &Error{CodeInvalidFormat, "token must be a string"}
 	}
 	switch f.Type {
-	case FrameAuth:
+	case TypeAuth:
 		if f.Token == "" {
 			return f, &Error{CodeInvalidFormat, "auth needs a token"}
 		}
-	case FrameSubscribe, FrameUnsubscribe:
+	case TypeSubscribe, TypeUnsubscribe:
 		if f.Channel == "" {
 			return f, &Error{CodeInvalidChannel, "name a channel"}
 		}
-	case FramePing:
+	case TypePing:
 	default:
 		return f, &Error{CodeUnknownFrame, "unknown frame type " + strconv.Quote(truncate(f.Type, 32))}
 	}
@@ -129,7 +143,7 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// Server frames are assembled by hand: each is a few fixed keys around values that are either
+// Server frames are assembled by hand, here only: each is a few fixed keys around values that are either
 // pre-encoded JSON (snapshots, the client's id) or strings quoted here.
 
 func appendID(b []byte, id json.RawMessage) []byte {
@@ -144,17 +158,23 @@ func appendStr(b []byte, key, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
+	return appendQuoted(b, v)
+}
+
+func appendQuoted(b []byte, v string) []byte {
 	q, _ := json.Marshal(v) // a string always encodes
 	return append(b, q...)
 }
 
-func readyFrame(userID string) []byte {
+// Ready is the first frame after authentication.
+func Ready(userID string) []byte {
 	b := append([]byte(nil), `{"type":"ready"`...)
 	b = appendStr(b, "user_id", userID)
 	return append(b, '}')
 }
 
-func subscribedFrame(id json.RawMessage, channel string, data json.RawMessage) []byte {
+// Subscribed answers a subscribe with the channel's snapshot data (null when nil).
+func Subscribed(id json.RawMessage, channel string, data json.RawMessage) []byte {
 	b := append([]byte(nil), `{"type":"subscribed"`...)
 	b = appendID(b, id)
 	b = appendStr(b, "channel", channel)
@@ -166,7 +186,8 @@ func subscribedFrame(id json.RawMessage, channel string, data json.RawMessage) [
 	return append(b, '}')
 }
 
-func unsubscribedFrame(id json.RawMessage, channel, reason string) []byte {
+// Unsubscribed answers an unsubscribe, or ends a subscription (reason: "removed", "deleted").
+func Unsubscribed(id json.RawMessage, channel, reason string) []byte {
 	b := append([]byte(nil), `{"type":"unsubscribed"`...)
 	b = appendID(b, id)
 	b = appendStr(b, "channel", channel)
@@ -176,7 +197,8 @@ func unsubscribedFrame(id json.RawMessage, channel, reason string) []byte {
 	return append(b, '}')
 }
 
-func errorFrame(id json.RawMessage, e *Error) []byte {
+// Refusal is the error frame of e.
+func Refusal(id json.RawMessage, e *Error) []byte {
 	b := append([]byte(nil), `{"type":"error"`...)
 	b = appendID(b, id)
 	b = appendStr(b, "code", e.Code)
@@ -184,24 +206,42 @@ func errorFrame(id json.RawMessage, e *Error) []byte {
 	return append(b, '}')
 }
 
-func pongFrame(id json.RawMessage) []byte {
+// Pong answers a ping frame.
+func Pong(id json.RawMessage) []byte {
 	b := append([]byte(nil), `{"type":"pong"`...)
 	b = appendID(b, id)
 	return append(b, '}')
 }
 
-var reconnectFrame = []byte(`{"type":"reconnect","reason":"shutdown"}`)
+// Reconnect tells a client to connect again (to another replica): this one shuts down.
+var Reconnect = []byte(`{"type":"reconnect","reason":"shutdown"}`)
 
-// tallyFrame builds a tally frame from a poll snapshot, field for field the frame publishers
-// send (app.TallyMessage).
-func tallyFrame(channel string, data json.RawMessage) []byte {
-	b := append(tallyPrefix(channel), data...)
+// Data is the frame of what a publisher announced on a channel: a tally, final results, a
+// circle event (event names it) or a notification, with its data as encoded by the app.
+func Data(typ, channel, event string, data json.RawMessage) []byte {
+	b := make([]byte, 0, len(data)+len(channel)+len(typ)+len(event)+48)
+	b = append(b, `{"type":`...)
+	b = appendQuoted(b, typ)
+	b = appendStr(b, "channel", channel)
+	if event != "" {
+		b = appendStr(b, "event", event)
+	}
+	b = append(b, `,"data":`...)
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	b = append(b, data...)
 	return append(b, '}')
 }
 
-// tallyPrefix is a tally frame up to its data; the snapshot cache cuts the data out with it.
-func tallyPrefix(channel string) []byte {
-	b := append([]byte(nil), `{"type":"tally"`...)
-	b = appendStr(b, "channel", channel)
-	return append(b, `,"data":`...)
+// Snapshot is a channel's state when a subscription starts: the data of the `subscribed`
+// frame, and for a poll the released version it shows.
+type Snapshot struct {
+	Version int
+	Data    json.RawMessage
 }
+
+// ErrUnavailable is what an authorizer or a snapshot source returns (wrapped or not) when the
+// database cannot be reached: the client is told to retry (SERVICE_UNAVAILABLE, or close 1013
+// at first-frame auth), not that it did wrong.
+var ErrUnavailable = errors.New("live: database unavailable")
