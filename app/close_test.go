@@ -25,23 +25,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 		rec := &testkit.Recorder{}
 		svc := app.New(st, rec, nil)
 
-		var users []models.User
-		for i := range 3 {
-			u, err := st.DeviceLogin(ctx, "app-close-"+string(rune('a'+i)), "ios", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			users = append(users, u)
-		}
-		c, err := st.CreateCircle(ctx, users[0].ID, "c", 10, "m0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, u := range users[1:] {
-			if _, _, err := st.JoinCircle(ctx, u.ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "m" + string(rune('1'+i))}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		users, c := circleOfThree(t, st, "app-close-")
 		p, err := svc.CreatePoll(ctx, users[0].ID, models.CreatePollRequest{CircleID: c.ID,
 			TemplateID: "00000000-0000-4000-8000-000000000001", Deadline: now.Add(time.Hour)})
 		if err != nil {
@@ -95,23 +79,7 @@ func TestEveryReadClosesADuePoll(t *testing.T) {
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 		svc := app.New(st, &testkit.Recorder{}, nil)
-		var users []models.User
-		for i := range 3 {
-			u, err := st.DeviceLogin(ctx, "app-reads-"+string(rune('a'+i)), "ios", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			users = append(users, u)
-		}
-		c, err := st.CreateCircle(ctx, users[0].ID, "c", 10, "m0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, u := range users[1:] {
-			if _, _, err := st.JoinCircle(ctx, u.ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "m" + string(rune('1'+i))}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		users, c := circleOfThree(t, st, "app-reads-")
 		reads := []struct {
 			name string
 			read func(pollID string) error
@@ -154,4 +122,29 @@ func TestEveryReadClosesADuePoll(t *testing.T) {
 			}
 		}
 	})
+}
+
+// circleOfThree logs in three devices (prefix a, b, c) and forms a circle of them, the first
+// its creator (m0), the others m1 and m2.
+func circleOfThree(t *testing.T, st *models.Store, prefix string) ([]models.User, models.Circle) {
+	t.Helper()
+	ctx := context.Background()
+	var users []models.User
+	for i := range 3 {
+		u, err := st.DeviceLogin(ctx, prefix+string(rune('a'+i)), "ios", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	c, err := st.CreateCircle(ctx, users[0].ID, "c", 10, "m0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users[1:] {
+		if _, _, err := st.JoinCircle(ctx, u.ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "m" + string(rune('1'+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return users, c
 }
