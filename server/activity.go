@@ -27,6 +27,8 @@ type liveUsers struct {
 	touchMu   sync.Mutex
 	touched   map[string]struct{} // seen since the last flush
 	scheduled bool                // a flush is due in touchDelay
+	timer     *time.Timer         // the due flush
+	stopped   bool                // stop was called: nothing more is written
 }
 
 func newLiveUsers(store activity, log *zap.Logger, interval time.Duration) *liveUsers {
@@ -75,10 +77,21 @@ func (l *liveUsers) touch(id string) {
 	if len(l.touched) < liveUsersMax {
 		l.touched[id] = struct{}{}
 	}
-	if !l.scheduled {
+	if !l.scheduled && !l.stopped {
 		l.scheduled = true
-		time.AfterFunc(touchDelay, l.flush)
+		l.timer = time.AfterFunc(touchDelay, l.flush)
 	}
+}
+
+// stop writes what is queued and schedules nothing more: the database closes after it.
+func (l *liveUsers) stop() {
+	l.touchMu.Lock()
+	l.stopped = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.touchMu.Unlock()
+	l.flush()
 }
 
 // flush writes last_active_at for the users queued since the last one. A failed write is

@@ -103,9 +103,9 @@ func New(d Deps) *Server {
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Close writes the user activity still queued (see liveUsers); call it after the HTTP server
-// has shut down.
-func (s *Server) Close() { s.users.flush() }
+// Close writes the user activity still queued and stops its writer (see liveUsers); call it
+// after the HTTP server has shut down.
+func (s *Server) Close() { s.users.stop() }
 
 // StartDraining makes /health answer 503 so the load balancer stops sending traffic.
 func (s *Server) StartDraining() { s.draining.Store(true) }
