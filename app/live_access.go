@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"circly"
 	"circly/frames"
 	"circly/models"
 	"circly/realtime"
@@ -81,7 +82,7 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snaps
 // frameError turns the store's client errors into error frames; others pass through (the hub
 // logs them and answers INTERNAL_ERROR).
 func frameError(err error) error {
-	var me *models.Error
+	var me *circly.Error
 	switch {
 	case err == nil:
 		return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/internal/testkit"
 
 	"circly/app"
@@ -143,4 +144,4 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func asError(err error, target **models.Error) bool { return errors.As(err, target) }
+func asError(err error, target **circly.Error) bool { return errors.As(err, target) }

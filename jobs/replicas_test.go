@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/app"
 	"circly/internal/testdb"
 	"circly/internal/testkit"
@@ -288,7 +289,7 @@ func TestShortPollClosesWithinFiveSeconds(t *testing.T) {
 			t.Fatalf("closed %s after its deadline, want within 5 s", late)
 		}
 		t.Logf("closed %s after its deadline", late)
-		if err := f.vote(c.Members[3], p, 0); err == nil || models.ErrPollClosed.Code != codeOf(err) {
+		if err := f.vote(c.Members[3], p, 0); err == nil || circly.ErrPollClosed.Code != codeOf(err) {
 			t.Fatalf("vote after close: %v, want POLL_CLOSED", err)
 		}
 		res, err := st.GetResults(f.ctx, c.Members[1].User.ID, p.ID)
@@ -308,8 +309,8 @@ func TestShortPollClosesWithinFiveSeconds(t *testing.T) {
 	})
 }
 
-func codeOf(err error) models.Code {
-	var e *models.Error
+func codeOf(err error) circly.Code {
+	var e *circly.Error
 	if ok := asError(err, &e); ok {
 		return e.Code
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"circly"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -322,7 +324,7 @@ func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error)
 			(SELECT count(*) FROM poll_participants pp WHERE pp.poll_id = p.id) AS participants,
 			(SELECT count(*) FROM ballots b WHERE b.poll_id = p.id) AS waiting
 		FROM polls p WHERE id = ?`, pollID).Take(&p).Error; err != nil {
-		return PollAudit{}, notFound(err, ErrPollNotFound)
+		return PollAudit{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
 	if err != nil {

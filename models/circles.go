@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"circly"
+
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -100,7 +102,7 @@ func (s *Store) CreateCircle(ctx context.Context, userID, name string, maxMember
 			invite_code, invite_link_id, invite_expires_at, created_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?)`,
 			id, name, userID, maxMembers, code, link, now.Add(s.policy.InviteTTL), now).Error; err != nil {
 			if isConstraintError(err) {
-				return ErrUnauthorized // the user row is gone
+				return circly.ErrUnauthorized // the user row is gone
 			}
 			return err
 		}
@@ -132,9 +134,9 @@ func (s *Store) circleAccessError(db *gorm.DB, circleID string) error {
 		return err
 	}
 	if n == 0 {
-		return ErrCircleNotFound
+		return circly.ErrCircleNotFound
 	}
-	return ErrNotCircleMember
+	return circly.ErrNotCircleMember
 }
 
 // ListCircles returns the circles the user belongs to, newest membership first.
@@ -178,19 +180,19 @@ func (s *Store) lockedMembership(tx *gorm.DB, circleID, userID string) (Member, 
 		return Member{}, err
 	}
 	if len(locked) == 0 {
-		return Member{}, ErrCircleNotFound
+		return Member{}, circly.ErrCircleNotFound
 	}
 	var m Member
 	err := tx.Raw(`SELECT `+memberColumns+` FROM circle_members
 		WHERE circle_id = ? AND user_id = ? AND left_at IS NULL`, circleID, userID).Take(&m).Error
-	return m, notFound(err, ErrNotCircleMember)
+	return m, notFound(err, circly.ErrNotCircleMember)
 }
 
 // lockedCreator is lockedMembership for actions only the creator may take.
 func (s *Store) lockedCreator(tx *gorm.DB, circleID, userID string) (Member, error) {
 	m, err := s.lockedMembership(tx, circleID, userID)
 	if err == nil && m.Role != RoleCreator {
-		err = ErrNotCircleCreator
+		err = circly.ErrNotCircleCreator
 	}
 	return m, err
 }
@@ -219,7 +221,7 @@ func (s *Store) UpdateCircle(ctx context.Context, userID, circleID string, up Ci
 				return res.Error
 			}
 			if res.RowsAffected == 0 {
-				return Errorf(CodeCircleFull, "the circle has more members than %d", *up.MaxMembers)
+				return circly.Errorf(circly.CodeCircleFull, "the circle has more members than %d", *up.MaxMembers)
 			}
 		}
 		return nil
@@ -295,10 +297,10 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) 
 			err = tx.Raw(q+`invite_link_id = ?`+s.forUpdate(), req.InviteLinkID).Take(&c).Error
 		}
 		if err != nil {
-			return notFound(err, ErrInviteNotFound)
+			return notFound(err, circly.ErrInviteNotFound)
 		}
 		if c.InviteExpiresAt == nil || !c.InviteExpiresAt.After(now) {
-			return ErrInviteExpired
+			return circly.ErrInviteExpired
 		}
 		circleID = c.ID
 		var taken struct{ Mine, Nick int64 }
@@ -310,11 +312,11 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) 
 		}
 		switch {
 		case taken.Mine > 0:
-			return ErrAlreadyMember
+			return circly.ErrAlreadyMember
 		case taken.Nick > 0:
-			return ErrNicknameTaken
+			return circly.ErrNicknameTaken
 		case c.MemberCount >= c.MaxMembers:
-			return ErrCircleFull
+			return circly.ErrCircleFull
 		}
 		var seq int64
 		res := tx.Raw(`UPDATE circles SET member_count = member_count + 1, join_seq = join_seq + 1
@@ -323,13 +325,13 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) 
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrCircleFull
+			return circly.ErrCircleFull
 		}
 		memberID = uuid.NewString()
 		err = tx.Exec(`INSERT INTO circle_members (id, circle_id, user_id, nickname, role, join_seq, joined_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, memberID, c.ID, userID, req.Nickname, RoleMember, seq, now).Error
 		if isConstraintError(err) {
-			return ErrAlreadyMember
+			return circly.ErrAlreadyMember
 		}
 		return err
 	})
@@ -375,7 +377,7 @@ func (s *Store) LeaveCircle(ctx context.Context, userID, circleID string) (Membe
 			return err
 		}
 		if m.Role == RoleCreator {
-			return Errorf(CodeForbidden, "the creator cannot leave the circle; delete it instead")
+			return circly.Errorf(circly.CodeForbidden, "the creator cannot leave the circle; delete it instead")
 		}
 		return s.endMembership(tx, circleID, m.ID, "left", s.Now())
 	})
@@ -391,11 +393,11 @@ func (s *Store) RemoveMember(ctx context.Context, userID, circleID, memberID str
 			return err
 		}
 		if memberID == me.ID {
-			return Errorf(CodeValidation, "the creator cannot remove themselves; delete the circle instead")
+			return circly.Errorf(circly.CodeValidation, "the creator cannot remove themselves; delete the circle instead")
 		}
 		if err := tx.Raw(`SELECT `+memberColumns+` FROM circle_members
 			WHERE id = ? AND circle_id = ? AND left_at IS NULL`, memberID, circleID).Take(&target).Error; err != nil {
-			return notFound(err, Errorf(CodeNotFound, "no such member in this circle"))
+			return notFound(err, circly.Errorf(circly.CodeNotFound, "no such member in this circle"))
 		}
 		return s.endMembership(tx, circleID, memberID, "removed", s.Now())
 	})

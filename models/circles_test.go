@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -54,7 +55,7 @@ func TestCreateCircle(t *testing.T) {
 			t.Fatalf("ListCircles: total %d, %d on the page", total, len(list))
 		}
 		_, err = e.s.CreateCircle(e.ctx, "00000000-0000-4000-8000-00000000abcd", "x", 10, "x")
-		wantCode(t, err, models.CodeUnauthorized)
+		wantCode(t, err, circly.CodeUnauthorized)
 	})
 }
 
@@ -78,15 +79,15 @@ func TestJoinCircle(t *testing.T) {
 		}
 
 		_, _, err = e.s.JoinCircle(e.ctx, a.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a2"})
-		wantCode(t, err, models.CodeAlreadyMember)
+		wantCode(t, err, circly.CodeAlreadyMember)
 		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[0].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "boss"})
-		wantCode(t, err, models.CodeAlreadyMember)
+		wantCode(t, err, circly.CodeAlreadyMember)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a"})
-		wantCode(t, err, models.CodeNicknameTaken)
+		wantCode(t, err, circly.CodeNicknameTaken)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: "ZZZZZZ", Nickname: "z"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: "00000000-0000-4000-8000-00000000abcd", Nickname: "z"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 
 		// A nickname frees up when its holder leaves.
 		_, err = e.s.LeaveCircle(e.ctx, a.ID, fx.ID)
@@ -116,12 +117,12 @@ func TestInviteExpiryAndRegeneration(t *testing.T) {
 
 		e.clock.Advance(2 * time.Hour) // 25 h after creation
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: oldCode, Nickname: "late"})
-		wantCode(t, err, models.CodeInviteExpired)
+		wantCode(t, err, circly.CodeInviteExpired)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
-		wantCode(t, err, models.CodeInviteExpired)
+		wantCode(t, err, circly.CodeInviteExpired)
 
 		_, err = e.s.RegenerateInvite(e.ctx, fx.Users[1].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleCreator)
+		wantCode(t, err, circly.CodeNotCircleCreator)
 		c, err := e.s.RegenerateInvite(e.ctx, fx.Users[0].ID, fx.ID)
 		must(t, err)
 		checkInviteCode(t, c.InviteCode)
@@ -129,9 +130,9 @@ func TestInviteExpiryAndRegeneration(t *testing.T) {
 			t.Fatalf("regenerated invite %s %s %v", *c.InviteCode, *c.InviteLinkID, c.InviteExpiresAt)
 		}
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: oldCode, Nickname: "late"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "late"}); err != nil {
 			t.Fatalf("new code: %v", err)
 		}
@@ -148,10 +149,10 @@ func TestCircleFull(t *testing.T) {
 			t.Fatalf("fixture: %+v", fx.Members[9])
 		}
 		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "eleven"})
-		wantCode(t, err, models.CodeCircleFull)
+		wantCode(t, err, circly.CodeCircleFull)
 		// A member already in a full circle hears ALREADY_MEMBER, not CIRCLE_FULL.
 		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[3].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "again"})
-		wantCode(t, err, models.CodeAlreadyMember)
+		wantCode(t, err, circly.CodeAlreadyMember)
 
 		// Growing the circle makes room.
 		c, err := e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, models.CircleUpdate{MaxMembers: ptr(25)})
@@ -162,7 +163,7 @@ func TestCircleFull(t *testing.T) {
 		e.join(fx, e.user())
 		// 11 members: shrinking to 10 is refused and changes nothing.
 		_, err = e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, models.CircleUpdate{Name: ptr("renamed"), MaxMembers: ptr(10)})
-		wantCode(t, err, models.CodeCircleFull)
+		wantCode(t, err, circly.CodeCircleFull)
 		d, err := e.s.GetCircle(e.ctx, fx.Users[0].ID, fx.ID)
 		must(t, err)
 		if d.MaxMembers != 25 || d.MemberCount != 11 || d.Name != "Class 2-3" {
@@ -177,7 +178,7 @@ func TestCircleFull(t *testing.T) {
 			t.Fatalf("after update: %+v", c)
 		}
 		_, err = e.s.UpdateCircle(e.ctx, fx.Users[1].ID, fx.ID, models.CircleUpdate{Name: ptr("mine")})
-		wantCode(t, err, models.CodeNotCircleCreator)
+		wantCode(t, err, circly.CodeNotCircleCreator)
 	})
 }
 
@@ -187,11 +188,11 @@ func TestLeaveAndRemove(t *testing.T) {
 		outsider := e.user()
 
 		_, err := e.s.LeaveCircle(e.ctx, fx.Users[0].ID, fx.ID)
-		wantCode(t, err, models.CodeForbidden)
+		wantCode(t, err, circly.CodeForbidden)
 		_, err = e.s.LeaveCircle(e.ctx, outsider.ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.LeaveCircle(e.ctx, outsider.ID, "00000000-0000-4000-8000-00000000abcd")
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 
 		m, err := e.s.LeaveCircle(e.ctx, fx.Users[1].ID, fx.ID)
 		must(t, err)
@@ -199,24 +200,24 @@ func TestLeaveAndRemove(t *testing.T) {
 			t.Fatalf("left membership %s, want %s", m.ID, fx.Members[1].ID)
 		}
 		_, err = e.s.GetCircle(e.ctx, fx.Users[1].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.LeaveCircle(e.ctx, fx.Users[1].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 
 		// Only the creator removes, and not themselves.
 		_, err = e.s.RemoveMember(e.ctx, fx.Users[2].ID, fx.ID, fx.Members[3].ID)
-		wantCode(t, err, models.CodeNotCircleCreator)
+		wantCode(t, err, circly.CodeNotCircleCreator)
 		_, err = e.s.RemoveMember(e.ctx, fx.Users[0].ID, fx.ID, fx.Members[0].ID)
-		wantCode(t, err, models.CodeValidation)
+		wantCode(t, err, circly.CodeValidation)
 		_, err = e.s.RemoveMember(e.ctx, fx.Users[0].ID, fx.ID, fx.Members[1].ID) // already gone
-		wantCode(t, err, models.CodeNotFound)
+		wantCode(t, err, circly.CodeNotFound)
 		removed, err := e.s.RemoveMember(e.ctx, fx.Users[0].ID, fx.ID, fx.Members[3].ID)
 		must(t, err)
 		if removed.ID != fx.Members[3].ID || removed.UserID == nil || *removed.UserID != fx.Users[3].ID {
 			t.Fatalf("removed %+v", removed)
 		}
 		_, err = e.s.GetCircle(e.ctx, fx.Users[3].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 
 		d, err := e.s.GetCircle(e.ctx, fx.Users[0].ID, fx.ID)
 		must(t, err)
@@ -256,7 +257,7 @@ func TestDeleteCircleClosesPolls(t *testing.T) {
 		}
 
 		_, err = e.s.DeleteCircle(e.ctx, fx.Users[1].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleCreator)
+		wantCode(t, err, circly.CodeNotCircleCreator)
 		closed, err := e.s.DeleteCircle(e.ctx, fx.Users[0].ID, fx.ID)
 		must(t, err)
 		if len(closed) != 1 || closed[0] != open.ID {
@@ -274,13 +275,13 @@ func TestDeleteCircleClosesPolls(t *testing.T) {
 		}
 
 		_, err = e.s.GetCircle(e.ctx, fx.Users[0].ID, fx.ID)
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 		_, err = e.s.GetPoll(e.ctx, fx.Users[0].ID, open.ID)
-		wantCode(t, err, models.CodePollNotFound)
+		wantCode(t, err, circly.CodePollNotFound)
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "x"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 		_, err = e.s.DeleteCircle(e.ctx, fx.Users[0].ID, fx.ID)
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 		list, total, err := e.s.ListCircles(e.ctx, fx.Users[2].ID, models.Page{Limit: 20})
 		must(t, err)
 		if total != 0 || len(list) != 0 {

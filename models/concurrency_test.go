@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -29,11 +30,11 @@ func race(n int, fn func(i int) error) []error {
 }
 
 // tallyErrors counts nil errors and store errors by code; any other error fails the test.
-func tallyErrors(t *testing.T, errs []error) (ok int, byCode map[models.Code]int) {
+func tallyErrors(t *testing.T, errs []error) (ok int, byCode map[circly.Code]int) {
 	t.Helper()
-	byCode = map[models.Code]int{}
+	byCode = map[circly.Code]int{}
 	for _, err := range errs {
-		var se *models.Error
+		var se *circly.Error
 		switch {
 		case err == nil:
 			ok++
@@ -84,7 +85,7 @@ func TestConcurrentDoubleSubmit(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok != 1 || codes[models.CodeAlreadyVoted] != 49 {
+		if ok != 1 || codes[circly.CodeAlreadyVoted] != 49 {
 			t.Fatalf("%d ballots accepted, errors %v; want 1 and 49 ALREADY_VOTED", ok, codes)
 		}
 		e.checkPollInvariants(p.ID, 1)
@@ -195,7 +196,7 @@ func TestConcurrentVotesAndClose(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok+codes[models.CodePollClosed] != n+5 {
+		if ok+codes[circly.CodePollClosed] != n+5 {
 			t.Fatalf("%d accepted, errors %v", ok, codes)
 		}
 		closes := 0
@@ -226,7 +227,7 @@ func TestConcurrentJoinsNeverOverfill(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok != 49 || codes[models.CodeCircleFull] != 10 {
+		if ok != 49 || codes[circly.CodeCircleFull] != 10 {
 			t.Fatalf("%d joined, errors %v; want 49 and 10 CIRCLE_FULL", ok, codes)
 		}
 		if n := e.scalar(`SELECT count(*) FROM circle_members WHERE circle_id = ? AND left_at IS NULL`, fx.ID); n != 50 {
@@ -250,7 +251,7 @@ func TestConcurrentJoinsSameUser(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok != 1 || codes[models.CodeAlreadyMember] != 9 {
+		if ok != 1 || codes[circly.CodeAlreadyMember] != 9 {
 			t.Fatalf("%d joins, errors %v; want 1 and 9 ALREADY_MEMBER", ok, codes)
 		}
 		if n := e.scalar(`SELECT member_count FROM circles WHERE id = ?`, fx.ID); n != 2 {
@@ -268,7 +269,7 @@ func TestConcurrentPollCreationRespectsOpenLimit(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok != 3 || codes[models.CodeTooManyActivePolls] != 9 {
+		if ok != 3 || codes[circly.CodeTooManyActivePolls] != 9 {
 			t.Fatalf("%d polls created, errors %v; want 3 and 9 TOO_MANY_ACTIVE_POLLS", ok, codes)
 		}
 		if n := e.scalar(`SELECT count(*) FROM polls WHERE circle_id = ? AND closed_at IS NULL`, fx.ID); n != 3 {
@@ -292,7 +293,7 @@ func TestConcurrentPollCreationRespectsDailyLimit(t *testing.T) {
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
-		if ok != 5 || codes[models.CodeTooManyPolls] != 3 {
+		if ok != 5 || codes[circly.CodeTooManyPolls] != 3 {
 			t.Fatalf("%d polls created, errors %v; want 5 and 3 TOO_MANY_POLLS", ok, codes)
 		}
 	})

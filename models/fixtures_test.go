@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/internal/testkit"
 
 	"circly/internal/testdb"
@@ -166,9 +167,9 @@ func (e *env) scalar(q string, args ...any) int64 {
 }
 
 // wantCode fails unless err is a store error with the given code.
-func wantCode(t *testing.T, err error, code models.Code) {
+func wantCode(t *testing.T, err error, code circly.Code) {
 	t.Helper()
-	var se *models.Error
+	var se *circly.Error
 	if !errors.As(err, &se) {
 		t.Fatalf("want error %s, got %v", code, err)
 	}

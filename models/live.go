@@ -1,5 +1,7 @@
 package models
 
+import "circly"
+
 import "context"
 
 // The reads behind live subscriptions: the same rights as REST, fewer columns.
@@ -37,7 +39,7 @@ func (s *Store) CircleLiveState(ctx context.Context, circleID string) (CircleLiv
 		return out, err
 	}
 	if len(n) == 0 {
-		return out, ErrCircleNotFound
+		return out, circly.ErrCircleNotFound
 	}
 	out.MemberCount = n[0]
 	ids := []string{}
@@ -55,7 +57,7 @@ func (s *Store) PollResults(ctx context.Context, pollID string) (Results, error)
 		p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts
 		FROM polls p WHERE p.id = ?`, pollID).Take(&r).Error
 	if err != nil {
-		return Results{}, notFound(err, ErrPollNotFound)
+		return Results{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(r.ReleasedCounts)
 	if err != nil {

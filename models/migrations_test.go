@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"circly"
 	"circly/internal/testdb"
 	"circly/models"
 )
@@ -205,6 +206,6 @@ func TestTemplatesSeeded(t *testing.T) {
 			t.Fatalf("template %s category %q", templateSmile, got.Category)
 		}
 		_, err = e.s.GetTemplate(e.ctx, "00000000-0000-4000-8000-0000000000ff")
-		wantCode(t, err, models.CodeTemplateNotFound)
+		wantCode(t, err, circly.CodeTemplateNotFound)
 	})
 }

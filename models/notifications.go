@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"circly"
+
 	"gorm.io/gorm"
 )
 
@@ -32,7 +34,7 @@ type Notification struct {
 const notificationColumns = `id, user_id, type, title, message, poll_id, circle_id, is_read, created_at`
 
 // ErrNotificationNotFound answers a notification that does not exist or belongs to someone else.
-var ErrNotificationNotFound = Errorf(CodeNotFound, "notification not found")
+var ErrNotificationNotFound = circly.Errorf(circly.CodeNotFound, "notification not found")
 
 // NotificationFilter values for ListNotifications.
 const (
@@ -201,7 +203,7 @@ func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, u
 			userID, ns.PollStartEnabled, ns.PollDeadlineEnabled, ns.PollResultEnabled, ns.QuietHoursEnabled,
 			ns.QuietStartHour, ns.QuietEndHour, ns.MaxNotificationsPerDay, s.Now()).Error
 		if isConstraintError(err) {
-			return ErrUnauthorized // the user row is gone
+			return circly.ErrUnauthorized // the user row is gone
 		}
 		return err
 	})
@@ -210,7 +212,7 @@ func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, u
 
 func (ns NotificationSettings) validate() error {
 	field := func(name, format string, args ...any) error {
-		return Errorf(CodeValidation, format, args...).WithDetails(map[string]any{"field": name})
+		return circly.Errorf(circly.CodeValidation, format, args...).WithDetails(map[string]any{"field": name})
 	}
 	switch {
 	case ns.QuietStartHour < 0 || ns.QuietStartHour > 23:

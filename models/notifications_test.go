@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -39,7 +40,7 @@ func TestPollStartNotificationsInThePollTransaction(t *testing.T) {
 		// A failed creation writes nothing.
 		_, _, err = e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
 			CircleID: fx.ID, TemplateID: "00000000-0000-4000-8000-00000000ffff", Deadline: e.clock.Now().Add(time.Hour)})
-		wantCode(t, err, models.CodeTemplateNotFound)
+		wantCode(t, err, circly.CodeTemplateNotFound)
 		if n := e.scalar(`SELECT count(*) FROM notifications`); n != 3 {
 			t.Fatalf("%d notifications after a refused poll, want still 3", n)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"circly"
+
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -81,7 +83,7 @@ func (s *Store) checkDeadline(deadline, now time.Time) error {
 	minD, maxD := s.policy.PollMinDuration, s.policy.PollMaxDuration
 	slack := min(deadlineSlack, minD/2)
 	if deadline.Before(now.Add(minD-slack)) || deadline.After(now.Add(maxD+deadlineSlack)) {
-		return Errorf(CodeValidation, "deadline must be between %s and %s from now", minD, maxD).
+		return circly.Errorf(circly.CodeValidation, "deadline must be between %s and %s from now", minD, maxD).
 			WithDetails(map[string]any{"field": "deadline"})
 	}
 	return nil
@@ -108,7 +110,7 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		// Lock order: user, then circle. The user lock keeps the daily limit exact.
 		var user struct{ Timezone string }
 		if err := tx.Raw(`SELECT timezone FROM users WHERE id = ?`+s.forUpdate(), userID).Take(&user).Error; err != nil {
-			return notFound(err, ErrUnauthorized)
+			return notFound(err, circly.ErrUnauthorized)
 		}
 		me, err := s.lockedMembership(tx, req.CircleID, userID)
 		if err != nil {
@@ -117,14 +119,14 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		var tpl Template
 		if err := tx.Raw(`SELECT id, question_text FROM question_templates WHERE id = ? AND is_active = true`,
 			req.TemplateID).Take(&tpl).Error; err != nil {
-			return notFound(err, ErrTemplateNotFound)
+			return notFound(err, circly.ErrTemplateNotFound)
 		}
 		members, err := s.activeMembers(tx, req.CircleID)
 		if err != nil {
 			return err
 		}
 		if len(members) < 3 {
-			return ErrCircleTooSmall
+			return circly.ErrCircleTooSmall
 		}
 		if lim := s.policy.PollOpenLimit; lim > 0 {
 			var open int64
@@ -133,7 +135,7 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 				return err
 			}
 			if open >= int64(lim) {
-				return ErrTooManyActivePolls.WithDetails(map[string]any{"limit": lim})
+				return circly.ErrTooManyActivePolls.WithDetails(map[string]any{"limit": lim})
 			}
 		}
 		if lim := s.policy.PollDailyLimit; lim > 0 {
@@ -145,7 +147,7 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 			}
 			if made >= int64(lim) {
 				next := since.AddDate(0, 0, 1)
-				return ErrTooManyPolls.WithDetails(map[string]any{"limit": lim, "retry_after_seconds": int(next.Sub(now).Seconds()) + 1})
+				return circly.ErrTooManyPolls.WithDetails(map[string]any{"limit": lim, "retry_after_seconds": int(next.Sub(now).Seconds()) + 1})
 			}
 		}
 		zero := s.zeroCounts(len(members) - 1)
@@ -204,10 +206,10 @@ func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollR
 	var r pollRow
 	err := s.conn(ctx).Raw(pollSelect+` WHERE p.id = ?`, userID, userID, pollID).Take(&r).Error
 	if err != nil {
-		return r, notFound(err, ErrPollNotFound)
+		return r, notFound(err, circly.ErrPollNotFound)
 	}
 	if r.ViewerMemberID == nil {
-		return r, ErrNotCircleMember
+		return r, circly.ErrNotCircleMember
 	}
 	return r, nil
 }
@@ -330,7 +332,7 @@ func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, erro
 	err := tx.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.created_at, p.deadline, p.closed_at
 		FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL WHERE p.id = ?`+lock, pollID).Take(&p).Error
 	if err != nil {
-		return p, notFound(err, ErrPollNotFound)
+		return p, notFound(err, circly.ErrPollNotFound)
 	}
 	var mine []string
 	if err := tx.Raw(`SELECT id FROM circle_members WHERE circle_id = ? AND user_id = ? AND left_at IS NULL`,
@@ -339,9 +341,9 @@ func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, erro
 	}
 	switch {
 	case len(mine) == 0:
-		return p, ErrNotCircleMember
+		return p, circly.ErrNotCircleMember
 	case mine[0] != p.CreatorMemberID:
-		return p, ErrNotPollCreator
+		return p, circly.ErrNotPollCreator
 	}
 	return p, nil
 }
@@ -355,7 +357,7 @@ func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, d
 		}
 		now := s.Now()
 		if r.ClosedAt != nil || !r.Deadline.After(now) {
-			return ErrPollClosed
+			return circly.ErrPollClosed
 		}
 		// Read after the lock, in a statement of its own: a vote holds the row FOR SHARE until
 		// it commits, and only a new statement's snapshot sees its participant row.
@@ -364,7 +366,7 @@ func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, d
 			return err
 		}
 		if votes > 0 {
-			return ErrPollHasVotes
+			return circly.ErrPollHasVotes
 		}
 		if err := s.checkDeadline(deadline, now); err != nil {
 			return err
@@ -389,7 +391,7 @@ func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) (circleID
 			return err
 		}
 		if s.Now().Sub(r.CreatedAt) > PollDeleteWindow {
-			return Errorf(CodeForbidden, "a poll can only be deleted within 24 hours of its creation")
+			return circly.Errorf(circly.CodeForbidden, "a poll can only be deleted within 24 hours of its creation")
 		}
 		circleID = r.CircleID
 		return tx.Exec(`DELETE FROM polls WHERE id = ?`, pollID).Error

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -51,17 +52,17 @@ func TestCreatePollOptions(t *testing.T) {
 		}
 
 		_, err = e.s.GetPoll(e.ctx, fx.Users[4].ID, p.ID) // left the circle
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.GetPoll(e.ctx, fx.Users[0].ID, "00000000-0000-4000-8000-00000000abcd")
-		wantCode(t, err, models.CodePollNotFound)
+		wantCode(t, err, circly.CodePollNotFound)
 		_, err = e.s.CreatePoll(e.ctx, e.user().ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: deadline})
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: fx.ID,
 			TemplateID: "00000000-0000-4000-8000-0000000000ff", Deadline: deadline})
-		wantCode(t, err, models.CodeTemplateNotFound)
+		wantCode(t, err, circly.CodeTemplateNotFound)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: "00000000-0000-4000-8000-00000000abcd",
 			TemplateID: templateKind, Deadline: deadline})
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 	})
 }
 
@@ -70,7 +71,7 @@ func TestCreatePollCircleTooSmall(t *testing.T) {
 		fx := e.circle(2, 10)
 		req := models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
 		_, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, req)
-		wantCode(t, err, models.CodeCircleTooSmall)
+		wantCode(t, err, circly.CodeCircleTooSmall)
 		third := e.user()
 		e.join(fx, third)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, req)
@@ -79,7 +80,7 @@ func TestCreatePollCircleTooSmall(t *testing.T) {
 		_, err = e.s.LeaveCircle(e.ctx, third.ID, fx.ID)
 		must(t, err)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[1].ID, req)
-		wantCode(t, err, models.CodeCircleTooSmall)
+		wantCode(t, err, circly.CodeCircleTooSmall)
 	})
 }
 
@@ -92,7 +93,7 @@ func TestCreatePollOpenLimit(t *testing.T) {
 		}
 		req := models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
 		_, err := e.s.CreatePoll(e.ctx, fx.Users[3].ID, req)
-		wantCode(t, err, models.CodeTooManyActivePolls)
+		wantCode(t, err, circly.CodeTooManyActivePolls)
 		// Another circle has its own limit.
 		other := e.circle(3, 10)
 		e.poll(other, 0)
@@ -102,7 +103,7 @@ func TestCreatePollOpenLimit(t *testing.T) {
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[3].ID, req)
 		must(t, err)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[3].ID, req)
-		wantCode(t, err, models.CodeTooManyActivePolls)
+		wantCode(t, err, circly.CodeTooManyActivePolls)
 		// So does a poll past its deadline that nobody has closed yet: all three are.
 		e.clock.Advance(90 * time.Minute)
 		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
@@ -134,8 +135,8 @@ func TestCreatePollDailyLimitInUserTimezone(t *testing.T) {
 		}
 		e.clock.Set(utc(10, 14, 59)) // 23:59 in Seoul
 		err := create(u.ID)
-		wantCode(t, err, models.CodeTooManyPolls)
-		var se *models.Error
+		wantCode(t, err, circly.CodeTooManyPolls)
+		var se *circly.Error
 		if errors.As(err, &se); se.Details["retry_after_seconds"] != 61 {
 			t.Fatalf("retry_after_seconds = %v, want 61", se.Details["retry_after_seconds"])
 		}
@@ -151,7 +152,7 @@ func TestCreatePollDailyLimitInUserTimezone(t *testing.T) {
 		// For a user in UTC it is still the day of the six polls.
 		_, err = e.s.UpdateUser(e.ctx, u.ID, models.UserUpdate{Timezone: ptr("UTC")})
 		must(t, err)
-		wantCode(t, create(u.ID), models.CodeTooManyPolls)
+		wantCode(t, create(u.ID), circly.CodeTooManyPolls)
 		e.clock.Set(utc(11, 0, 0))
 		if err := create(u.ID); err != nil {
 			t.Fatalf("first poll of the next UTC day: %v", err)
@@ -167,7 +168,7 @@ func TestPollDeadlineWindow(t *testing.T) {
 			return err
 		}
 		for _, d := range []time.Duration{0, -time.Hour, 4 * time.Minute, 24*time.Hour + time.Minute, 25 * time.Hour} {
-			wantCode(t, create(d), models.CodeValidation)
+			wantCode(t, create(d), circly.CodeValidation)
 		}
 		for _, d := range []time.Duration{5 * time.Minute, time.Hour, 24 * time.Hour} {
 			if err := create(d); err != nil {
@@ -184,11 +185,11 @@ func TestUpdatePollDeadline(t *testing.T) {
 		later := t0.Add(6 * time.Hour)
 
 		_, err := e.s.UpdatePollDeadline(e.ctx, fx.Users[0].ID, p.ID, later) // the circle's creator, not the poll's
-		wantCode(t, err, models.CodeNotPollCreator)
+		wantCode(t, err, circly.CodeNotPollCreator)
 		_, err = e.s.UpdatePollDeadline(e.ctx, e.user().ID, p.ID, later)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.UpdatePollDeadline(e.ctx, fx.Users[1].ID, p.ID, t0.Add(48*time.Hour))
-		wantCode(t, err, models.CodeValidation)
+		wantCode(t, err, circly.CodeValidation)
 
 		got, err := e.s.UpdatePollDeadline(e.ctx, fx.Users[1].ID, p.ID, later)
 		must(t, err)
@@ -197,7 +198,7 @@ func TestUpdatePollDeadline(t *testing.T) {
 		}
 		e.vote(fx.Users[2].ID, p.ID, optionOf(t, p, fx.Members[3].ID))
 		_, err = e.s.UpdatePollDeadline(e.ctx, fx.Users[1].ID, p.ID, t0.Add(2*time.Hour))
-		wantCode(t, err, models.CodePollHasVotes)
+		wantCode(t, err, circly.CodePollHasVotes)
 		got, err = e.s.GetPoll(e.ctx, fx.Users[1].ID, p.ID)
 		must(t, err)
 		if !got.Deadline.Equal(later) {
@@ -208,7 +209,7 @@ func TestUpdatePollDeadline(t *testing.T) {
 		_, err = e.s.ClosePoll(e.ctx, closed.ID)
 		must(t, err)
 		_, err = e.s.UpdatePollDeadline(e.ctx, fx.Users[1].ID, closed.ID, later)
-		wantCode(t, err, models.CodePollClosed)
+		wantCode(t, err, circly.CodePollClosed)
 	})
 }
 
@@ -219,9 +220,9 @@ func TestDeletePoll(t *testing.T) {
 		e.vote(fx.Users[2].ID, p.ID, optionOf(t, p, fx.Members[3].ID))
 
 		_, err := e.s.DeletePoll(e.ctx, fx.Users[0].ID, p.ID)
-		wantCode(t, err, models.CodeNotPollCreator)
+		wantCode(t, err, circly.CodeNotPollCreator)
 		_, err = e.s.DeletePoll(e.ctx, e.user().ID, p.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		e.clock.Advance(23 * time.Hour)
 		circleID, err := e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID)
 		must(t, err)
@@ -229,9 +230,9 @@ func TestDeletePoll(t *testing.T) {
 			t.Fatalf("DeletePoll returned circle %q, want %q", circleID, fx.ID)
 		}
 		_, err = e.s.GetPoll(e.ctx, fx.Users[1].ID, p.ID)
-		wantCode(t, err, models.CodePollNotFound)
+		wantCode(t, err, circly.CodePollNotFound)
 		_, err = e.s.DeletePoll(e.ctx, fx.Users[1].ID, p.ID)
-		wantCode(t, err, models.CodePollNotFound)
+		wantCode(t, err, circly.CodePollNotFound)
 		for _, table := range []string{"poll_options", "poll_participants"} {
 			if n := e.scalar(`SELECT count(*) FROM `+table+` WHERE poll_id = ?`, p.ID); n != 0 {
 				t.Fatalf("%d %s rows left", n, table)
@@ -241,7 +242,7 @@ func TestDeletePoll(t *testing.T) {
 		old := e.poll(fx, 1)
 		e.clock.Advance(24*time.Hour + time.Second)
 		_, err = e.s.DeletePoll(e.ctx, fx.Users[1].ID, old.ID)
-		wantCode(t, err, models.CodeForbidden)
+		wantCode(t, err, circly.CodeForbidden)
 	})
 }
 
@@ -340,7 +341,7 @@ func TestListPolls(t *testing.T) {
 			t.Fatalf("closed polls: %d %+v", total, closed)
 		}
 		_, _, err = e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{CircleID: other.ID}, models.Page{Limit: 20})
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		page, total, err := e.s.ListPolls(e.ctx, fx.Users[0].ID, models.PollFilter{Status: "all"}, models.Page{Limit: 1, Offset: 1})
 		must(t, err)
 		if total != 2 || len(page) != 1 || page[0].ID != p1.ID {

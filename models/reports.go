@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"circly"
+
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -54,12 +56,12 @@ func (s *Store) CreateReport(ctx context.Context, userID string, r NewReport) (R
 			out.ID, userID, out.Type, out.TargetID, out.Reason, out.Description, out.Status, out.CreatedAt)
 		if res.Error != nil {
 			if isConstraintError(res.Error) {
-				return ErrUnauthorized // the reporter's account is gone
+				return circly.ErrUnauthorized // the reporter's account is gone
 			}
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return Errorf(CodeAlreadyExists, "you already reported this %s; it is waiting for review", r.Type)
+			return circly.Errorf(circly.CodeAlreadyExists, "you already reported this %s; it is waiting for review", r.Type)
 		}
 		return nil
 	})
@@ -73,25 +75,25 @@ func (s *Store) CreateReport(ctx context.Context, userID string, r NewReport) (R
 // type's not-found error (never "forbidden": that would confirm the id exists).
 func (s *Store) checkReportTarget(tx *gorm.DB, userID, typ, targetID string) error {
 	var q string
-	var missing *Error
+	var missing *circly.Error
 	switch typ {
 	case "poll":
 		q, missing = `SELECT count(*) FROM polls p
 			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 			JOIN circle_members me ON me.circle_id = p.circle_id AND me.user_id = ? AND me.left_at IS NULL
-			WHERE p.id = ?`, ErrPollNotFound
+			WHERE p.id = ?`, circly.ErrPollNotFound
 	case "circle":
 		q, missing = `SELECT count(*) FROM circles c
 			JOIN circle_members me ON me.circle_id = c.id AND me.user_id = ? AND me.left_at IS NULL
-			WHERE c.id = ? AND c.deleted_at IS NULL`, ErrCircleNotFound
+			WHERE c.id = ? AND c.deleted_at IS NULL`, circly.ErrCircleNotFound
 	case "user":
 		// Reporting oneself is refused the same way as a stranger: the answer says nothing.
 		q, missing = `SELECT count(*) FROM circle_members t
 			JOIN circles c ON c.id = t.circle_id AND c.deleted_at IS NULL
 			JOIN circle_members me ON me.circle_id = t.circle_id AND me.user_id = ? AND me.left_at IS NULL
-			WHERE t.id = ? AND (t.user_id IS NULL OR t.user_id <> me.user_id)`, ErrNotFound
+			WHERE t.id = ? AND (t.user_id IS NULL OR t.user_id <> me.user_id)`, circly.ErrNotFound
 	default:
-		return Errorf(CodeValidation, "unknown report type %q", typ).WithDetails(map[string]any{"field": "type"})
+		return circly.Errorf(circly.CodeValidation, "unknown report type %q", typ).WithDetails(map[string]any{"field": "type"})
 	}
 	var n int64
 	if err := tx.Raw(q, userID, targetID).Scan(&n).Error; err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"circly"
 	"circly/models"
 )
 
@@ -60,14 +61,14 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 		cases := []struct {
 			user string
 			r    models.NewReport
-			code models.Code
+			code circly.Code
 		}{
-			{stranger, models.NewReport{Type: "poll", TargetID: p.ID, Reason: "spam"}, models.CodePollNotFound},
-			{stranger, models.NewReport{Type: "poll", TargetID: unknown, Reason: "spam"}, models.CodePollNotFound},
-			{stranger, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}, models.CodeCircleNotFound},
-			{stranger, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, models.CodeNotFound},
-			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, models.CodeNotFound}, // oneself
-			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: unknown, Reason: "spam"}, models.CodeNotFound},
+			{stranger, models.NewReport{Type: "poll", TargetID: p.ID, Reason: "spam"}, circly.CodePollNotFound},
+			{stranger, models.NewReport{Type: "poll", TargetID: unknown, Reason: "spam"}, circly.CodePollNotFound},
+			{stranger, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}, circly.CodeCircleNotFound},
+			{stranger, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound},
+			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound}, // oneself
+			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: unknown, Reason: "spam"}, circly.CodeNotFound},
 		}
 		for i, c := range cases {
 			_, err := e.s.CreateReport(e.ctx, c.user, c.r)
@@ -83,7 +84,7 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 		must(t, err)
 		// One who left can no longer report the circle.
 		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 		if n := e.scalar(`SELECT count(*) FROM reports`); n != 1 {
 			t.Fatalf("%d report rows, want 1", n)
 		}
@@ -98,7 +99,7 @@ func TestCreateReportOncePerPendingTarget(t *testing.T) {
 		_, err := e.s.CreateReport(e.ctx, u, r)
 		must(t, err)
 		_, err = e.s.CreateReport(e.ctx, u, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "other"})
-		wantCode(t, err, models.CodeAlreadyExists)
+		wantCode(t, err, circly.CodeAlreadyExists)
 		// Another reporter may report the same target.
 		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, r)
 		must(t, err)
@@ -120,7 +121,7 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 			return err
 		})
 		ok, byCode := tallyErrors(t, errs)
-		if ok != 1 || byCode[models.CodeAlreadyExists] != n-1 {
+		if ok != 1 || byCode[circly.CodeAlreadyExists] != n-1 {
 			t.Fatalf("%d created, errors %v; want 1 and %d ALREADY_EXISTS", ok, byCode, n-1)
 		}
 		if c := e.scalar(`SELECT count(*) FROM reports WHERE target_id = ?`, p.ID); c != 1 {

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"circly"
 )
 
 // UserStats sums up one user's activity.
@@ -38,7 +40,7 @@ func (s *Store) UserStats(ctx context.Context, userID string) (UserStats, error)
 				WHERE m.user_id = u.id AND m.left_at IS NULL) AS circles_joined
 		FROM users u WHERE u.id = ?`, userID).Take(&row).Error
 	if err != nil {
-		return out, notFound(err, ErrUnauthorized)
+		return out, notFound(err, circly.ErrUnauthorized)
 	}
 	out.PollsCreated, out.VotesCast, out.CirclesJoined = row.PollsCreated, row.VotesCast, row.CirclesJoined
 	out.StreakDays, err = s.streak(ctx, userID, location(row.Timezone))
@@ -137,7 +139,7 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (Circl
 		JOIN circles c ON c.id = m.circle_id AND c.deleted_at IS NULL
 		WHERE u.id = ?`, circleID, userID).Take(&viewer).Error
 	if err != nil {
-		if err = notFound(err, ErrNotFound); err == ErrNotFound {
+		if err = notFound(err, circly.ErrNotFound); err == circly.ErrNotFound {
 			return CircleStats{}, s.circleAccessError(db, circleID)
 		}
 		return CircleStats{}, err

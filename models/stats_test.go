@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 
 	"gorm.io/gorm"
@@ -60,7 +61,7 @@ func TestUserStatsAndStreak(t *testing.T) {
 			t.Fatalf("fresh user stats = %+v", st)
 		}
 		_, err = e.s.UserStats(e.ctx, "7f0c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5")
-		wantCode(t, err, models.CodeUnauthorized)
+		wantCode(t, err, circly.CodeUnauthorized)
 	})
 }
 
@@ -140,9 +141,9 @@ func TestCircleStats(t *testing.T) {
 
 		stranger := e.user()
 		_, err = e.s.CircleStats(e.ctx, stranger.ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.CircleStats(e.ctx, stranger.ID, "7f0c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5")
-		wantCode(t, err, models.CodeCircleNotFound)
+		wantCode(t, err, circly.CodeCircleNotFound)
 		// An empty circle: zeros and seven empty days.
 		empty := e.circle(1, 10)
 		st, err = e.s.CircleStats(e.ctx, empty.Users[0].ID, empty.ID)

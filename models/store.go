@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"circly"
 	"circly/ballot"
 
 	"gorm.io/gorm"
@@ -70,7 +71,7 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 // tx runs fn in a transaction and turns database failures into DATABASE_ERROR-free errors
-// the caller can wrap; client errors (*Error) pass through untouched.
+// the caller can wrap; client errors (*circly.Error) pass through untouched.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return s.conn(ctx).Transaction(fn)
 }
@@ -87,7 +88,7 @@ func (s *Store) forUpdate() string {
 }
 
 // notFound maps GORM's missing-row error to a store sentinel.
-func notFound(err error, sentinel *Error) error {
+func notFound(err error, sentinel *circly.Error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return sentinel
 	}

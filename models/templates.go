@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"circly"
+
 	"gorm.io/gorm"
 )
 
@@ -47,7 +49,7 @@ func (s *Store) ListTemplates(ctx context.Context, category string, page Page) (
 func (s *Store) GetTemplate(ctx context.Context, id string) (Template, error) {
 	var t Template
 	err := s.conn(ctx).Raw(`SELECT `+templateColumns+` FROM question_templates WHERE id = ? AND is_active = true`, id).Take(&t).Error
-	return t, notFound(err, ErrTemplateNotFound)
+	return t, notFound(err, circly.ErrTemplateNotFound)
 }
 
 // FoldTemplateUses adds the uses recorded by poll creation to usage_count and deletes them, in

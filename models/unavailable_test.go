@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"circly"
+
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -28,7 +30,7 @@ func TestUnavailable(t *testing.T) {
 	}
 	defects := []error{
 		nil, &pgconn.PgError{Code: "42P01"}, &pgconn.PgError{Code: "23505"}, &pgconn.PgError{Code: "CV001"},
-		errors.New("sql: Scan error"), context.Canceled, ErrPollClosed,
+		errors.New("sql: Scan error"), context.Canceled, circly.ErrPollClosed,
 	}
 	for _, err := range defects {
 		if Unavailable(err) {

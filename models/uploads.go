@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"circly"
 )
 
 // UploadTypes are what an uploaded image is for.
@@ -24,7 +26,7 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
 	err := s.conn(ctx).Exec(`INSERT INTO uploads (id, user_id, type, content_type, size, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserID, u.Type, u.ContentType, u.Size, u.CreatedAt).Error
 	if isConstraintError(err) {
-		return Upload{}, ErrUnauthorized // the account went away meanwhile
+		return Upload{}, circly.ErrUnauthorized // the account went away meanwhile
 	}
 	return u, err
 }
@@ -41,7 +43,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (Upload, error) {
 	}
 	err := s.conn(ctx).Raw(`SELECT id, user_id, type, content_type, size, created_at FROM uploads WHERE id = ?`, id).Take(&row).Error
 	if err != nil {
-		return Upload{}, notFound(err, ErrNotFound)
+		return Upload{}, notFound(err, circly.ErrNotFound)
 	}
 	u := Upload{ID: row.ID, Type: row.Type, ContentType: row.ContentType, Size: row.Size, CreatedAt: row.CreatedAt.UTC()}
 	if row.UserID != nil {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"time"
 
+	"circly"
+
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -37,12 +39,12 @@ func (s *Store) DeviceLogin(ctx context.Context, deviceID, platform string, appV
 	return u, err
 }
 
-// GetUser loads a user; ErrUnauthorized when the account no longer exists.
+// GetUser loads a user; circly.ErrUnauthorized when the account no longer exists.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 	var u User
 	err := s.conn(ctx).Raw(`SELECT id, device_id, platform, app_version, timezone, created_at, last_active_at
 		FROM users WHERE id = ?`, id).Take(&u).Error
-	return u, notFound(err, ErrUnauthorized)
+	return u, notFound(err, circly.ErrUnauthorized)
 }
 
 // UserExists reports whether the account exists (a token outlives a deleted account).
@@ -85,7 +87,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User,
 				return res.Error
 			}
 			if res.RowsAffected == 0 {
-				return ErrUnauthorized
+				return circly.ErrUnauthorized
 			}
 		}
 		if up.PushToken != nil {
@@ -97,7 +99,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User,
 	})
 	if err != nil {
 		if isConstraintError(err) {
-			return User{}, ErrUnauthorized
+			return User{}, circly.ErrUnauthorized
 		}
 		return User{}, err
 	}
@@ -129,7 +131,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) ([]EndedMembership, e
 			return err
 		}
 		if len(locked) == 0 {
-			return ErrUnauthorized
+			return circly.ErrUnauthorized
 		}
 		var memberships []struct {
 			ID       string
@@ -246,21 +248,21 @@ func (s *Store) RotateRefreshToken(ctx context.Context, raw string) (RefreshToke
 		if err := tx.Raw(`SELECT family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`, h).
 			Take(&old).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
-				failure = ErrInvalidToken
+				failure = circly.ErrInvalidToken
 				return nil
 			}
 			return err
 		}
 		switch {
 		case old.RevokedAt != nil:
-			failure = Errorf(CodeInvalidToken, "the refresh token was revoked")
+			failure = circly.Errorf(circly.CodeInvalidToken, "the refresh token was revoked")
 		case old.RotatedAt != nil:
 			// Reuse of a rotated token: revoke every token of the family (committed below).
-			failure = Errorf(CodeInvalidToken, "the refresh token was already used; all its sessions are revoked")
+			failure = circly.Errorf(circly.CodeInvalidToken, "the refresh token was already used; all its sessions are revoked")
 			return tx.Exec(`UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`,
 				now, old.FamilyID).Error
 		default:
-			failure = Errorf(CodeTokenExpired, "the refresh token has expired")
+			failure = circly.Errorf(circly.CodeTokenExpired, "the refresh token has expired")
 		}
 		return nil
 	})

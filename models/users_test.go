@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -56,7 +57,7 @@ func TestUpdateUser(t *testing.T) {
 			t.Fatalf("push token not replaced (%d rows)", n)
 		}
 		_, err = e.s.UpdateUser(e.ctx, "00000000-0000-4000-8000-00000000abcd", models.UserUpdate{Timezone: ptr("UTC")})
-		wantCode(t, err, models.CodeUnauthorized)
+		wantCode(t, err, circly.CodeUnauthorized)
 	})
 }
 
@@ -82,7 +83,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 			t.Fatal("rotation returned the same token")
 		}
 		_, err = e.s.RotateRefreshToken(e.ctx, "not-a-token")
-		wantCode(t, err, models.CodeInvalidToken)
+		wantCode(t, err, circly.CodeInvalidToken)
 	})
 }
 
@@ -100,12 +101,12 @@ func TestRefreshTokenReuseRevokesFamily(t *testing.T) {
 
 		// t1 was rotated already: replaying it is theft.
 		_, err = e.s.RotateRefreshToken(e.ctx, t1.Token)
-		wantCode(t, err, models.CodeInvalidToken)
+		wantCode(t, err, circly.CodeInvalidToken)
 		// The newest token of the family is dead too, and stays dead.
 		_, err = e.s.RotateRefreshToken(e.ctx, t3.Token)
-		wantCode(t, err, models.CodeInvalidToken)
+		wantCode(t, err, circly.CodeInvalidToken)
 		_, err = e.s.RotateRefreshToken(e.ctx, t3.Token)
-		wantCode(t, err, models.CodeInvalidToken)
+		wantCode(t, err, circly.CodeInvalidToken)
 		if n := e.scalar(`SELECT count(*) FROM refresh_tokens WHERE user_id = ? AND revoked_at IS NULL`, u.ID); n != 1 {
 			t.Fatalf("%d unrevoked tokens, want only the other family's", n)
 		}
@@ -127,7 +128,7 @@ func TestRefreshTokenExpired(t *testing.T) {
 		must(t, err)
 		e.clock.Advance(ttl)
 		_, err = e.s.RotateRefreshToken(e.ctx, fresh.Token)
-		wantCode(t, err, models.CodeTokenExpired)
+		wantCode(t, err, circly.CodeTokenExpired)
 	})
 }
 
@@ -150,11 +151,11 @@ func TestDeleteUserHandsOverCircle(t *testing.T) {
 		}
 
 		_, err = e.s.GetUser(e.ctx, creator.ID)
-		wantCode(t, err, models.CodeUnauthorized)
+		wantCode(t, err, circly.CodeUnauthorized)
 		_, err = e.s.RotateRefreshToken(e.ctx, tok.Token)
-		wantCode(t, err, models.CodeInvalidToken)
+		wantCode(t, err, circly.CodeInvalidToken)
 		_, err = e.s.DeleteUser(e.ctx, creator.ID)
-		wantCode(t, err, models.CodeUnauthorized)
+		wantCode(t, err, circly.CodeUnauthorized)
 
 		d, err := e.s.GetCircle(e.ctx, heir.ID, fx.ID)
 		must(t, err)
@@ -180,7 +181,7 @@ func TestDeleteUserHandsOverCircle(t *testing.T) {
 			t.Fatalf("heir cannot regenerate the invite: %v", err)
 		}
 		_, err = e.s.RegenerateInvite(e.ctx, fx.Users[2].ID, fx.ID)
-		wantCode(t, err, models.CodeNotCircleCreator)
+		wantCode(t, err, circly.CodeNotCircleCreator)
 
 		// Ballots stay counted.
 		_, err = e.s.ClosePoll(e.ctx, pl.ID)
@@ -219,7 +220,7 @@ func TestDeleteUserAloneDeletesCircle(t *testing.T) {
 			t.Fatal("the deleted user's own circle was not deleted")
 		}
 		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *solo.InviteCode, Nickname: "x"})
-		wantCode(t, err, models.CodeInviteNotFound)
+		wantCode(t, err, circly.CodeInviteNotFound)
 
 		d, err := e.s.GetCircle(e.ctx, shared.Users[0].ID, shared.ID)
 		must(t, err)

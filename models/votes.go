@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"circly"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -129,7 +131,7 @@ type cast struct {
 	Due             [][]byte
 }
 
-var errNotAnOption = Errorf(CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
+var errNotAnOption = circly.Errorf(circly.CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
 
 // idempotencyExpiry is when an Idempotency-Key record made now expires: on the hour, so that the
 // record keeps no finer trace of when the vote was cast.
@@ -164,11 +166,11 @@ func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, se
 		case "CV000":
 			return cast{}, s.whyNoVote(db, userID, req, now)
 		case "CV001":
-			return cast{}, ErrPollClosed
+			return cast{}, circly.ErrPollClosed
 		case "CV002":
-			return cast{}, ErrAlreadyVoted
+			return cast{}, circly.ErrAlreadyVoted
 		case "CV003":
-			return cast{}, ErrNotPollVoter
+			return cast{}, circly.ErrNotPollVoter
 		}
 	}
 	if err != nil {
@@ -223,7 +225,7 @@ func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, se
 		case res.RowsAffected == 0:
 			return s.whyNoVote(tx, userID, req, now)
 		case !p.Open:
-			return ErrPollClosed
+			return circly.ErrPollClosed
 		case !p.Voter:
 			return s.notAVoter(tx, userID, req.PollID)
 		}
@@ -234,7 +236,7 @@ func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, se
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrAlreadyVoted
+			return circly.ErrAlreadyVoted
 		}
 		if err := tx.Exec(`INSERT INTO ballots (poll_id, sealed) VALUES (?, ?)`, req.PollID, sealed).Error; err != nil {
 			return err
@@ -262,9 +264,9 @@ func (s *Store) notAVoter(tx *gorm.DB, userID, pollID string) error {
 		return err
 	}
 	if n > 0 {
-		return ErrAlreadyVoted
+		return circly.ErrAlreadyVoted
 	}
-	return ErrNotPollVoter
+	return circly.ErrNotPollVoter
 }
 
 // whyNoVote explains a vote whose checked read matched no row.
@@ -287,15 +289,15 @@ func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.
 		WHERE p.id = ?`, userID, req.OptionID, req.PollID).Take(&chk).Error
 	switch {
 	case err != nil:
-		return notFound(err, ErrPollNotFound)
+		return notFound(err, circly.ErrPollNotFound)
 	case chk.ViewerMemberID == nil:
-		return ErrNotCircleMember
+		return circly.ErrNotCircleMember
 	case chk.OptionPollID == nil || *chk.OptionPollID != req.PollID:
 		return errNotAnOption
 	case *chk.OptionMemberID == *chk.ViewerMemberID || (chk.OptionUserID != nil && *chk.OptionUserID == userID):
-		return ErrSelfVote
+		return circly.ErrSelfVote
 	case chk.ClosedAt != nil || !chk.Deadline.After(now):
-		return ErrPollClosed
+		return circly.ErrPollClosed
 	}
 	return errors.New("vote matched no poll row for no known reason")
 }
@@ -384,7 +386,7 @@ func (s *Store) replayVote(ctx context.Context, userID string, req VoteRequest) 
 		return VoteResult{}, false, nil
 	}
 	if pollIDs[0] != req.PollID {
-		return VoteResult{}, true, Errorf(CodeAlreadyExists, "this Idempotency-Key was already used for another poll")
+		return VoteResult{}, true, circly.Errorf(circly.CodeAlreadyExists, "this Idempotency-Key was already used for another poll")
 	}
 	t, err := s.Tally(ctx, req.PollID)
 	if err != nil {
@@ -413,7 +415,7 @@ func (s *Store) Tally(ctx context.Context, pollID string) (Tally, error) {
 	}
 	if err := db.Raw(`SELECT released_total, released_version, released_counts, closed_at FROM polls WHERE id = ?`, pollID).
 		Take(&p).Error; err != nil {
-		return Tally{}, notFound(err, ErrPollNotFound)
+		return Tally{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/models"
 )
 
@@ -50,17 +51,17 @@ func TestVoteRejections(t *testing.T) {
 			return err
 		}
 
-		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[1].ID)), models.CodeSelfVote)
-		wantCode(t, vote(voter.ID, p.ID, optionOf(t, other, fx.Members[2].ID)), models.CodeValidation)
-		wantCode(t, vote(voter.ID, p.ID, "00000000-0000-4000-8000-00000000abcd"), models.CodeValidation)
-		wantCode(t, vote(e.user().ID, p.ID, optionOf(t, p, fx.Members[2].ID)), models.CodeNotCircleMember)
-		wantCode(t, vote(voter.ID, "00000000-0000-4000-8000-00000000abcd", optionOf(t, p, fx.Members[2].ID)), models.CodePollNotFound)
+		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[1].ID)), circly.CodeSelfVote)
+		wantCode(t, vote(voter.ID, p.ID, optionOf(t, other, fx.Members[2].ID)), circly.CodeValidation)
+		wantCode(t, vote(voter.ID, p.ID, "00000000-0000-4000-8000-00000000abcd"), circly.CodeValidation)
+		wantCode(t, vote(e.user().ID, p.ID, optionOf(t, p, fx.Members[2].ID)), circly.CodeNotCircleMember)
+		wantCode(t, vote(voter.ID, "00000000-0000-4000-8000-00000000abcd", optionOf(t, p, fx.Members[2].ID)), circly.CodePollNotFound)
 		// The creator votes like anyone else (they have no option of their own).
 		must(t, vote(fx.Users[0].ID, p.ID, optionOf(t, p, fx.Members[3].ID)))
 
 		must(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[2].ID)))
-		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[2].ID)), models.CodeAlreadyVoted)
-		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[3].ID)), models.CodeAlreadyVoted) // no changing
+		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[2].ID)), circly.CodeAlreadyVoted)
+		wantCode(t, vote(voter.ID, p.ID, optionOf(t, p, fx.Members[3].ID)), circly.CodeAlreadyVoted) // no changing
 
 		// Rejected ballots left no trace.
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 2 {
@@ -77,11 +78,11 @@ func TestVoteRejections(t *testing.T) {
 
 		// Past the deadline (before any close job ran) and after a close.
 		e.clock.Set(other.Deadline)
-		wantCode(t, vote(fx.Users[2].ID, other.ID, optionOf(t, other, fx.Members[3].ID)), models.CodePollClosed)
+		wantCode(t, vote(fx.Users[2].ID, other.ID, optionOf(t, other, fx.Members[3].ID)), circly.CodePollClosed)
 		e.clock.Set(t0)
 		_, err = e.s.ClosePoll(e.ctx, other.ID)
 		must(t, err)
-		wantCode(t, vote(fx.Users[2].ID, other.ID, optionOf(t, other, fx.Members[3].ID)), models.CodePollClosed)
+		wantCode(t, vote(fx.Users[2].ID, other.ID, optionOf(t, other, fx.Members[3].ID)), circly.CodePollClosed)
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, other.ID); n != 0 {
 			t.Fatalf("closed poll took a vote (%d)", n)
 		}
@@ -98,7 +99,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 		_, err := e.s.LeaveCircle(e.ctx, u.ID, fx.ID)
 		must(t, err)
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
-		wantCode(t, err, models.CodeNotCircleMember)
+		wantCode(t, err, circly.CodeNotCircleMember)
 		_, m, err := e.s.JoinCircle(e.ctx, u.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "back"})
 		must(t, err)
 		if m.ID == fx.Members[1].ID {
@@ -110,7 +111,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 			t.Fatal("user_voted forgot the ballot of the old membership")
 		}
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
-		wantCode(t, err, models.CodeAlreadyVoted)
+		wantCode(t, err, circly.CodeAlreadyVoted)
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("vote_total %d, want 1", n)
 		}
@@ -130,7 +131,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 			}
 		}
 		_, err = e.s.Vote(e.ctx, fx.Users[4].ID, models.VoteRequest{PollID: q.ID, OptionID: own})
-		wantCode(t, err, models.CodeSelfVote)
+		wantCode(t, err, circly.CodeSelfVote)
 	}, batch(1))
 }
 
@@ -171,12 +172,12 @@ func TestVoteIdempotencyKey(t *testing.T) {
 
 		// The same key for another poll is a client bug.
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: q.ID, OptionID: optionOf(t, q, fx.Members[3].ID), IdempotencyKey: "key-1"})
-		wantCode(t, err, models.CodeAlreadyExists)
+		wantCode(t, err, circly.CodeAlreadyExists)
 		// Without the key, a second ballot is ALREADY_VOTED; with a new key too.
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: pick})
-		wantCode(t, err, models.CodeAlreadyVoted)
+		wantCode(t, err, circly.CodeAlreadyVoted)
 		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-2"})
-		wantCode(t, err, models.CodeAlreadyVoted)
+		wantCode(t, err, circly.CodeAlreadyVoted)
 		// Keys belong to a user: another user's identical key is a fresh request.
 		r, err := e.s.Vote(e.ctx, fx.Users[3].ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-1"})
 		must(t, err)
@@ -185,7 +186,7 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		}
 		// A failed request does not burn its key.
 		_, err = e.s.Vote(e.ctx, fx.Users[2].ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-3"})
-		wantCode(t, err, models.CodeSelfVote)
+		wantCode(t, err, circly.CodeSelfVote)
 		r, err = e.s.Vote(e.ctx, fx.Users[2].ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID), IdempotencyKey: "key-3"})
 		must(t, err)
 		if r.Replayed {
@@ -203,7 +204,7 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		// meets ALREADY_VOTED instead of a replay.
 		e.clock.Set(t0.Add(time.Hour))
 		_, err = e.s.Vote(e.ctx, u.ID, req)
-		wantCode(t, err, models.CodeAlreadyVoted)
+		wantCode(t, err, circly.CodeAlreadyVoted)
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 3 {
 			t.Fatalf("%d participants, want 3", n)
 		}

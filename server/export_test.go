@@ -13,7 +13,7 @@ func (s *Server) AddPanicRoute(path string, v any) {
 }
 
 // AddErrorRoute registers GET path with a handler that fails with err (an internal error unless
-// err is a *models.Error), so tests can check what an internal error sends where.
+// err is a *circly.Error), so tests can check what an internal error sends where.
 func (s *Server) AddErrorRoute(path string, err error) {
 	s.engine.GET(path, s.h(func(*gin.Context) error { return err }))
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/hub"
 	"circly/internal/testdb"
-	"circly/models"
 	"circly/server"
 
 	"github.com/coder/websocket"
@@ -55,7 +55,7 @@ func FuzzJSONBody(f *testing.F) {
 			}
 			return
 		}
-		code := models.Code(r.Code())
+		code := circly.Code(r.Code())
 		if code == "" || server.StatusOf(code) != r.Status {
 			t.Fatalf("%s %s %q: code %q with status %d: %s", rt.method, path, body, code, r.Status, r.Raw)
 		}

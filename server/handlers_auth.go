@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"time"
 
+	"circly"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -86,7 +87,7 @@ func (s *Server) refresh(c *gin.Context) error {
 		return missing("refresh_token")
 	}
 	if len(*req.RefreshToken) > 256 {
-		return models.ErrInvalidToken
+		return circly.ErrInvalidToken
 	}
 	next, err := s.app.RotateRefreshToken(c.Request.Context(), *req.RefreshToken)
 	if err != nil {
@@ -122,7 +123,7 @@ func (s *Server) updateMe(c *gin.Context) error {
 		return err
 	}
 	if req.PushToken == nil && req.Timezone == nil {
-		return models.Errorf(models.CodeValidation, "send push_token, timezone or both")
+		return circly.Errorf(circly.CodeValidation, "send push_token, timezone or both")
 	}
 	if req.PushToken != nil && !expoToken.MatchString(*req.PushToken) {
 		return invalid("push_token", "push_token must be an Expo push token: ExponentPushToken[...] or ExpoPushToken[...]")

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"circly"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -97,7 +98,7 @@ func (s *Server) updateCircle(c *gin.Context) error {
 		return err
 	}
 	if req.Name == nil && req.MaxMembers == nil {
-		return models.Errorf(models.CodeValidation, "send name, max_members or both")
+		return circly.Errorf(circly.CodeValidation, "send name, max_members or both")
 	}
 	var up models.CircleUpdate
 	if req.Name != nil {
@@ -146,7 +147,7 @@ func (s *Server) joinCircle(c *gin.Context) error {
 	var jr models.JoinRequest
 	switch {
 	case req.InviteCode != nil && req.InviteLinkID != nil:
-		return models.Errorf(models.CodeValidation, "send invite_code or invite_link_id, not both")
+		return circly.Errorf(circly.CodeValidation, "send invite_code or invite_link_id, not both")
 	case req.InviteCode != nil:
 		code, err := textField("invite_code", req.InviteCode, true, models.InviteCodeLength)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"circly"
 	"circly/app"
 	"circly/models"
 
@@ -95,7 +96,7 @@ func (s *Server) updateNotificationSettings(c *gin.Context) error {
 	}
 	up := models.SettingsUpdate(req)
 	if up == (models.SettingsUpdate{}) {
-		return models.Errorf(models.CodeMissingField, "send at least one setting to change")
+		return circly.Errorf(circly.CodeMissingField, "send at least one setting to change")
 	}
 	ns, err := s.app.UpdateNotificationSettings(c.Request.Context(), userID(c), up)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"circly"
 	"circly/app"
 	"circly/models"
 
@@ -79,7 +80,7 @@ type createPollRequest struct {
 func deadlineOf(hours *int, deadline *string, now time.Time) (time.Time, error) {
 	switch {
 	case hours != nil && deadline != nil:
-		return time.Time{}, models.Errorf(models.CodeValidation, "send duration_hours or deadline, not both")
+		return time.Time{}, circly.Errorf(circly.CodeValidation, "send duration_hours or deadline, not both")
 	case hours != nil:
 		if !slices.Contains(pollDurations, *hours) {
 			return time.Time{}, invalid("duration_hours", "duration_hours must be 1, 3, 6 or 24")
@@ -88,7 +89,7 @@ func deadlineOf(hours *int, deadline *string, now time.Time) (time.Time, error) 
 	case deadline != nil:
 		t, err := time.Parse(time.RFC3339, *deadline)
 		if err != nil {
-			return time.Time{}, models.Errorf(models.CodeInvalidFormat, "deadline must be an RFC 3339 time such as 2026-01-15T10:30:00Z").
+			return time.Time{}, circly.Errorf(circly.CodeInvalidFormat, "deadline must be an RFC 3339 time such as 2026-01-15T10:30:00Z").
 				WithDetails(map[string]any{"field": "deadline"})
 		}
 		return t.UTC(), nil
@@ -232,7 +233,7 @@ func (s *Server) vote(c *gin.Context) error {
 	}
 	key := c.GetHeader("Idempotency-Key")
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
-		return models.Errorf(models.CodeValidation, "Idempotency-Key must be 1-%d visible ASCII characters", MaxIdempotencyKey)
+		return circly.Errorf(circly.CodeValidation, "Idempotency-Key must be 1-%d visible ASCII characters", MaxIdempotencyKey)
 	}
 	res, err := s.app.Vote(c.Request.Context(), userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"circly"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -43,7 +44,7 @@ func oneOf(field string, v *string, allowed []string) (string, error) {
 		return "", missing(field)
 	}
 	if !slices.Contains(allowed, *v) {
-		return "", models.Errorf(models.CodeValidation, "%s must be one of %s", field, strings.Join(allowed, ", ")).
+		return "", circly.Errorf(circly.CodeValidation, "%s must be one of %s", field, strings.Join(allowed, ", ")).
 			WithDetails(map[string]any{"field": field, "allowed": allowed})
 	}
 	return *v, nil

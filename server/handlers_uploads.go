@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"circly"
 	"circly/media"
 	"circly/models"
 	"circly/storage"
@@ -49,7 +50,7 @@ func (s *Server) uploadBodyRules(c *gin.Context) {
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, limit)
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		s.writeError(c, models.Errorf(models.CodeUnsupportedMedia, "send the image as multipart/form-data"))
+		s.writeError(c, circly.Errorf(circly.CodeUnsupportedMedia, "send the image as multipart/form-data"))
 		return
 	}
 	// Best effort: a server without deadlines (tests) does not support them and needs none.
@@ -60,7 +61,7 @@ func (s *Server) uploadBodyRules(c *gin.Context) {
 }
 
 func (s *Server) fileTooLarge() error {
-	return models.Errorf(models.CodePayloadTooLarge, "the file is larger than %d bytes", s.cfg.MaxFileSize).
+	return circly.Errorf(circly.CodePayloadTooLarge, "the file is larger than %d bytes", s.cfg.MaxFileSize).
 		WithDetails(map[string]any{"field": "file", "max_bytes": s.cfg.MaxFileSize})
 }
 
@@ -78,7 +79,7 @@ type uploadJSON struct {
 // is stored only once it validated, and removed again when anything after that fails.
 func (s *Server) uploadImage(c *gin.Context) error {
 	if s.files == nil {
-		return models.Errorf(models.CodeUnavailable, "file storage is not available")
+		return circly.Errorf(circly.CodeUnavailable, "file storage is not available")
 	}
 	ctx := c.Request.Context()
 	_, params, _ := mime.ParseMediaType(c.Request.Header.Get("Content-Type"))
@@ -130,9 +131,9 @@ func (s *Server) uploadImage(c *gin.Context) error {
 		default:
 			name := part.FormName()
 			if name == "" {
-				return models.Errorf(models.CodeInvalidFormat, "every part needs a form-data name")
+				return circly.Errorf(circly.CodeInvalidFormat, "every part needs a form-data name")
 			}
-			return models.Errorf(models.CodeValidation, "unknown field %q; send file and type", name).
+			return circly.Errorf(circly.CodeValidation, "unknown field %q; send file and type", name).
 				WithDetails(map[string]any{"field": name})
 		}
 	}
@@ -183,7 +184,7 @@ func (s *Server) storeImage(ctx context.Context, id string, part io.Reader) (str
 	case errors.Is(err, media.ErrUnsupported):
 		return "", 0, s.unsupportedImage()
 	case errors.Is(err, media.ErrTooManyPixels):
-		return "", 0, models.Errorf(models.CodePayloadTooLarge, "the image has more than %d pixels", media.MaxPixels).
+		return "", 0, circly.Errorf(circly.CodePayloadTooLarge, "the image has more than %d pixels", media.MaxPixels).
 			WithDetails(map[string]any{"field": "file", "max_pixels": media.MaxPixels})
 	case errors.Is(err, errFromClient):
 		return "", 0, s.uploadReadError(err)
@@ -192,7 +193,7 @@ func (s *Server) storeImage(ctx context.Context, id string, part io.Reader) (str
 }
 
 func (s *Server) unsupportedImage() error {
-	return models.Errorf(models.CodeUnsupportedMedia, "the file must be a complete image of type %s",
+	return circly.Errorf(circly.CodeUnsupportedMedia, "the file must be a complete image of type %s",
 		strings.Join(s.cfg.AllowedFileTypes, " or ")).WithDetails(map[string]any{"field": "file"})
 }
 
@@ -205,7 +206,7 @@ func (s *Server) uploadReadError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return models.Errorf(models.CodeInvalidFormat, "the multipart body could not be read")
+	return circly.Errorf(circly.CodeInvalidFormat, "the multipart body could not be read")
 }
 
 // serveUpload answers an image by id. No token is needed: the id is an unguessable random
@@ -218,18 +219,18 @@ func (s *Server) serveUpload(c *gin.Context) error {
 	}
 	u, err := s.app.GetUpload(c.Request.Context(), id)
 	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			return models.Errorf(models.CodeNotFound, "no such file")
+		if errors.Is(err, circly.ErrNotFound) {
+			return circly.Errorf(circly.CodeNotFound, "no such file")
 		}
 		return err
 	}
 	if s.files == nil {
-		return models.Errorf(models.CodeUnavailable, "file storage is not available")
+		return circly.Errorf(circly.CodeUnavailable, "file storage is not available")
 	}
 	f, info, err := s.files.Open(c.Request.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.log.Warn("upload row without a stored file", zap.String("file_id", id))
-		return models.Errorf(models.CodeNotFound, "no such file")
+		return circly.Errorf(circly.CodeNotFound, "no such file")
 	}
 	if err != nil {
 		return err

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"circly"
 	"circly/auth"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -90,7 +90,7 @@ func (s *Server) recovery(c *gin.Context) {
 				c.Abort()
 				return
 			}
-			s.writeError(c, models.Errorf(models.CodeInternal, "something went wrong on our side; try again"))
+			s.writeError(c, circly.Errorf(circly.CodeInternal, "something went wrong on our side; try again"))
 		}
 	}()
 	c.Next()
@@ -104,7 +104,7 @@ func (s *Server) bodyRules(c *gin.Context) {
 	}
 	r := c.Request
 	if r.ContentLength > MaxBodyBytes {
-		s.writeError(c, models.Errorf(models.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes))
+		s.writeError(c, circly.Errorf(circly.CodePayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes))
 		return
 	}
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, MaxBodyBytes)
@@ -112,7 +112,7 @@ func (s *Server) bodyRules(c *gin.Context) {
 	if hasBody && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
-			s.writeError(c, models.Errorf(models.CodeUnsupportedMedia, "send the body as application/json"))
+			s.writeError(c, circly.Errorf(circly.CodeUnsupportedMedia, "send the body as application/json"))
 			return
 		}
 	}
@@ -129,7 +129,7 @@ func bearerToken(c *gin.Context) (string, bool) {
 
 // errNoBearer answers a request whose Authorization header is not a usable Bearer token.
 func errNoBearer() error {
-	return models.Errorf(models.CodeUnauthorized, "send Authorization: Bearer <access_token>")
+	return circly.Errorf(circly.CodeUnauthorized, "send Authorization: Bearer <access_token>")
 }
 
 // requireAuth checks the Bearer token and that its user still exists.
@@ -153,9 +153,9 @@ func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
 	userID, err := s.tokens.Verify(token)
 	switch {
 	case errors.Is(err, auth.ErrExpired):
-		return "", models.Errorf(models.CodeTokenExpired, "the access token has expired; refresh it")
+		return "", circly.Errorf(circly.CodeTokenExpired, "the access token has expired; refresh it")
 	case err != nil || uuid.Validate(userID) != nil: // a subject that is no user id never reaches SQL
-		return "", models.Errorf(models.CodeInvalidToken, "the access token is invalid")
+		return "", circly.Errorf(circly.CodeInvalidToken, "the access token is invalid")
 	}
 	if s.revoked.Has(userID, time.Now()) {
 		return "", errAccountGone() // deleted through another replica, which told every hub
@@ -171,7 +171,7 @@ func (s *Server) tokenUser(ctx context.Context, token string) (string, error) {
 }
 
 func errAccountGone() error {
-	return models.Errorf(models.CodeUnauthorized, "this account no longer exists")
+	return circly.Errorf(circly.CodeUnauthorized, "this account no longer exists")
 }
 
 func userID(c *gin.Context) string { return c.GetString(ctxUserID) }

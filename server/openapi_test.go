@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"circly"
 	"circly/models"
 	"circly/server"
 
@@ -122,7 +123,7 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	// The error code enum is the code table.
 	codes := doc.Components.Schemas["ErrorCode"].Value.Enum
-	for _, c := range []models.Code{models.CodeRateLimited, models.CodeMethodNotAllowed, models.CodeTooManyPolls, models.CodeSelfVote} {
+	for _, c := range []circly.Code{circly.CodeRateLimited, circly.CodeMethodNotAllowed, circly.CodeTooManyPolls, circly.CodeSelfVote} {
 		found := false
 		for _, v := range codes {
 			if v == string(c) {

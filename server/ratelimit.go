@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"circly"
 	"circly/config"
 	"circly/metrics"
-	"circly/models"
 	"circly/ratelimit"
 
 	"github.com/gin-gonic/gin"
@@ -113,7 +113,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 			if retry < 1 {
 				retry = 1
 			}
-			s.writeError(c, models.Errorf(models.CodeRateLimited, "too many requests; try again in %d s", retry).
+			s.writeError(c, circly.Errorf(circly.CodeRateLimited, "too many requests; try again in %d s", retry).
 				WithDetails(map[string]any{"limit": lim.Rate, "window_seconds": int(lim.Period / time.Second),
 					"retry_after_seconds": retry}))
 			return

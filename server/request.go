@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"circly"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -29,15 +30,15 @@ func decode(c *gin.Context, dst any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return models.Errorf(models.CodePayloadTooLarge, "the request body is larger than %d bytes", tooBig.Limit)
+			return circly.Errorf(circly.CodePayloadTooLarge, "the request body is larger than %d bytes", tooBig.Limit)
 		}
-		return models.Errorf(models.CodeInvalidFormat, "could not read the request body")
+		return circly.Errorf(circly.CodeInvalidFormat, "could not read the request body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return models.Errorf(models.CodeInvalidFormat, "a JSON object body is required")
+		return circly.Errorf(circly.CodeInvalidFormat, "a JSON object body is required")
 	}
 	if !utf8.Valid(body) {
-		return models.Errorf(models.CodeInvalidFormat, "the body is not valid UTF-8")
+		return circly.Errorf(circly.CodeInvalidFormat, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -46,22 +47,22 @@ func decode(c *gin.Context, dst any) error {
 		var syntaxErr *json.SyntaxError
 		switch {
 		case errors.As(err, &typeErr):
-			return models.Errorf(models.CodeInvalidFormat, "field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.String())).
+			return circly.Errorf(circly.CodeInvalidFormat, "field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.String())).
 				WithDetails(map[string]any{"field": typeErr.Field})
 		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-			return models.Errorf(models.CodeInvalidFormat, "the body is not valid JSON")
+			return circly.Errorf(circly.CodeInvalidFormat, "the body is not valid JSON")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return models.Errorf(models.CodeValidation, "unknown field %q", field).WithDetails(map[string]any{"field": field})
+			return circly.Errorf(circly.CodeValidation, "unknown field %q", field).WithDetails(map[string]any{"field": field})
 		default:
-			return models.Errorf(models.CodeInvalidFormat, "the body must be a JSON object")
+			return circly.Errorf(circly.CodeInvalidFormat, "the body must be a JSON object")
 		}
 	}
 	if dec.More() {
-		return models.Errorf(models.CodeInvalidFormat, "the body must hold exactly one JSON object")
+		return circly.Errorf(circly.CodeInvalidFormat, "the body must hold exactly one JSON object")
 	}
 	if key := duplicateKey(body); key != "" {
-		return models.Errorf(models.CodeValidation, "field %q appears more than once", key).
+		return circly.Errorf(circly.CodeValidation, "field %q appears more than once", key).
 			WithDetails(map[string]any{"field": key})
 	}
 	return nil
@@ -82,12 +83,12 @@ func jsonKind(goType string) string {
 
 // missing is the error for an absent required field.
 func missing(field string) error {
-	return models.Errorf(models.CodeMissingField, "%s is required", field).WithDetails(map[string]any{"field": field})
+	return circly.Errorf(circly.CodeMissingField, "%s is required", field).WithDetails(map[string]any{"field": field})
 }
 
 // invalid is the error for a field with a bad value.
 func invalid(field, format string, args ...any) error {
-	e := models.Errorf(models.CodeValidation, format, args...)
+	e := circly.Errorf(circly.CodeValidation, format, args...)
 	return e.WithDetails(map[string]any{"field": field})
 }
 
@@ -129,7 +130,7 @@ func uuidParam(c *gin.Context, name string) (string, error) {
 func checkUUID(field, v string) (string, error) {
 	u, err := uuid.Parse(v)
 	if err != nil || len(v) != 36 {
-		return "", models.Errorf(models.CodeValidation, "%s must be a UUID", field).WithDetails(map[string]any{"field": field})
+		return "", circly.Errorf(circly.CodeValidation, "%s must be a UUID", field).WithDetails(map[string]any{"field": field})
 	}
 	return u.String(), nil
 }

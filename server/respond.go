@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"circly"
 	"circly/models"
 
 	"github.com/gin-gonic/gin"
@@ -14,46 +15,46 @@ import (
 )
 
 // statusOf is the one table from application codes to HTTP statuses.
-var statusOf = map[models.Code]int{
-	models.CodeValidation:         http.StatusBadRequest,
-	models.CodeMissingField:       http.StatusBadRequest,
-	models.CodeInvalidFormat:      http.StatusBadRequest,
-	models.CodeSelfVote:           http.StatusBadRequest,
-	models.CodeCircleTooSmall:     http.StatusBadRequest,
-	models.CodeUnauthorized:       http.StatusUnauthorized,
-	models.CodeInvalidToken:       http.StatusUnauthorized,
-	models.CodeTokenExpired:       http.StatusUnauthorized,
-	models.CodeForbidden:          http.StatusForbidden,
-	models.CodeNotCircleMember:    http.StatusForbidden,
-	models.CodeNotPollCreator:     http.StatusForbidden,
-	models.CodeNotPollVoter:       http.StatusForbidden,
-	models.CodeNotCircleCreator:   http.StatusForbidden,
-	models.CodeNotFound:           http.StatusNotFound,
-	models.CodeCircleNotFound:     http.StatusNotFound,
-	models.CodePollNotFound:       http.StatusNotFound,
-	models.CodeTemplateNotFound:   http.StatusNotFound,
-	models.CodeInviteNotFound:     http.StatusNotFound,
-	models.CodeAlreadyExists:      http.StatusConflict,
-	models.CodeAlreadyVoted:       http.StatusConflict,
-	models.CodeAlreadyMember:      http.StatusConflict,
-	models.CodeCircleFull:         http.StatusConflict,
-	models.CodeNicknameTaken:      http.StatusConflict,
-	models.CodePollClosed:         http.StatusConflict,
-	models.CodeTooManyActivePolls: http.StatusConflict,
-	models.CodePollHasVotes:       http.StatusConflict,
-	models.CodeInviteExpired:      http.StatusGone,
-	models.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
-	models.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
-	models.CodeRateLimited:        http.StatusTooManyRequests,
-	models.CodeTooManyPolls:       http.StatusTooManyRequests,
-	models.CodeInternal:           http.StatusInternalServerError,
-	models.CodeDatabase:           http.StatusInternalServerError,
-	models.CodeUnavailable:        http.StatusServiceUnavailable,
-	models.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+var statusOf = map[circly.Code]int{
+	circly.CodeValidation:         http.StatusBadRequest,
+	circly.CodeMissingField:       http.StatusBadRequest,
+	circly.CodeInvalidFormat:      http.StatusBadRequest,
+	circly.CodeSelfVote:           http.StatusBadRequest,
+	circly.CodeCircleTooSmall:     http.StatusBadRequest,
+	circly.CodeUnauthorized:       http.StatusUnauthorized,
+	circly.CodeInvalidToken:       http.StatusUnauthorized,
+	circly.CodeTokenExpired:       http.StatusUnauthorized,
+	circly.CodeForbidden:          http.StatusForbidden,
+	circly.CodeNotCircleMember:    http.StatusForbidden,
+	circly.CodeNotPollCreator:     http.StatusForbidden,
+	circly.CodeNotPollVoter:       http.StatusForbidden,
+	circly.CodeNotCircleCreator:   http.StatusForbidden,
+	circly.CodeNotFound:           http.StatusNotFound,
+	circly.CodeCircleNotFound:     http.StatusNotFound,
+	circly.CodePollNotFound:       http.StatusNotFound,
+	circly.CodeTemplateNotFound:   http.StatusNotFound,
+	circly.CodeInviteNotFound:     http.StatusNotFound,
+	circly.CodeAlreadyExists:      http.StatusConflict,
+	circly.CodeAlreadyVoted:       http.StatusConflict,
+	circly.CodeAlreadyMember:      http.StatusConflict,
+	circly.CodeCircleFull:         http.StatusConflict,
+	circly.CodeNicknameTaken:      http.StatusConflict,
+	circly.CodePollClosed:         http.StatusConflict,
+	circly.CodeTooManyActivePolls: http.StatusConflict,
+	circly.CodePollHasVotes:       http.StatusConflict,
+	circly.CodeInviteExpired:      http.StatusGone,
+	circly.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	circly.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	circly.CodeRateLimited:        http.StatusTooManyRequests,
+	circly.CodeTooManyPolls:       http.StatusTooManyRequests,
+	circly.CodeInternal:           http.StatusInternalServerError,
+	circly.CodeDatabase:           http.StatusInternalServerError,
+	circly.CodeUnavailable:        http.StatusServiceUnavailable,
+	circly.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
 }
 
 // StatusOf returns the HTTP status of an application code (500 for an unknown one).
-func StatusOf(code models.Code) int {
+func StatusOf(code circly.Code) int {
 	if s, ok := statusOf[code]; ok {
 		return s
 	}
@@ -61,7 +62,7 @@ func StatusOf(code models.Code) int {
 }
 
 type errorBody struct {
-	Code    models.Code    `json:"code"`
+	Code    circly.Code    `json:"code"`
 	Message string         `json:"message"`
 	Details map[string]any `json:"details,omitempty"`
 }
@@ -94,12 +95,12 @@ func okMessage(c *gin.Context, status int, data any, msg string) {
 // writeError turns any error into the error envelope. Client errors are logged at debug level;
 // everything else is an internal error, logged in full and answered without details.
 func (s *Server) writeError(c *gin.Context, err error) {
-	var e *models.Error
+	var e *circly.Error
 	if !errors.As(err, &e) {
 		switch {
 		case errors.Is(err, context.Canceled):
 			s.logger(c).Debug("request canceled")
-			e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
+			e = circly.Errorf(circly.CodeInternal, "something went wrong on our side; try again")
 		case models.Unavailable(err):
 			// An outage, not a defect: the client retries, and the operator's alert is the
 			// health check and the 503 ratio, not one error line per request.
@@ -108,7 +109,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		default:
 			s.logger(c).Error("internal error", zap.String("route", c.FullPath()), zap.Error(err))
 			s.reportError(c, err)
-			e = models.Errorf(models.CodeInternal, "something went wrong on our side; try again")
+			e = circly.Errorf(circly.CodeInternal, "something went wrong on our side; try again")
 		}
 	}
 	status := StatusOf(e.Code)
@@ -130,7 +131,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 // restart of PostgreSQL (seconds) is over by the first retry.
 const DatabaseRetryAfter = 5
 
-var errDatabaseUnavailable = models.Errorf(models.CodeUnavailable,
+var errDatabaseUnavailable = circly.Errorf(circly.CodeUnavailable,
 	"the service cannot reach its database; try again in a few seconds").WithDetails(map[string]any{
 	"reason": "database_unavailable", "retry_after_seconds": DatabaseRetryAfter,
 })

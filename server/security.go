@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
+	"circly"
 	"circly/config"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 )
@@ -69,7 +69,7 @@ func (s *Server) cors(origins []string) gin.HandlerFunc {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if !ok {
-				s.writeError(c, models.Errorf(models.CodeForbidden, "origin %q is not allowed", origin))
+				s.writeError(c, circly.Errorf(circly.CodeForbidden, "origin %q is not allowed", origin))
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", allowOrigin(anyOrigin, origin))

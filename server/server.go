@@ -3,6 +3,8 @@
 package server
 
 import (
+	"circly"
+
 	"context"
 	"net/http"
 	"sync/atomic"
@@ -12,7 +14,6 @@ import (
 	"circly/config"
 	"circly/hub"
 	"circly/metrics"
-	"circly/models"
 	"circly/ratelimit"
 	"circly/revoked"
 	"circly/storage"
@@ -122,10 +123,10 @@ func (s *Server) routes() *gin.Engine {
 		s.cors(s.cfg.CORSAllowedOrigins), s.rateLimit)
 	r.NoRoute(s.h(func(c *gin.Context) error {
 		// The path is not echoed: decoded, it is whatever the client smuggled in (`..%2f..`).
-		return models.Errorf(models.CodeNotFound, "no route serves this method and path")
+		return circly.Errorf(circly.CodeNotFound, "no route serves this method and path")
 	}))
 	r.NoMethod(s.h(func(c *gin.Context) error {
-		return models.Errorf(models.CodeMethodNotAllowed, "method %s is not allowed here", c.Request.Method)
+		return circly.Errorf(circly.CodeMethodNotAllowed, "method %s is not allowed here", c.Request.Method)
 	}))
 
 	r.GET("/health", s.health)

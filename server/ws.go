@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"circly"
 	"circly/frames"
 	"circly/hub"
 	"circly/models"
@@ -36,7 +37,7 @@ func (s *Server) pollLive(c *gin.Context) error {
 // cannot set headers on a WebSocket).
 func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	if s.hub == nil {
-		return models.Errorf(models.CodeUnavailable, "live updates are not available on this server")
+		return circly.Errorf(circly.CodeUnavailable, "live updates are not available on this server")
 	}
 	sess := hub.Session{Channels: channels, Authenticate: s.liveTokenUser}
 	if c.GetHeader("Authorization") != "" {
@@ -54,14 +55,14 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 			return errAccountGone()
 		case errors.Is(err, hub.ErrTooManyConnections):
 			limit := s.hub.MaxConnsPerUser()
-			return models.Errorf(models.CodeRateLimited, "at most %d live connections per user", limit).
+			return circly.Errorf(circly.CodeRateLimited, "at most %d live connections per user", limit).
 				WithDetails(map[string]any{"limit": limit, "retry_after_seconds": 5})
 		case err != nil:
-			return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
+			return circly.Errorf(circly.CodeUnavailable, "this server is shutting down; reconnect")
 		}
 		sess.UserID, sess.Release = userID, release
 	} else if s.hub.Draining() {
-		return models.Errorf(models.CodeUnavailable, "this server is shutting down; reconnect")
+		return circly.Errorf(circly.CodeUnavailable, "this server is shutting down; reconnect")
 	}
 
 	rw := &smallBuffers{ResponseWriter: c.Writer}

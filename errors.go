@@ -1,13 +1,12 @@
-package models
+package circly
 
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Code is an application error code from the API contract. Only the HTTP layer maps codes
-// to statuses.
+// to statuses; the live protocol's error frames carry the same strings.
 type Code string
 
 // Error codes of the contract.
@@ -76,7 +75,7 @@ func (e *Error) WithDetails(details map[string]any) *Error {
 	return &c
 }
 
-// Sentinel errors the store returns; compare with errors.Is.
+// Sentinel errors of the domain's rules; compare with errors.Is.
 var (
 	ErrNotFound           = Errorf(CodeNotFound, "not found")
 	ErrCircleNotFound     = Errorf(CodeCircleNotFound, "circle not found")
@@ -101,13 +100,3 @@ var (
 	ErrInvalidToken       = Errorf(CodeInvalidToken, "the token is invalid")
 	ErrUnauthorized       = Errorf(CodeUnauthorized, "authentication required")
 )
-
-// isConstraintError tells a unique or foreign-key violation apart from a real failure, on both
-// databases (PostgreSQL SQLSTATE 23xxx, SQLite "constraint failed").
-func isConstraintError(err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	return strings.Contains(s, "SQLSTATE 23") || strings.Contains(s, "constraint failed")
-}
