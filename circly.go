@@ -1,4 +1,5 @@
-// Package circly is the domain of the service, named after it: what its rules refuse, as the
-// error codes of the API contract and the errors that carry them. (The domain's types and rules
-// still live beside their SQL in package models; they move here next.)
+// Package circly is the domain of the service, named after it: circles and their members,
+// polls, ballots' tallies and results, notifications, reports, the product rules (Policy, Rank)
+// and the error codes of the API contract. It imports no infrastructure: package models keeps
+// these in SQL, package app runs the use cases on them.
 package circly

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"circly"
 	"context"
 
 	"circly/metrics"
@@ -52,7 +53,7 @@ func (s *Service) publish(ctx context.Context, m realtime.Message) {
 }
 
 // Vote records a ballot and, when it released a new tally, publishes that tally.
-func (s *Service) Vote(ctx context.Context, userID string, req models.VoteRequest) (models.VoteResult, error) {
+func (s *Service) Vote(ctx context.Context, userID string, req circly.VoteRequest) (circly.VoteResult, error) {
 	res, err := s.Store.Vote(ctx, userID, req)
 	if err != nil {
 		return res, err

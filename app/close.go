@@ -1,9 +1,8 @@
 package app
 
 import (
+	"circly"
 	"context"
-
-	"circly/models"
 )
 
 // PollClosedEventJSON is the data of a poll_closed event on circle:<id>.
@@ -35,29 +34,29 @@ func (s *Service) ClosePoll(ctx context.Context, pollID string) (closed bool, no
 // job's.
 
 // GetPoll returns a poll the user may see, closed first when it is due.
-func (s *Service) GetPoll(ctx context.Context, userID, pollID string) (models.Poll, error) {
+func (s *Service) GetPoll(ctx context.Context, userID, pollID string) (circly.Poll, error) {
 	p, err := s.Store.GetPoll(ctx, userID, pollID)
 	if err != nil || !p.Due(s.Store.Now()) {
 		return p, err
 	}
 	if _, _, err := s.ClosePoll(ctx, pollID); err != nil {
-		return models.Poll{}, err
+		return circly.Poll{}, err
 	}
 	return s.Store.GetPoll(ctx, userID, pollID)
 }
 
 // GetResults ranks a poll's released tally (closing the poll first when it is due).
-func (s *Service) GetResults(ctx context.Context, userID, pollID string) (models.Results, error) {
+func (s *Service) GetResults(ctx context.Context, userID, pollID string) (circly.Results, error) {
 	p, err := s.GetPoll(ctx, userID, pollID)
 	if err != nil {
-		return models.Results{}, err
+		return circly.Results{}, err
 	}
-	return models.Rank(p), nil
+	return circly.Rank(p), nil
 }
 
 // ListPolls lists the polls of the user's circles, after closing those that are due, so a list
 // never shows a finished poll as open.
-func (s *Service) ListPolls(ctx context.Context, userID string, f models.PollFilter, page models.Page) ([]models.Poll, int64, error) {
+func (s *Service) ListPolls(ctx context.Context, userID string, f circly.PollFilter, page circly.Page) ([]circly.Poll, int64, error) {
 	due, err := s.Store.DuePollsOf(ctx, userID)
 	if err != nil {
 		return nil, 0, err

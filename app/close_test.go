@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"circly"
 	"context"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ import (
 func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		st := models.NewStore(db, models.DefaultPolicy(), testkit.Ballots())
+		st := models.NewStore(db, circly.DefaultPolicy(), testkit.Ballots())
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
@@ -26,12 +27,12 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 		svc := app.New(st, rec, nil)
 
 		users, c := circleOfThree(t, st, "app-close-")
-		p, err := svc.CreatePoll(ctx, users[0].ID, models.CreatePollRequest{CircleID: c.ID,
+		p, err := svc.CreatePoll(ctx, users[0].ID, circly.CreatePollRequest{CircleID: c.ID,
 			TemplateID: "00000000-0000-4000-8000-000000000001", Deadline: now.Add(time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.Vote(ctx, users[1].ID, models.VoteRequest{PollID: p.ID, OptionID: p.Options[1].ID}); err != nil {
+		if _, err := svc.Vote(ctx, users[1].ID, circly.VoteRequest{PollID: p.ID, OptionID: p.Options[1].ID}); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -42,7 +43,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 		if err != nil || !got.IsClosed {
 			t.Fatalf("read after the deadline: closed=%v err=%v", got.IsClosed, err)
 		}
-		list, _, err := svc.ListPolls(ctx, users[1].ID, models.PollFilter{Status: "closed"}, models.Page{Limit: 10})
+		list, _, err := svc.ListPolls(ctx, users[1].ID, circly.PollFilter{Status: "closed"}, circly.Page{Limit: 10})
 		if err != nil || len(list) != 1 {
 			t.Fatalf("closed polls after the deadline: %v %v", list, err)
 		}
@@ -72,7 +73,7 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 func TestEveryReadClosesADuePoll(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
-		policy := models.DefaultPolicy()
+		policy := circly.DefaultPolicy()
 		policy.PollOpenLimit, policy.PollDailyLimit = 0, 0
 		st := models.NewStore(db, policy, testkit.Ballots())
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
@@ -91,13 +92,13 @@ func TestEveryReadClosesADuePoll(t *testing.T) {
 			{"results", func(id string) error { _, err := svc.GetResults(ctx, users[1].ID, id); return err }},
 			{"poll", func(id string) error { _, err := svc.GetPoll(ctx, users[1].ID, id); return err }},
 			{"list", func(string) error {
-				_, _, err := svc.ListPolls(ctx, users[1].ID, models.PollFilter{Status: "all"}, models.Page{Limit: 10})
+				_, _, err := svc.ListPolls(ctx, users[1].ID, circly.PollFilter{Status: "all"}, circly.Page{Limit: 10})
 				return err
 			}},
 		}
 		ids := make([]string, len(reads))
 		for i := range reads {
-			p, err := svc.CreatePoll(ctx, users[0].ID, models.CreatePollRequest{CircleID: c.ID,
+			p, err := svc.CreatePoll(ctx, users[0].ID, circly.CreatePollRequest{CircleID: c.ID,
 				TemplateID: "00000000-0000-4000-8000-000000000001", Deadline: now.Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
@@ -126,10 +127,10 @@ func TestEveryReadClosesADuePoll(t *testing.T) {
 
 // circleOfThree logs in three devices (prefix a, b, c) and forms a circle of them, the first
 // its creator (m0), the others m1 and m2.
-func circleOfThree(t *testing.T, st *models.Store, prefix string) ([]models.User, models.Circle) {
+func circleOfThree(t *testing.T, st *models.Store, prefix string) ([]circly.User, circly.Circle) {
 	t.Helper()
 	ctx := context.Background()
-	var users []models.User
+	var users []circly.User
 	for i := range 3 {
 		u, err := st.DeviceLogin(ctx, prefix+string(rune('a'+i)), "ios", nil)
 		if err != nil {
@@ -142,7 +143,7 @@ func circleOfThree(t *testing.T, st *models.Store, prefix string) ([]models.User
 		t.Fatal(err)
 	}
 	for i, u := range users[1:] {
-		if _, _, err := st.JoinCircle(ctx, u.ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "m" + string(rune('1'+i))}); err != nil {
+		if _, _, err := st.JoinCircle(ctx, u.ID, circly.JoinRequest{InviteCode: *c.InviteCode, Nickname: "m" + string(rune('1'+i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,10 +1,10 @@
 package app
 
 import (
+	"circly"
 	"encoding/json"
 
 	"circly/frames"
-	"circly/models"
 	"circly/realtime"
 )
 
@@ -20,14 +20,14 @@ func encode(v any) json.RawMessage {
 }
 
 // TallyMessage is a released tally on poll:<id>.
-func TallyMessage(t models.Tally) realtime.Message {
+func TallyMessage(t circly.Tally) realtime.Message {
 	ch := realtime.PollChannel(t.PollID)
 	return realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: t.Version,
 		Type: frames.TypeTally, Data: encode(TallyView(t))}
 }
 
 // PollClosedMessage is the final results on poll:<id>.
-func PollClosedMessage(r models.Results) realtime.Message {
+func PollClosedMessage(r circly.Results) realtime.Message {
 	ch := realtime.PollChannel(r.PollID)
 	return realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: r.Version,
 		Type: frames.TypePollClosed, Data: encode(ResultsView(r))}

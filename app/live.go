@@ -1,10 +1,9 @@
 package app
 
 import (
+	"circly"
 	"context"
 	"time"
-
-	"circly/models"
 
 	"go.uber.org/zap"
 )
@@ -36,7 +35,7 @@ type CircleDeletedJSON struct {
 
 // CreatePoll opens a poll and announces it on its circle; its poll_start notifications are
 // written in the poll's transaction and announced on each recipient's user: channel.
-func (s *Service) CreatePoll(ctx context.Context, userID string, req models.CreatePollRequest) (models.Poll, error) {
+func (s *Service) CreatePoll(ctx context.Context, userID string, req circly.CreatePollRequest) (circly.Poll, error) {
 	p, notes, err := s.Store.CreatePollWithNotifications(ctx, userID, req)
 	if err != nil {
 		return p, err
@@ -48,7 +47,7 @@ func (s *Service) CreatePoll(ctx context.Context, userID string, req models.Crea
 }
 
 // JoinCircle adds the user to a circle and announces the new member.
-func (s *Service) JoinCircle(ctx context.Context, userID string, req models.JoinRequest) (models.Circle, models.Member, error) {
+func (s *Service) JoinCircle(ctx context.Context, userID string, req circly.JoinRequest) (circly.Circle, circly.Member, error) {
 	c, m, err := s.Store.JoinCircle(ctx, userID, req)
 	if err != nil {
 		return c, m, err
@@ -59,7 +58,7 @@ func (s *Service) JoinCircle(ctx context.Context, userID string, req models.Join
 
 // LeaveCircle ends the user's membership, announces it and ends the user's live
 // subscriptions to the circle and its polls on every replica.
-func (s *Service) LeaveCircle(ctx context.Context, userID, circleID string) (models.Member, error) {
+func (s *Service) LeaveCircle(ctx context.Context, userID, circleID string) (circly.Member, error) {
 	m, err := s.Store.LeaveCircle(ctx, userID, circleID)
 	if err != nil {
 		return m, err
@@ -71,7 +70,7 @@ func (s *Service) LeaveCircle(ctx context.Context, userID, circleID string) (mod
 
 // RemoveMember ends another member's membership (creator only), ends the removed user's live
 // subscriptions on every replica and announces it.
-func (s *Service) RemoveMember(ctx context.Context, userID, circleID, memberID string) (models.Member, error) {
+func (s *Service) RemoveMember(ctx context.Context, userID, circleID, memberID string) (circly.Member, error) {
 	m, err := s.Store.RemoveMember(ctx, userID, circleID, memberID)
 	if err != nil {
 		return m, err

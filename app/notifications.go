@@ -1,10 +1,9 @@
 package app
 
 import (
+	"circly"
 	"context"
 	"time"
-
-	"circly/models"
 )
 
 // NotificationDataJSON links a notification to its poll.
@@ -25,7 +24,7 @@ type NotificationJSON struct {
 }
 
 // NotificationView converts a store notification to its API shape.
-func NotificationView(n models.Notification) NotificationJSON {
+func NotificationView(n circly.Notification) NotificationJSON {
 	return NotificationJSON{ID: n.ID, Type: n.Type, Title: n.Title, Message: n.Message,
 		Data: NotificationDataJSON{PollID: n.PollID, CircleID: n.CircleID}, IsRead: n.IsRead,
 		CreatedAt: n.CreatedAt.UTC().Format(time.RFC3339)}
@@ -34,7 +33,7 @@ func NotificationView(n models.Notification) NotificationJSON {
 // announceNotifications tells each recipient's live connections about a new notification. The
 // rows (and their pushes) are already committed; a lost message is recovered by the unread
 // count of the user: snapshot and the list endpoint.
-func (s *Service) announceNotifications(ctx context.Context, notes []models.Notification) {
+func (s *Service) announceNotifications(ctx context.Context, notes []circly.Notification) {
 	for _, n := range notes {
 		s.publish(ctx, NotificationMessage(n.UserID, NotificationView(n)))
 	}

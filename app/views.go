@@ -1,6 +1,6 @@
 package app
 
-import "circly/models"
+import "circly"
 
 // OptionCountJSON is one option's released count.
 type OptionCountJSON struct {
@@ -18,7 +18,7 @@ type TallyJSON struct {
 }
 
 // TallyView converts a store tally to its API shape.
-func TallyView(t models.Tally) TallyJSON {
+func TallyView(t circly.Tally) TallyJSON {
 	out := TallyJSON{PollID: t.PollID, Version: t.Version, TotalVotes: t.TotalVotes, IsClosed: t.IsClosed,
 		Options: make([]OptionCountJSON, len(t.Options))}
 	for i, o := range t.Options {
@@ -47,13 +47,13 @@ type ResultsJSON struct {
 	Winner       *ResultJSON  `json:"winner"`
 }
 
-func resultView(r models.Result) ResultJSON {
+func resultView(r circly.Result) ResultJSON {
 	return ResultJSON{OptionID: r.OptionID, MemberNickname: r.MemberNickname, VoteCount: r.VoteCount,
 		Percentage: r.Percentage, Rank: r.Rank}
 }
 
 // ResultsView converts store results to their API shape.
-func ResultsView(r models.Results) ResultsJSON {
+func ResultsView(r circly.Results) ResultsJSON {
 	out := ResultsJSON{PollID: r.PollID, QuestionText: r.QuestionText, TotalVotes: r.TotalVotes, IsClosed: r.IsClosed,
 		Version: r.Version, Results: make([]ResultJSON, len(r.Results))}
 	for i, x := range r.Results {

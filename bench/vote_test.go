@@ -14,6 +14,7 @@ package bench_test
 
 import (
 	"bytes"
+	"circly"
 	"context"
 	"fmt"
 	"io"
@@ -105,7 +106,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	policy := models.DefaultPolicy()
+	policy := circly.DefaultPolicy()
 	policy.TallyReleaseBatch = batch
 	policy.PollOpenLimit = 0
 	policy.PollDailyLimit = 0
@@ -115,7 +116,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 
-	tpls, _, err := store.ListTemplates(ctx, "", models.Page{Limit: 1})
+	tpls, _, err := store.ListTemplates(ctx, "", circly.Page{Limit: 1})
 	if err != nil || len(tpls) == 0 {
 		tb.Fatalf("no question template (%v)", err)
 	}
@@ -229,7 +230,7 @@ func setupCircle(ctx context.Context, db *models.DB, store *models.Store, tokens
 		return nil, fmt.Errorf("creator membership: %w", err)
 	}
 	for j := 1; j < membersPerCircle; j++ {
-		_, m, err := store.JoinCircle(ctx, users[j], models.JoinRequest{InviteCode: *c.InviteCode, Nickname: fmt.Sprintf("m%d", j)})
+		_, m, err := store.JoinCircle(ctx, users[j], circly.JoinRequest{InviteCode: *c.InviteCode, Nickname: fmt.Sprintf("m%d", j)})
 		if err != nil {
 			return nil, fmt.Errorf("join circle: %w", err)
 		}
@@ -237,7 +238,7 @@ func setupCircle(ctx context.Context, db *models.DB, store *models.Store, tokens
 	}
 	jobs := make([]voteJob, 0, polls*membersPerCircle)
 	for p := range polls {
-		poll, err := store.CreatePoll(ctx, users[0], models.CreatePollRequest{
+		poll, err := store.CreatePoll(ctx, users[0], circly.CreatePollRequest{
 			CircleID: c.ID, TemplateID: templateID, Deadline: store.Now().Add(24 * time.Hour),
 		})
 		if err != nil {

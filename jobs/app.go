@@ -1,10 +1,9 @@
 package jobs
 
 import (
+	"circly"
 	"context"
 	"time"
-
-	"circly/models"
 )
 
 // App is what the jobs ask of the layer below them (app.Service implements it): the use cases
@@ -22,14 +21,14 @@ type App interface {
 	FoldTemplateUses(ctx context.Context) (int64, error)
 
 	// push outbox
-	ClaimPushes(ctx context.Context, limit int, lease time.Duration) ([]models.PushJob, error)
+	ClaimPushes(ctx context.Context, limit int, lease time.Duration) ([]circly.PushJob, error)
 	CountPush(ctx context.Context, notificationID, userID, day string, maxPerDay int) (bool, error)
 	HoldPush(ctx context.Context, notificationID string, until time.Time) error
 	MarkPushSent(ctx context.Context, notificationID, token, ticketID string) error
 	RetryPush(ctx context.Context, notificationID string, at time.Time, reason string) error
 	FailPush(ctx context.Context, notificationID, reason string) error
 	SettlePush(ctx context.Context, notificationID, status, reason string) error
-	PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time, limit int) ([]models.SentPush, error)
+	PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time, limit int) ([]circly.SentPush, error)
 	RecordPushReceipt(ctx context.Context, notificationID, status, errCode string) error
 	DeactivatePushToken(ctx context.Context, userID, token string) (bool, error)
 

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"circly"
 	"context"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func (e *dispatchEnv) run(name string) jobs.Counts {
 	return c
 }
 
-func (e *dispatchEnv) records(m member) []models.PushRecord {
+func (e *dispatchEnv) records(m member) []circly.PushRecord {
 	e.t.Helper()
 	r, err := e.store.PushRecords(e.ctx, m.User.ID)
 	if err != nil {
@@ -115,7 +116,7 @@ func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
 		c := e.circle(3)
 		quiet := c.Members[1]
 		on, start, end := true, 22, 8
-		if _, err := e.store.UpdateNotificationSettings(e.ctx, quiet.User.ID, models.SettingsUpdate{
+		if _, err := e.store.UpdateNotificationSettings(e.ctx, quiet.User.ID, circly.SettingsUpdate{
 			QuietHoursEnabled: &on, QuietStartHour: &start, QuietEndHour: &end}); err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestDailyCapDropsLaterPushes(t *testing.T) {
 		c := e.circle(3)
 		capped := c.Members[1]
 		limit := 2
-		if _, err := e.store.UpdateNotificationSettings(e.ctx, capped.User.ID, models.SettingsUpdate{MaxNotificationsPerDay: &limit}); err != nil {
+		if _, err := e.store.UpdateNotificationSettings(e.ctx, capped.User.ID, circly.SettingsUpdate{MaxNotificationsPerDay: &limit}); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
@@ -199,7 +200,7 @@ func TestTypeTurnedOffGetsNoPush(t *testing.T) {
 		c := e.circle(3)
 		picky := c.Members[1]
 		off := false
-		if _, err := e.store.UpdateNotificationSettings(e.ctx, picky.User.ID, models.SettingsUpdate{PollStartEnabled: &off}); err != nil {
+		if _, err := e.store.UpdateNotificationSettings(e.ctx, picky.User.ID, circly.SettingsUpdate{PollStartEnabled: &off}); err != nil {
 			t.Fatal(err)
 		}
 		p := e.poll(c, e.clock.Now().Add(time.Hour))
@@ -304,7 +305,7 @@ func TestHeldNewsOfAnEndedPollIsNotPushed(t *testing.T) {
 		c := e.circle(3)
 		sleeper := c.Members[1]
 		on := true
-		if _, err := e.store.UpdateNotificationSettings(e.ctx, sleeper.User.ID, models.SettingsUpdate{QuietHoursEnabled: &on}); err != nil {
+		if _, err := e.store.UpdateNotificationSettings(e.ctx, sleeper.User.ID, circly.SettingsUpdate{QuietHoursEnabled: &on}); err != nil {
 			t.Fatal(err)
 		}
 		p := e.poll(c, e.clock.Now().Add(time.Hour)) // ends at midnight, in the quiet hours

@@ -35,7 +35,7 @@ type fixture struct {
 }
 
 type member struct {
-	User  models.User
+	User  circly.User
 	Token string // push token
 }
 
@@ -55,7 +55,7 @@ func (f *fixture) user(withToken bool) member {
 	m := member{User: u}
 	if withToken {
 		m.Token = fmt.Sprintf("ExponentPushToken[%s]", u.ID[:18])
-		if _, err := f.store.UpdateUser(f.ctx, u.ID, models.UserUpdate{PushToken: &m.Token}); err != nil {
+		if _, err := f.store.UpdateUser(f.ctx, u.ID, circly.UserUpdate{PushToken: &m.Token}); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func (f *fixture) circle(n int) circleFx {
 	fx := circleFx{ID: c.ID, Members: []member{creator}}
 	for i := 1; i < n; i++ {
 		m := f.user(true)
-		if _, _, err := f.store.JoinCircle(f.ctx, m.User.ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: fmt.Sprintf("m%d", i)}); err != nil {
+		if _, _, err := f.store.JoinCircle(f.ctx, m.User.ID, circly.JoinRequest{InviteCode: *c.InviteCode, Nickname: fmt.Sprintf("m%d", i)}); err != nil {
 			f.t.Fatal(err)
 		}
 		fx.Members = append(fx.Members, m)
@@ -82,17 +82,17 @@ func (f *fixture) circle(n int) circleFx {
 }
 
 // poll opens a poll by the circle's creator with the given deadline.
-func (f *fixture) poll(c circleFx, deadline time.Time) models.Poll {
+func (f *fixture) poll(c circleFx, deadline time.Time) circly.Poll {
 	f.t.Helper()
-	p, err := f.app.CreatePoll(f.ctx, c.Members[0].User.ID, models.CreatePollRequest{CircleID: c.ID, TemplateID: templateID, Deadline: deadline})
+	p, err := f.app.CreatePoll(f.ctx, c.Members[0].User.ID, circly.CreatePollRequest{CircleID: c.ID, TemplateID: templateID, Deadline: deadline})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return p
 }
 
-func (f *fixture) vote(m member, p models.Poll, option int) error {
-	_, err := f.app.Vote(f.ctx, m.User.ID, models.VoteRequest{PollID: p.ID, OptionID: p.Options[option].ID})
+func (f *fixture) vote(m member, p circly.Poll, option int) error {
+	_, err := f.app.Vote(f.ctx, m.User.ID, circly.VoteRequest{PollID: p.ID, OptionID: p.Options[option].ID})
 	return err
 }
 
@@ -111,8 +111,8 @@ func pushClient(srv *pushtest.Server) *push.Client {
 }
 
 // testPolicy lets polls last a couple of seconds and lifts the poll limits.
-func testPolicy() models.Policy {
-	p := models.DefaultPolicy()
+func testPolicy() circly.Policy {
+	p := circly.DefaultPolicy()
 	p.PollMinDuration = time.Second
 	p.PollOpenLimit, p.PollDailyLimit = 0, 0
 	p.TallyReleaseBatch = 3

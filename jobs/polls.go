@@ -1,11 +1,11 @@
 package jobs
 
 import (
+	"circly"
 	"context"
 	"time"
 
 	"circly/metrics"
-	"circly/models"
 )
 
 // closeBatch is how many due polls one query returns; a run keeps going while polls are due.
@@ -71,8 +71,8 @@ func (r *Runner) Reminders(ctx context.Context) (Counts, error) {
 	c := Counts{}
 	// Soonest reminder first: when both are due (the job was down), the later one is sent and
 	// the earlier one is recorded as passed.
-	for i := len(models.DeadlineReminders) - 1; i >= 0; i-- {
-		minutes := models.DeadlineReminders[i]
+	for i := len(circly.DeadlineReminders) - 1; i >= 0; i-- {
+		minutes := circly.DeadlineReminders[i]
 		ids, err := r.app.DueReminders(ctx, minutes, reminderBatch)
 		if err != nil {
 			return c, err

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"circly"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 	}
 	c["claimed"] = len(claimed)
 	now := r.app.Now()
-	var send []models.PushJob
+	var send []circly.PushJob
 	for _, j := range claimed {
 		switch {
 		case j.CircleDeleted:
@@ -53,7 +54,7 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 			err = r.settle(ctx, c, j, models.PushSkipped, reasonNoToken)
 		case !j.Settings.PushEnabled(j.Type):
 			err = r.settle(ctx, c, j, models.PushSkipped, reasonTypeDisabled)
-		case j.PollOver && (j.Type == models.NotifyPollStart || j.Type == models.NotifyPollDeadline):
+		case j.PollOver && (j.Type == circly.NotifyPollStart || j.Type == circly.NotifyPollDeadline):
 			// "A poll started" or "ends soon" held past the end of the poll (quiet hours, an
 			// outage) would only mislead; the in-app row stays.
 			err = r.settle(ctx, c, j, models.PushSkipped, reasonPollOver)
@@ -105,20 +106,20 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 	return c, nil
 }
 
-func (r *Runner) settle(ctx context.Context, c Counts, j models.PushJob, status, reason string) error {
+func (r *Runner) settle(ctx context.Context, c Counts, j circly.PushJob, status, reason string) error {
 	c[status+"_"+reason]++
 	return r.app.SettlePush(ctx, j.NotificationID, status, reason)
 }
 
 // message is the push of a notification: its title and text, and data the app routes with.
-func message(j models.PushJob) push.Message {
+func message(j circly.PushJob) push.Message {
 	return push.Message{
 		To: j.Token, Title: j.Title, Body: j.Message, Sound: "default", Priority: push.PriorityHigh,
 		Data: map[string]string{"type": j.Type, "poll_id": j.PollID, "circle_id": j.CircleID, "url": "circly://poll/" + j.PollID},
 	}
 }
 
-func (r *Runner) recordTicket(ctx context.Context, c Counts, j models.PushJob, t push.Ticket) error {
+func (r *Runner) recordTicket(ctx context.Context, c Counts, j circly.PushJob, t push.Ticket) error {
 	switch {
 	case t.Status == push.StatusOK:
 		c["sent"]++
@@ -143,7 +144,7 @@ func (r *Runner) recordTicket(ctx context.Context, c Counts, j models.PushJob, t
 
 // retryOrFail puts a push whose request failed back for a later attempt, with exponential
 // backoff, or fails it for good when the error is final or the attempts are spent.
-func (r *Runner) retryOrFail(ctx context.Context, c Counts, j models.PushJob, sendErr error) error {
+func (r *Runner) retryOrFail(ctx context.Context, c Counts, j circly.PushJob, sendErr error) error {
 	if sendErr == nil {
 		sendErr = errors.New("the push service returned fewer tickets than messages")
 	}

@@ -1,9 +1,8 @@
 package jobs
 
 import (
+	"circly"
 	"time"
-
-	"circly/models"
 )
 
 // The user's clock decides quiet hours and the daily cap: both are read in their IANA timezone.
@@ -23,7 +22,7 @@ func localDay(now time.Time, loc *time.Location) string { return now.In(loc).For
 // quietUntil tells whether now falls in the user's quiet hours and, if so, when they end. Quiet
 // hours run from quiet_start_hour:00 up to quiet_end_hour:00 local time, across midnight when
 // the start is later than the end (22 → 8).
-func quietUntil(now time.Time, ns models.NotificationSettings, loc *time.Location) (time.Time, bool) {
+func quietUntil(now time.Time, ns circly.NotificationSettings, loc *time.Location) (time.Time, bool) {
 	if !ns.QuietHoursEnabled || ns.QuietStartHour == ns.QuietEndHour {
 		return time.Time{}, false
 	}

@@ -112,7 +112,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	}
 	f := &fixture{t: t, ctx: context.Background(), db: firstDB, store: reps[0].store, app: reps[0].app}
 
-	var polls []models.Poll
+	var polls []circly.Poll
 	for range 4 {
 		c := f.circle(4)
 		for k := range 2 {

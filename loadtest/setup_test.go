@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"circly"
 	"context"
 	"net/http/httptest"
 	"strings"
@@ -36,7 +37,7 @@ func newServerWith(t *testing.T, settings map[string]string) *REST {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := models.DefaultPolicy()
+	policy := circly.DefaultPolicy()
 	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = cfg.TallyReleaseBatch, cfg.PollOpenLimit, cfg.PollDailyLimit
 	srv := server.New(server.Deps{Config: cfg, App: app.New(models.NewStore(db, policy, testkit.Ballots()), nil, nil), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
 	ts := httptest.NewServer(srv.Handler())

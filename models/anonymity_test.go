@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"circly"
 	"fmt"
 	"sort"
 	"strings"
@@ -138,7 +139,7 @@ func TestNoRowLinksVoterToChoice(t *testing.T) {
 		for i := 1; i < 8; i++ {
 			target := fx.Members[i%7+1] // 1→2, 2→3, …, 7→1
 			opt := optionOf(t, p, target.ID)
-			req := models.VoteRequest{PollID: p.ID, OptionID: opt}
+			req := circly.VoteRequest{PollID: p.ID, OptionID: opt}
 			if i%2 == 0 {
 				req.IdempotencyKey = fmt.Sprintf("retry-%d", i)
 			}
@@ -219,7 +220,7 @@ func TestVoteLeavesOptionRowsUntouched(t *testing.T) {
 		if i%2 == 1 {
 			target = fx.Members[3].ID
 		}
-		req := models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, target)}
+		req := circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, target)}
 		if i == 1 {
 			req.IdempotencyKey = "k"
 		}

@@ -62,7 +62,7 @@ func pickBatch(waiting [][]byte, own []byte, batch int) [][]byte {
 // circly_open in one round trip; when another opener took one of them first it picks again in
 // a transaction of its own (openBox). opened is false when its ballot was opened by another
 // opener; t is then the current tally.
-func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting [][]byte) (t Tally, opened bool, err error) {
+func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting [][]byte) (t circly.Tally, opened bool, err error) {
 	take := pickBatch(waiting, own, s.policy.TallyReleaseBatch)
 	if s.dialect != Postgres || take == nil {
 		return s.openBox(ctx, pollID, own, openOwnBatch)
@@ -70,11 +70,11 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 	db := s.conn(ctx)
 	ids, err := s.optionIDs(db, pollID)
 	if err != nil {
-		return Tally{}, false, err
+		return circly.Tally{}, false, err
 	}
 	add, err := s.countBallots(pollID, ids, make([]int, len(ids)), take)
 	if err != nil {
-		return Tally{}, false, err
+		return circly.Tally{}, false, err
 	}
 	var r struct {
 		OOpened          bool
@@ -90,7 +90,7 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 		return s.openBox(ctx, pollID, own, openOwnBatch)
 	}
 	if err != nil {
-		return Tally{}, false, err
+		return circly.Tally{}, false, err
 	}
 	if !r.OOpened {
 		t, err := s.Tally(ctx, pollID)
@@ -98,7 +98,7 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 	}
 	counts, err := parseCounts(r.OReleasedCounts)
 	if err != nil {
-		return Tally{}, false, err
+		return circly.Tally{}, false, err
 	}
 	return tallyOf(pollID, r.OReleasedVersion, r.OReleasedTotal, false, ids, counts), true, nil
 }
@@ -107,7 +107,7 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 // row, deletes the ballots it opens, counts them into the released tally and bumps its version.
 // Openers of one poll take turns on the row lock and each ballot is deleted once, so each is
 // counted exactly once, on any replica.
-func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode openMode) (t Tally, opened bool, err error) {
+func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode openMode) (t circly.Tally, opened bool, err error) {
 	batch := s.policy.TallyReleaseBatch
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		r, ok, err := s.lockRelease(tx, pollID)
@@ -163,7 +163,7 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 
 // OpenBallots opens every whole batch waiting in a poll's box (the opening job's step, for
 // batches whose vote could not open them). released tells whether a new tally came out.
-func (s *Store) OpenBallots(ctx context.Context, pollID string) (t Tally, released bool, err error) {
+func (s *Store) OpenBallots(ctx context.Context, pollID string) (t circly.Tally, released bool, err error) {
 	return s.openBox(ctx, pollID, nil, openAllBatches)
 }
 
@@ -300,19 +300,8 @@ func (s *Store) OpenAllBallots(ctx context.Context) (polls int, err error) {
 	return polls, nil
 }
 
-// PollAudit is a poll's bookkeeping, for invariant checks: the participants must always equal
-// the released votes plus the ballots waiting in the box, and the released counts must add up
-// to the released total.
-type PollAudit struct {
-	Participants int
-	Waiting      int // sealed ballots not yet opened
-	Released     int // released_total
-	CountSum     int // sum of the released counts
-	Counts       []int
-}
-
 // AuditPoll reads a poll's bookkeeping. It is for operators and tests.
-func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error) {
+func (s *Store) AuditPoll(ctx context.Context, pollID string) (circly.PollAudit, error) {
 	db := s.conn(ctx)
 	var p struct {
 		ReleasedTotal  int
@@ -324,13 +313,13 @@ func (s *Store) AuditPoll(ctx context.Context, pollID string) (PollAudit, error)
 			(SELECT count(*) FROM poll_participants pp WHERE pp.poll_id = p.id) AS participants,
 			(SELECT count(*) FROM ballots b WHERE b.poll_id = p.id) AS waiting
 		FROM polls p WHERE id = ?`, pollID).Take(&p).Error; err != nil {
-		return PollAudit{}, notFound(err, circly.ErrPollNotFound)
+		return circly.PollAudit{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
 	if err != nil {
-		return PollAudit{}, err
+		return circly.PollAudit{}, err
 	}
-	a := PollAudit{Participants: p.Participants, Waiting: p.Waiting, Released: p.ReleasedTotal, Counts: counts}
+	a := circly.PollAudit{Participants: p.Participants, Waiting: p.Waiting, Released: p.ReleasedTotal, Counts: counts}
 	for _, c := range counts {
 		a.CountSum += c
 	}

@@ -20,42 +20,6 @@ const (
 	RoleMember  = "member"
 )
 
-// InviteAlphabet has no letters that read alike (no I, O, 0 or 1).
-const InviteAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-// InviteCodeLength is the length of an invite code.
-const InviteCodeLength = 6
-
-// Circle is a group of friends, as one member sees it.
-type Circle struct {
-	ID              string
-	Name            string
-	MaxMembers      int
-	MemberCount     int
-	ActivePolls     int
-	Role            string // the viewer's role
-	InviteCode      *string
-	InviteLinkID    *string
-	InviteExpiresAt *time.Time
-	CreatedAt       time.Time
-}
-
-// Member is one membership of a circle.
-type Member struct {
-	ID       string
-	CircleID string
-	UserID   *string
-	Nickname string
-	Role     string
-	JoinedAt time.Time
-}
-
-// CircleDetail is a circle with its current members.
-type CircleDetail struct {
-	Circle
-	Members []Member
-}
-
 // memberColumns selects a Member from circle_members.
 const memberColumns = `id, circle_id, user_id, nickname, role, joined_at`
 
@@ -65,11 +29,11 @@ const circleColumns = `c.id, c.name, c.max_members, c.member_count, m.role, c.in
 	(SELECT count(*) FROM polls p WHERE p.circle_id = c.id AND p.closed_at IS NULL AND p.deadline > ?) AS active_polls`
 
 func newInviteCode() string {
-	b := make([]byte, InviteCodeLength)
-	n := big.NewInt(int64(len(InviteAlphabet)))
+	b := make([]byte, circly.InviteCodeLength)
+	n := big.NewInt(int64(len(circly.InviteAlphabet)))
 	for i := range b {
 		k, _ := rand.Int(rand.Reader, n)
-		b[i] = InviteAlphabet[k.Int64()]
+		b[i] = circly.InviteAlphabet[k.Int64()]
 	}
 	return string(b)
 }
@@ -90,7 +54,7 @@ func (s *Store) freshInvite(tx *gorm.DB) (code, link string, err error) {
 }
 
 // CreateCircle makes a circle with the user as its creator and first member.
-func (s *Store) CreateCircle(ctx context.Context, userID, name string, maxMembers int, nickname string) (Circle, error) {
+func (s *Store) CreateCircle(ctx context.Context, userID, name string, maxMembers int, nickname string) (circly.Circle, error) {
 	id := uuid.NewString()
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
@@ -110,19 +74,19 @@ func (s *Store) CreateCircle(ctx context.Context, userID, name string, maxMember
 			VALUES (?, ?, ?, ?, ?, 1, ?)`, uuid.NewString(), id, userID, nickname, RoleCreator, now).Error
 	})
 	if err != nil {
-		return Circle{}, err
+		return circly.Circle{}, err
 	}
 	return s.circleFor(s.conn(ctx), id, userID)
 }
 
 // circleFor loads a circle as seen by one of its active members.
-func (s *Store) circleFor(db *gorm.DB, circleID, userID string) (Circle, error) {
-	var c Circle
+func (s *Store) circleFor(db *gorm.DB, circleID, userID string) (circly.Circle, error) {
+	var c circly.Circle
 	err := db.Raw(`SELECT `+circleColumns+` FROM circles c
 		JOIN circle_members m ON m.circle_id = c.id AND m.user_id = ? AND m.left_at IS NULL
 		WHERE c.id = ? AND c.deleted_at IS NULL`, s.Now(), userID, circleID).Take(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Circle{}, s.circleAccessError(db, circleID)
+		return circly.Circle{}, s.circleAccessError(db, circleID)
 	}
 	return c, err
 }
@@ -140,14 +104,14 @@ func (s *Store) circleAccessError(db *gorm.DB, circleID string) error {
 }
 
 // ListCircles returns the circles the user belongs to, newest membership first.
-func (s *Store) ListCircles(ctx context.Context, userID string, page Page) ([]Circle, int64, error) {
+func (s *Store) ListCircles(ctx context.Context, userID string, page circly.Page) ([]circly.Circle, int64, error) {
 	db := s.conn(ctx)
 	var total int64
 	if err := db.Raw(`SELECT count(*) FROM circle_members m JOIN circles c ON c.id = m.circle_id
 		WHERE m.user_id = ? AND m.left_at IS NULL AND c.deleted_at IS NULL`, userID).Scan(&total).Error; err != nil {
 		return nil, 0, err
 	}
-	circles := []Circle{}
+	circles := []circly.Circle{}
 	err := db.Raw(`SELECT `+circleColumns+` FROM circle_members m JOIN circles c ON c.id = m.circle_id
 		WHERE m.user_id = ? AND m.left_at IS NULL AND c.deleted_at IS NULL
 		ORDER BY m.joined_at DESC, c.id LIMIT ? OFFSET ?`, s.Now(), userID, page.Limit, page.Offset).Scan(&circles).Error
@@ -155,41 +119,41 @@ func (s *Store) ListCircles(ctx context.Context, userID string, page Page) ([]Ci
 }
 
 // GetCircle returns a circle and its members to one of its members.
-func (s *Store) GetCircle(ctx context.Context, userID, circleID string) (CircleDetail, error) {
+func (s *Store) GetCircle(ctx context.Context, userID, circleID string) (circly.CircleDetail, error) {
 	db := s.conn(ctx)
 	c, err := s.circleFor(db, circleID, userID)
 	if err != nil {
-		return CircleDetail{}, err
+		return circly.CircleDetail{}, err
 	}
 	members, err := s.activeMembers(db, circleID)
-	return CircleDetail{Circle: c, Members: members}, err
+	return circly.CircleDetail{Circle: c, Members: members}, err
 }
 
-func (s *Store) activeMembers(db *gorm.DB, circleID string) ([]Member, error) {
-	members := []Member{}
+func (s *Store) activeMembers(db *gorm.DB, circleID string) ([]circly.Member, error) {
+	members := []circly.Member{}
 	err := db.Raw(`SELECT `+memberColumns+` FROM circle_members
 		WHERE circle_id = ? AND left_at IS NULL ORDER BY join_seq`, circleID).Scan(&members).Error
 	return members, err
 }
 
 // lockedMembership locks a circle row and returns the user's active membership in it.
-func (s *Store) lockedMembership(tx *gorm.DB, circleID, userID string) (Member, error) {
+func (s *Store) lockedMembership(tx *gorm.DB, circleID, userID string) (circly.Member, error) {
 	var locked []string
 	if err := tx.Raw(`SELECT id FROM circles WHERE id = ? AND deleted_at IS NULL`+s.forUpdate(), circleID).
 		Scan(&locked).Error; err != nil {
-		return Member{}, err
+		return circly.Member{}, err
 	}
 	if len(locked) == 0 {
-		return Member{}, circly.ErrCircleNotFound
+		return circly.Member{}, circly.ErrCircleNotFound
 	}
-	var m Member
+	var m circly.Member
 	err := tx.Raw(`SELECT `+memberColumns+` FROM circle_members
 		WHERE circle_id = ? AND user_id = ? AND left_at IS NULL`, circleID, userID).Take(&m).Error
 	return m, notFound(err, circly.ErrNotCircleMember)
 }
 
 // lockedCreator is lockedMembership for actions only the creator may take.
-func (s *Store) lockedCreator(tx *gorm.DB, circleID, userID string) (Member, error) {
+func (s *Store) lockedCreator(tx *gorm.DB, circleID, userID string) (circly.Member, error) {
 	m, err := s.lockedMembership(tx, circleID, userID)
 	if err == nil && m.Role != RoleCreator {
 		err = circly.ErrNotCircleCreator
@@ -197,14 +161,8 @@ func (s *Store) lockedCreator(tx *gorm.DB, circleID, userID string) (Member, err
 	return m, err
 }
 
-// CircleUpdate holds the fields PUT /v1/circles/{id} may change; nil means unchanged.
-type CircleUpdate struct {
-	Name       *string
-	MaxMembers *int
-}
-
 // UpdateCircle renames or resizes a circle (creator only).
-func (s *Store) UpdateCircle(ctx context.Context, userID, circleID string, up CircleUpdate) (Circle, error) {
+func (s *Store) UpdateCircle(ctx context.Context, userID, circleID string, up circly.CircleUpdate) (circly.Circle, error) {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if _, err := s.lockedCreator(tx, circleID, userID); err != nil {
 			return err
@@ -227,7 +185,7 @@ func (s *Store) UpdateCircle(ctx context.Context, userID, circleID string, up Ci
 		return nil
 	})
 	if err != nil {
-		return Circle{}, err
+		return circly.Circle{}, err
 	}
 	return s.circleFor(s.conn(ctx), circleID, userID)
 }
@@ -270,16 +228,9 @@ func (s *Store) deleteCircleTx(tx *gorm.DB, circleID string, now time.Time) erro
 		invite_expires_at = NULL WHERE id = ?`, now, circleID).Error
 }
 
-// JoinRequest names the invite (one of code or link) and the nickname to join with.
-type JoinRequest struct {
-	InviteCode   string
-	InviteLinkID string
-	Nickname     string
-}
-
 // JoinCircle adds the user to the circle an invite points at. The circle row is locked for the
 // whole check-and-insert, so concurrent joins never pass max_members.
-func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) (Circle, Member, error) {
+func (s *Store) JoinCircle(ctx context.Context, userID string, req circly.JoinRequest) (circly.Circle, circly.Member, error) {
 	var circleID, memberID string
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
@@ -336,20 +287,20 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req JoinRequest) 
 		return err
 	})
 	if err != nil {
-		return Circle{}, Member{}, err
+		return circly.Circle{}, circly.Member{}, err
 	}
 	db := s.conn(ctx)
 	c, err := s.circleFor(db, circleID, userID)
 	if err != nil {
-		return Circle{}, Member{}, err
+		return circly.Circle{}, circly.Member{}, err
 	}
-	var m Member
+	var m circly.Member
 	err = db.Raw(`SELECT `+memberColumns+` FROM circle_members WHERE id = ?`, memberID).Take(&m).Error
 	return c, m, err
 }
 
 // RegenerateInvite replaces a circle's invite code and link (creator only); the old ones stop working.
-func (s *Store) RegenerateInvite(ctx context.Context, userID, circleID string) (Circle, error) {
+func (s *Store) RegenerateInvite(ctx context.Context, userID, circleID string) (circly.Circle, error) {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if _, err := s.lockedCreator(tx, circleID, userID); err != nil {
 			return err
@@ -362,14 +313,14 @@ func (s *Store) RegenerateInvite(ctx context.Context, userID, circleID string) (
 			code, link, s.Now().Add(s.policy.InviteTTL), circleID).Error
 	})
 	if err != nil {
-		return Circle{}, err
+		return circly.Circle{}, err
 	}
 	return s.circleFor(s.conn(ctx), circleID, userID)
 }
 
 // LeaveCircle ends the user's membership. The creator cannot leave, only delete the circle.
-func (s *Store) LeaveCircle(ctx context.Context, userID, circleID string) (Member, error) {
-	var m Member
+func (s *Store) LeaveCircle(ctx context.Context, userID, circleID string) (circly.Member, error) {
+	var m circly.Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var err error
 		m, err = s.lockedMembership(tx, circleID, userID)
@@ -385,8 +336,8 @@ func (s *Store) LeaveCircle(ctx context.Context, userID, circleID string) (Membe
 }
 
 // RemoveMember ends another member's membership (creator only) and returns it.
-func (s *Store) RemoveMember(ctx context.Context, userID, circleID, memberID string) (Member, error) {
-	var target Member
+func (s *Store) RemoveMember(ctx context.Context, userID, circleID, memberID string) (circly.Member, error) {
+	var target circly.Member
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		me, err := s.lockedCreator(tx, circleID, userID)
 		if err != nil {

@@ -11,12 +11,12 @@ import (
 
 func checkInviteCode(t *testing.T, code *string) {
 	t.Helper()
-	if code == nil || len(*code) != models.InviteCodeLength {
-		t.Fatalf("invite code %v is not %d characters", code, models.InviteCodeLength)
+	if code == nil || len(*code) != circly.InviteCodeLength {
+		t.Fatalf("invite code %v is not %d characters", code, circly.InviteCodeLength)
 	}
 	for _, r := range *code {
-		if !strings.ContainsRune(models.InviteAlphabet, r) {
-			t.Fatalf("invite code %q has %q, outside %q", *code, r, models.InviteAlphabet)
+		if !strings.ContainsRune(circly.InviteAlphabet, r) {
+			t.Fatalf("invite code %q has %q, outside %q", *code, r, circly.InviteAlphabet)
 		}
 	}
 }
@@ -49,7 +49,7 @@ func TestCreateCircle(t *testing.T) {
 				t.Fatalf("members %+v", d.Members)
 			}
 		}
-		list, total, err := e.s.ListCircles(e.ctx, u.ID, models.Page{Limit: 5, Offset: 0})
+		list, total, err := e.s.ListCircles(e.ctx, u.ID, circly.Page{Limit: 5, Offset: 0})
 		must(t, err)
 		if total != 20 || len(list) != 5 {
 			t.Fatalf("ListCircles: total %d, %d on the page", total, len(list))
@@ -65,34 +65,34 @@ func TestJoinCircle(t *testing.T) {
 		a, b := e.user(), e.user()
 
 		// Codes match case-insensitively.
-		c, m, err := e.s.JoinCircle(e.ctx, a.ID, models.JoinRequest{InviteCode: strings.ToLower(*fx.InviteCode), Nickname: "a"})
+		c, m, err := e.s.JoinCircle(e.ctx, a.ID, circly.JoinRequest{InviteCode: strings.ToLower(*fx.InviteCode), Nickname: "a"})
 		must(t, err)
 		if c.ID != fx.ID || c.MemberCount != 2 || c.Role != models.RoleMember || m.Role != models.RoleMember || m.Nickname != "a" ||
 			m.CircleID != fx.ID || !m.JoinedAt.Equal(t0) {
 			t.Fatalf("join by code: circle %+v membership %+v", c, m)
 		}
 		// ... and by invite link id.
-		c, _, err = e.s.JoinCircle(e.ctx, b.ID, models.JoinRequest{InviteLinkID: *fx.InviteLinkID, Nickname: "b"})
+		c, _, err = e.s.JoinCircle(e.ctx, b.ID, circly.JoinRequest{InviteLinkID: *fx.InviteLinkID, Nickname: "b"})
 		must(t, err)
 		if c.MemberCount != 3 {
 			t.Fatalf("member_count %d after two joins", c.MemberCount)
 		}
 
-		_, _, err = e.s.JoinCircle(e.ctx, a.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a2"})
+		_, _, err = e.s.JoinCircle(e.ctx, a.ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a2"})
 		wantCode(t, err, circly.CodeAlreadyMember)
-		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[0].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "boss"})
+		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[0].ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "boss"})
 		wantCode(t, err, circly.CodeAlreadyMember)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a"})
 		wantCode(t, err, circly.CodeNicknameTaken)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: "ZZZZZZ", Nickname: "z"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: "ZZZZZZ", Nickname: "z"})
 		wantCode(t, err, circly.CodeInviteNotFound)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: "00000000-0000-4000-8000-00000000abcd", Nickname: "z"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteLinkID: "00000000-0000-4000-8000-00000000abcd", Nickname: "z"})
 		wantCode(t, err, circly.CodeInviteNotFound)
 
 		// A nickname frees up when its holder leaves.
 		_, err = e.s.LeaveCircle(e.ctx, a.ID, fx.ID)
 		must(t, err)
-		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a"}); err != nil {
+		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "a"}); err != nil {
 			t.Fatalf("nickname of a departed member still taken: %v", err)
 		}
 		d, err := e.s.GetCircle(e.ctx, b.ID, fx.ID)
@@ -112,13 +112,13 @@ func TestInviteExpiryAndRegeneration(t *testing.T) {
 		oldCode, oldLink := *fx.InviteCode, *fx.InviteLinkID
 
 		e.clock.Advance(23 * time.Hour)
-		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: oldCode, Nickname: "early"})
+		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: oldCode, Nickname: "early"})
 		must(t, err)
 
 		e.clock.Advance(2 * time.Hour) // 25 h after creation
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: oldCode, Nickname: "late"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: oldCode, Nickname: "late"})
 		wantCode(t, err, circly.CodeInviteExpired)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
 		wantCode(t, err, circly.CodeInviteExpired)
 
 		_, err = e.s.RegenerateInvite(e.ctx, fx.Users[1].ID, fx.ID)
@@ -129,14 +129,14 @@ func TestInviteExpiryAndRegeneration(t *testing.T) {
 		if *c.InviteCode == oldCode || *c.InviteLinkID == oldLink || !c.InviteExpiresAt.Equal(e.clock.Now().Add(24*time.Hour)) {
 			t.Fatalf("regenerated invite %s %s %v", *c.InviteCode, *c.InviteLinkID, c.InviteExpiresAt)
 		}
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: oldCode, Nickname: "late"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: oldCode, Nickname: "late"})
 		wantCode(t, err, circly.CodeInviteNotFound)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteLinkID: oldLink, Nickname: "late"})
 		wantCode(t, err, circly.CodeInviteNotFound)
-		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *c.InviteCode, Nickname: "late"}); err != nil {
+		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *c.InviteCode, Nickname: "late"}); err != nil {
 			t.Fatalf("new code: %v", err)
 		}
-		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteLinkID: *c.InviteLinkID, Nickname: "later"}); err != nil {
+		if _, _, err := e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteLinkID: *c.InviteLinkID, Nickname: "later"}); err != nil {
 			t.Fatalf("new link: %v", err)
 		}
 	})
@@ -148,21 +148,21 @@ func TestCircleFull(t *testing.T) {
 		if fx.Members[9].Nickname != "m9" {
 			t.Fatalf("fixture: %+v", fx.Members[9])
 		}
-		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "eleven"})
+		_, _, err := e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "eleven"})
 		wantCode(t, err, circly.CodeCircleFull)
 		// A member already in a full circle hears ALREADY_MEMBER, not CIRCLE_FULL.
-		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[3].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "again"})
+		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[3].ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "again"})
 		wantCode(t, err, circly.CodeAlreadyMember)
 
 		// Growing the circle makes room.
-		c, err := e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, models.CircleUpdate{MaxMembers: ptr(25)})
+		c, err := e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, circly.CircleUpdate{MaxMembers: ptr(25)})
 		must(t, err)
 		if c.MaxMembers != 25 {
 			t.Fatalf("max_members = %d", c.MaxMembers)
 		}
 		e.join(fx, e.user())
 		// 11 members: shrinking to 10 is refused and changes nothing.
-		_, err = e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, models.CircleUpdate{Name: ptr("renamed"), MaxMembers: ptr(10)})
+		_, err = e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, circly.CircleUpdate{Name: ptr("renamed"), MaxMembers: ptr(10)})
 		wantCode(t, err, circly.CodeCircleFull)
 		d, err := e.s.GetCircle(e.ctx, fx.Users[0].ID, fx.ID)
 		must(t, err)
@@ -172,12 +172,12 @@ func TestCircleFull(t *testing.T) {
 		// Down to exactly the member count is allowed once someone leaves.
 		_, err = e.s.LeaveCircle(e.ctx, fx.Users[10].ID, fx.ID)
 		must(t, err)
-		c, err = e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, models.CircleUpdate{Name: ptr("renamed"), MaxMembers: ptr(10)})
+		c, err = e.s.UpdateCircle(e.ctx, fx.Users[0].ID, fx.ID, circly.CircleUpdate{Name: ptr("renamed"), MaxMembers: ptr(10)})
 		must(t, err)
 		if c.MaxMembers != 10 || c.MemberCount != 10 || c.Name != "renamed" {
 			t.Fatalf("after update: %+v", c)
 		}
-		_, err = e.s.UpdateCircle(e.ctx, fx.Users[1].ID, fx.ID, models.CircleUpdate{Name: ptr("mine")})
+		_, err = e.s.UpdateCircle(e.ctx, fx.Users[1].ID, fx.ID, circly.CircleUpdate{Name: ptr("mine")})
 		wantCode(t, err, circly.CodeNotCircleCreator)
 	})
 }
@@ -228,10 +228,10 @@ func TestLeaveAndRemove(t *testing.T) {
 			t.Fatalf("%d removed memberships recorded", n)
 		}
 		// A removed member may come back through the invite.
-		if _, _, err := e.s.JoinCircle(e.ctx, fx.Users[3].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "back"}); err != nil {
+		if _, _, err := e.s.JoinCircle(e.ctx, fx.Users[3].ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "back"}); err != nil {
 			t.Fatalf("rejoin: %v", err)
 		}
-		list, total, err := e.s.ListCircles(e.ctx, fx.Users[1].ID, models.Page{Limit: 20})
+		list, total, err := e.s.ListCircles(e.ctx, fx.Users[1].ID, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 0 || len(list) != 0 {
 			t.Fatalf("a member who left still lists %d circles", total)
@@ -278,11 +278,11 @@ func TestDeleteCircleClosesPolls(t *testing.T) {
 		wantCode(t, err, circly.CodeCircleNotFound)
 		_, err = e.s.GetPoll(e.ctx, fx.Users[0].ID, open.ID)
 		wantCode(t, err, circly.CodePollNotFound)
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "x"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "x"})
 		wantCode(t, err, circly.CodeInviteNotFound)
 		_, err = e.s.DeleteCircle(e.ctx, fx.Users[0].ID, fx.ID)
 		wantCode(t, err, circly.CodeCircleNotFound)
-		list, total, err := e.s.ListCircles(e.ctx, fx.Users[2].ID, models.Page{Limit: 20})
+		list, total, err := e.s.ListCircles(e.ctx, fx.Users[2].ID, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 0 || len(list) != 0 {
 			t.Fatalf("deleted circle still listed (%d)", total)
@@ -297,7 +297,7 @@ func TestListCirclesCountsActivePolls(t *testing.T) {
 		p2 := e.poll(fx, 1)
 		_, err := e.s.ClosePoll(e.ctx, p2.ID)
 		must(t, err)
-		list, total, err := e.s.ListCircles(e.ctx, fx.Users[2].ID, models.Page{Limit: 20})
+		list, total, err := e.s.ListCircles(e.ctx, fx.Users[2].ID, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 1 || len(list) != 1 {
 			t.Fatalf("ListCircles total %d", total)
@@ -307,7 +307,7 @@ func TestListCirclesCountsActivePolls(t *testing.T) {
 			t.Fatalf("listed %+v", c)
 		}
 		e.clock.Advance(2 * time.Hour) // the open poll is past its deadline
-		list, _, err = e.s.ListCircles(e.ctx, fx.Users[2].ID, models.Page{Limit: 20})
+		list, _, err = e.s.ListCircles(e.ctx, fx.Users[2].ID, circly.Page{Limit: 20})
 		must(t, err)
 		if list[0].ActivePolls != 0 {
 			t.Fatalf("active_polls = %d after the deadline", list[0].ActivePolls)

@@ -81,7 +81,7 @@ func TestConcurrentDoubleSubmit(t *testing.T) {
 		p := e.poll(fx, 0)
 		opt := optionOf(t, p, fx.Members[2].ID)
 		errs := race(50, func(int) error {
-			_, err := e.s.Vote(e.ctx, fx.Users[1].ID, models.VoteRequest{PollID: p.ID, OptionID: opt})
+			_, err := e.s.Vote(e.ctx, fx.Users[1].ID, circly.VoteRequest{PollID: p.ID, OptionID: opt})
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
@@ -96,8 +96,8 @@ func TestConcurrentRetriesWithOneIdempotencyKey(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
 		p := e.poll(fx, 0)
-		req := models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[2].ID), IdempotencyKey: "tap-1"}
-		results := make([]models.VoteResult, 20)
+		req := circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[2].ID), IdempotencyKey: "tap-1"}
+		results := make([]circly.VoteResult, 20)
 		errs := race(20, func(i int) error {
 			var err error
 			results[i], err = e.s.Vote(e.ctx, fx.Users[1].ID, req)
@@ -139,7 +139,7 @@ func TestConcurrentVotesKeepCountsExact(t *testing.T) {
 		}
 		voters := len(fx.Users) - 1
 		errs := race(voters, func(i int) error {
-			_, err := e.s.Vote(e.ctx, fx.Users[i+1].ID, models.VoteRequest{PollID: p.ID, OptionID: picks[i+1]})
+			_, err := e.s.Vote(e.ctx, fx.Users[i+1].ID, circly.VoteRequest{PollID: p.ID, OptionID: picks[i+1]})
 			return err
 		})
 		if ok, codes := tallyErrors(t, errs); ok != voters {
@@ -192,7 +192,7 @@ func TestConcurrentVotesAndClose(t *testing.T) {
 			if i == 0 { // member 1 cannot vote for themselves
 				o = alt
 			}
-			_, err := e.s.Vote(e.ctx, fx.Users[i+1].ID, models.VoteRequest{PollID: p.ID, OptionID: o})
+			_, err := e.s.Vote(e.ctx, fx.Users[i+1].ID, circly.VoteRequest{PollID: p.ID, OptionID: o})
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
@@ -223,7 +223,7 @@ func TestConcurrentJoinsNeverOverfill(t *testing.T) {
 		fx := e.circle(1, 50)
 		joiners := e.users(59) // 60 people with the creator
 		errs := race(len(joiners), func(i int) error {
-			_, _, err := e.s.JoinCircle(e.ctx, joiners[i].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("j%d", i)})
+			_, _, err := e.s.JoinCircle(e.ctx, joiners[i].ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("j%d", i)})
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
@@ -247,7 +247,7 @@ func TestConcurrentJoinsSameUser(t *testing.T) {
 		fx := e.circle(1, 50)
 		u := e.user()
 		errs := race(10, func(i int) error {
-			_, _, err := e.s.JoinCircle(e.ctx, u.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("n%d", i)})
+			_, _, err := e.s.JoinCircle(e.ctx, u.ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("n%d", i)})
 			return err
 		})
 		ok, codes := tallyErrors(t, errs)
@@ -264,7 +264,7 @@ func TestConcurrentPollCreationRespectsOpenLimit(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(12, 25)
 		errs := race(len(fx.Users), func(i int) error {
-			_, err := e.s.CreatePoll(e.ctx, fx.Users[i].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
+			_, err := e.s.CreatePoll(e.ctx, fx.Users[i].ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
 				Deadline: t0.Add(time.Hour)})
 			return err
 		})
@@ -288,7 +288,7 @@ func TestConcurrentPollCreationRespectsDailyLimit(t *testing.T) {
 			circles = append(circles, fx)
 		}
 		errs := race(len(circles), func(i int) error {
-			_, err := e.s.CreatePoll(e.ctx, u.ID, models.CreatePollRequest{CircleID: circles[i].ID, TemplateID: templateKind,
+			_, err := e.s.CreatePoll(e.ctx, u.ID, circly.CreatePollRequest{CircleID: circles[i].ID, TemplateID: templateKind,
 				Deadline: t0.Add(time.Hour)})
 			return err
 		})
@@ -320,7 +320,7 @@ func TestConcurrentAccountDeletionAndPollCreation(t *testing.T) {
 				if i%2 == 0 {
 					fx = b
 				}
-				_, err := e.s.CreatePoll(e.ctx, fx.Users[(i-1)/2%4].ID, models.CreatePollRequest{
+				_, err := e.s.CreatePoll(e.ctx, fx.Users[(i-1)/2%4].ID, circly.CreatePollRequest{
 					CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)})
 				return err
 			})

@@ -33,17 +33,17 @@ type env struct {
 	devices int
 }
 
-type policyOption func(*models.Policy)
+type policyOption func(*circly.Policy)
 
-func batch(n int) policyOption { return func(p *models.Policy) { p.TallyReleaseBatch = n } }
+func batch(n int) policyOption { return func(p *circly.Policy) { p.TallyReleaseBatch = n } }
 
 func noPollLimits() policyOption {
-	return func(p *models.Policy) { p.PollOpenLimit, p.PollDailyLimit = 0, 0 }
+	return func(p *circly.Policy) { p.PollOpenLimit, p.PollDailyLimit = 0, 0 }
 }
 
 func newEnv(t *testing.T, db *models.DB, opts ...policyOption) *env {
 	t.Helper()
-	p := models.DefaultPolicy()
+	p := circly.DefaultPolicy()
 	for _, o := range opts {
 		o(&p)
 	}
@@ -65,7 +65,7 @@ func forEach(t *testing.T, fn func(t *testing.T, e *env), opts ...policyOption) 
 }
 
 // user logs in a new device.
-func (e *env) user() models.User {
+func (e *env) user() circly.User {
 	e.t.Helper()
 	e.devices++
 	u, err := e.s.DeviceLogin(e.ctx, fmt.Sprintf("device-%03d", e.devices), "ios", nil)
@@ -75,9 +75,9 @@ func (e *env) user() models.User {
 	return u
 }
 
-func (e *env) users(n int) []models.User {
+func (e *env) users(n int) []circly.User {
 	e.t.Helper()
-	out := make([]models.User, n)
+	out := make([]circly.User, n)
 	for i := range out {
 		out[i] = e.user()
 	}
@@ -86,9 +86,9 @@ func (e *env) users(n int) []models.User {
 
 // circleFx is a circle with its members; Users[i] holds membership Members[i], Users[0] created it.
 type circleFx struct {
-	models.Circle
-	Users   []models.User
-	Members []models.Member
+	circly.Circle
+	Users   []circly.User
+	Members []circly.Member
 }
 
 // circle creates a circle of maxMembers places with n members (n ≥ 1), joined in order.
@@ -112,9 +112,9 @@ func (e *env) circle(n, maxMembers int) *circleFx {
 }
 
 // join adds a user to the circle fixture.
-func (e *env) join(fx *circleFx, u models.User) models.Member {
+func (e *env) join(fx *circleFx, u circly.User) circly.Member {
 	e.t.Helper()
-	_, m, err := e.s.JoinCircle(e.ctx, u.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("m%d", len(fx.Members))})
+	_, m, err := e.s.JoinCircle(e.ctx, u.ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: fmt.Sprintf("m%d", len(fx.Members))})
 	if err != nil {
 		e.t.Fatalf("join circle: %v", err)
 	}
@@ -124,9 +124,9 @@ func (e *env) join(fx *circleFx, u models.User) models.Member {
 }
 
 // poll opens a one-hour poll created by the circle's i-th member.
-func (e *env) poll(fx *circleFx, i int) models.Poll {
+func (e *env) poll(fx *circleFx, i int) circly.Poll {
 	e.t.Helper()
-	p, err := e.s.CreatePoll(e.ctx, fx.Users[i].ID, models.CreatePollRequest{
+	p, err := e.s.CreatePoll(e.ctx, fx.Users[i].ID, circly.CreatePollRequest{
 		CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)})
 	if err != nil {
 		e.t.Fatalf("create poll: %v", err)
@@ -135,7 +135,7 @@ func (e *env) poll(fx *circleFx, i int) models.Poll {
 }
 
 // optionOf is the option of a poll that names the given membership.
-func optionOf(t *testing.T, p models.Poll, memberID string) string {
+func optionOf(t *testing.T, p circly.Poll, memberID string) string {
 	t.Helper()
 	for _, o := range p.Options {
 		if o.MemberID == memberID {
@@ -147,9 +147,9 @@ func optionOf(t *testing.T, p models.Poll, memberID string) string {
 }
 
 // vote casts a ballot that must succeed.
-func (e *env) vote(userID, pollID, optionID string) models.VoteResult {
+func (e *env) vote(userID, pollID, optionID string) circly.VoteResult {
 	e.t.Helper()
-	r, err := e.s.Vote(e.ctx, userID, models.VoteRequest{PollID: pollID, OptionID: optionID})
+	r, err := e.s.Vote(e.ctx, userID, circly.VoteRequest{PollID: pollID, OptionID: optionID})
 	if err != nil {
 		e.t.Fatalf("vote: %v", err)
 	}
@@ -186,7 +186,7 @@ func must(t *testing.T, err error) {
 }
 
 // counts returns the released counts of a poll's options by option id.
-func counts(p models.Poll) map[string]int {
+func counts(p circly.Poll) map[string]int {
 	m := map[string]int{}
 	for _, o := range p.Options {
 		m[o.ID] = o.VoteCount
@@ -194,7 +194,7 @@ func counts(p models.Poll) map[string]int {
 	return m
 }
 
-func tallyCounts(tl models.Tally) map[string]int {
+func tallyCounts(tl circly.Tally) map[string]int {
 	m := map[string]int{}
 	for _, o := range tl.Options {
 		m[o.OptionID] = o.VoteCount

@@ -1,8 +1,9 @@
 package models
 
-import "circly"
-
-import "context"
+import (
+	"circly"
+	"context"
+)
 
 // The reads behind live subscriptions: the same rights as REST, fewer columns.
 
@@ -13,7 +14,7 @@ func (s *Store) WatchPoll(ctx context.Context, userID, pollID string) (circleID 
 	if err != nil {
 		return "", false, err
 	}
-	return r.CircleID, isDue(r.ClosedAt, r.Deadline, s.Now()), nil
+	return r.CircleID, circly.Poll{ClosedAt: r.ClosedAt, Deadline: r.Deadline}.Due(s.Now()), nil
 }
 
 // WatchCircle checks that userID is an active member of the circle.
@@ -22,18 +23,11 @@ func (s *Store) WatchCircle(ctx context.Context, userID, circleID string) error 
 	return err
 }
 
-// CircleLive is the snapshot of a circle channel.
-type CircleLive struct {
-	CircleID    string
-	MemberCount int
-	OpenPollIDs []string
-}
-
 // CircleLiveState reads a circle's member count and open polls (no access check: callers
 // check rights).
-func (s *Store) CircleLiveState(ctx context.Context, circleID string) (CircleLive, error) {
+func (s *Store) CircleLiveState(ctx context.Context, circleID string) (circly.CircleLive, error) {
 	db := s.conn(ctx)
-	out := CircleLive{CircleID: circleID}
+	out := circly.CircleLive{CircleID: circleID}
 	var n []int
 	if err := db.Raw(`SELECT member_count FROM circles WHERE id = ? AND deleted_at IS NULL`, circleID).Scan(&n).Error; err != nil {
 		return out, err
@@ -50,22 +44,22 @@ func (s *Store) CircleLiveState(ctx context.Context, circleID string) (CircleLiv
 
 // PollResults ranks a poll's released tally with no access check, also for a poll whose circle
 // was deleted: it is what a poll_closed frame carries to the poll's watchers.
-func (s *Store) PollResults(ctx context.Context, pollID string) (Results, error) {
+func (s *Store) PollResults(ctx context.Context, pollID string) (circly.Results, error) {
 	db := s.conn(ctx)
 	var r pollRow
 	err := db.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
 		p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts
 		FROM polls p WHERE p.id = ?`, pollID).Take(&r).Error
 	if err != nil {
-		return Results{}, notFound(err, circly.ErrPollNotFound)
+		return circly.Results{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(r.ReleasedCounts)
 	if err != nil {
-		return Results{}, err
+		return circly.Results{}, err
 	}
 	p := r.view()
 	if p.Options, err = s.options(db, pollID, "", counts); err != nil {
-		return Results{}, err
+		return circly.Results{}, err
 	}
-	return Rank(p), nil
+	return circly.Rank(p), nil
 }

@@ -113,7 +113,7 @@ func TestMigrationsDownToZeroAndUpAgain(t *testing.T) {
 		fx := e.circle(3, 10)
 		pl := e.poll(fx, 0)
 		e.vote(fx.Users[1].ID, pl.ID, optionOf(t, pl, fx.Members[2].ID))
-		tpls, total, err := e.s.ListTemplates(ctx, "", models.Page{Limit: 100})
+		tpls, total, err := e.s.ListTemplates(ctx, "", circly.Page{Limit: 100})
 		must(t, err)
 		if total < 12 || len(tpls) != int(total) {
 			t.Fatalf("templates after re-seed: total %d, listed %d", total, len(tpls))
@@ -161,7 +161,7 @@ func TestSchemaParity(t *testing.T) {
 
 func TestTemplatesSeeded(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
-		all, total, err := e.s.ListTemplates(e.ctx, "", models.Page{Limit: 100})
+		all, total, err := e.s.ListTemplates(e.ctx, "", circly.Page{Limit: 100})
 		must(t, err)
 		if total < 12 || len(all) != int(total) {
 			t.Fatalf("seeded templates: total %d, listed %d; want at least 12", total, len(all))
@@ -173,29 +173,29 @@ func TestTemplatesSeeded(t *testing.T) {
 				t.Errorf("template %s has no text", tpl.ID)
 			}
 		}
-		for _, c := range models.TemplateCategories {
+		for _, c := range circly.TemplateCategories {
 			if perCategory[c] == 0 {
 				t.Errorf("no seeded template in category %q", c)
 			}
-			list, n, err := e.s.ListTemplates(e.ctx, c, models.Page{Limit: 100})
+			list, n, err := e.s.ListTemplates(e.ctx, c, circly.Page{Limit: 100})
 			must(t, err)
 			if int(n) != perCategory[c] || len(list) != perCategory[c] {
 				t.Errorf("category %s: filtered total %d, listed %d, want %d", c, n, len(list), perCategory[c])
 			}
 		}
-		if len(perCategory) != len(models.TemplateCategories) {
-			t.Errorf("categories = %v, want exactly %v", perCategory, models.TemplateCategories)
+		if len(perCategory) != len(circly.TemplateCategories) {
+			t.Errorf("categories = %v, want exactly %v", perCategory, circly.TemplateCategories)
 		}
 
 		// Pagination and usage order: a used template comes first.
-		page, _, err := e.s.ListTemplates(e.ctx, "", models.Page{Limit: 5, Offset: 10})
+		page, _, err := e.s.ListTemplates(e.ctx, "", circly.Page{Limit: 5, Offset: 10})
 		must(t, err)
 		if want := min(5, int(total)-10); len(page) != want {
 			t.Fatalf("page of 5 at offset 10: %d templates, want %d", len(page), want)
 		}
 		fx := e.circle(3, 10)
 		e.poll(fx, 0) // uses templateKind
-		first, _, err := e.s.ListTemplates(e.ctx, "", models.Page{Limit: 1})
+		first, _, err := e.s.ListTemplates(e.ctx, "", circly.Page{Limit: 1})
 		must(t, err)
 		if first[0].ID != templateKind || first[0].UsageCount != 1 {
 			t.Fatalf("most used template = %+v, want %s with usage 1", first[0], templateKind)

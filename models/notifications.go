@@ -3,38 +3,13 @@ package models
 import (
 	"context"
 	"errors"
-	"time"
 
 	"circly"
 
 	"gorm.io/gorm"
 )
 
-// Notification types of the contract.
-const (
-	NotifyPollStart    = "poll_start"
-	NotifyPollDeadline = "poll_deadline"
-	NotifyPollResult   = "poll_result"
-	NotifyPicked       = "picked"
-)
-
-// Notification is one in-app notification of a user.
-type Notification struct {
-	ID        string
-	UserID    string
-	Type      string
-	Title     string
-	Message   string
-	PollID    string
-	CircleID  string
-	IsRead    bool
-	CreatedAt time.Time
-}
-
 const notificationColumns = `id, user_id, type, title, message, poll_id, circle_id, is_read, created_at`
-
-// ErrNotificationNotFound answers a notification that does not exist or belongs to someone else.
-var ErrNotificationNotFound = circly.Errorf(circly.CodeNotFound, "notification not found")
 
 // NotificationFilter values for ListNotifications.
 const (
@@ -43,15 +18,8 @@ const (
 	NotificationsRead   = "read"
 )
 
-// NotificationList is one page of a user's notifications.
-type NotificationList struct {
-	Notifications []Notification
-	Total         int64 // matching the filter
-	Unread        int64 // all unread, whatever the filter
-}
-
 // ListNotifications returns a user's notifications, newest first.
-func (s *Store) ListNotifications(ctx context.Context, userID, status string, page Page) (NotificationList, error) {
+func (s *Store) ListNotifications(ctx context.Context, userID, status string, page circly.Page) (circly.NotificationList, error) {
 	db := s.conn(ctx)
 	where := `user_id = ?`
 	switch status {
@@ -60,7 +28,7 @@ func (s *Store) ListNotifications(ctx context.Context, userID, status string, pa
 	case NotificationsRead:
 		where += ` AND is_read = true`
 	}
-	out := NotificationList{Notifications: []Notification{}}
+	out := circly.NotificationList{Notifications: []circly.Notification{}}
 	if err := db.Raw(`SELECT count(*) FROM notifications WHERE `+where, userID).Scan(&out.Total).Error; err != nil {
 		return out, err
 	}
@@ -81,15 +49,15 @@ func (s *Store) UnreadNotificationCount(ctx context.Context, userID string) (int
 }
 
 // MarkNotificationRead marks one of the user's notifications read (again is fine) and returns it.
-func (s *Store) MarkNotificationRead(ctx context.Context, userID, id string) (Notification, error) {
+func (s *Store) MarkNotificationRead(ctx context.Context, userID, id string) (circly.Notification, error) {
 	db := s.conn(ctx)
 	if err := db.Exec(`UPDATE notifications SET is_read = true, read_at = ? WHERE id = ? AND user_id = ? AND is_read = false`,
 		s.Now(), id, userID).Error; err != nil {
-		return Notification{}, err
+		return circly.Notification{}, err
 	}
-	var n Notification
+	var n circly.Notification
 	err := db.Raw(`SELECT `+notificationColumns+` FROM notifications WHERE id = ? AND user_id = ?`, id, userID).Take(&n).Error
-	return n, notFound(err, ErrNotificationNotFound)
+	return n, notFound(err, circly.ErrNotificationNotFound)
 }
 
 // MarkAllNotificationsRead marks every unread notification of the user read and says how many.
@@ -99,75 +67,30 @@ func (s *Store) MarkAllNotificationsRead(ctx context.Context, userID string) (in
 	return res.RowsAffected, res.Error
 }
 
-// NotificationSettings say which pushes a user wants and when.
-type NotificationSettings struct {
-	PollStartEnabled       bool
-	PollDeadlineEnabled    bool
-	PollResultEnabled      bool
-	QuietHoursEnabled      bool
-	QuietStartHour         int
-	QuietEndHour           int
-	MaxNotificationsPerDay int
-}
-
-// DefaultNotificationSettings apply to a user who never changed theirs.
-func DefaultNotificationSettings() NotificationSettings {
-	return NotificationSettings{PollStartEnabled: true, PollDeadlineEnabled: true, PollResultEnabled: true,
-		QuietStartHour: 22, QuietEndHour: 8, MaxNotificationsPerDay: 20}
-}
-
-// MaxNotificationsPerDayLimit bounds max_notifications_per_day.
-const MaxNotificationsPerDayLimit = 100
-
-// PushEnabled tells whether the user wants pushes of a notification type. `picked` is a result
-// of the poll, so it follows poll_result_enabled.
-func (ns NotificationSettings) PushEnabled(notificationType string) bool {
-	switch notificationType {
-	case NotifyPollStart:
-		return ns.PollStartEnabled
-	case NotifyPollDeadline:
-		return ns.PollDeadlineEnabled
-	case NotifyPollResult, NotifyPicked:
-		return ns.PollResultEnabled
-	}
-	return true
-}
-
 const settingsColumns = `poll_start_enabled, poll_deadline_enabled, poll_result_enabled, quiet_hours_enabled,
 	quiet_start_hour, quiet_end_hour, max_notifications_per_day`
 
 // GetNotificationSettings returns the user's settings (the defaults when never changed).
-func (s *Store) GetNotificationSettings(ctx context.Context, userID string) (NotificationSettings, error) {
+func (s *Store) GetNotificationSettings(ctx context.Context, userID string) (circly.NotificationSettings, error) {
 	return s.settings(s.conn(ctx), userID, false)
 }
 
-func (s *Store) settings(db *gorm.DB, userID string, lock bool) (NotificationSettings, error) {
-	var ns NotificationSettings
+func (s *Store) settings(db *gorm.DB, userID string, lock bool) (circly.NotificationSettings, error) {
+	var ns circly.NotificationSettings
 	q := `SELECT ` + settingsColumns + ` FROM notification_settings WHERE user_id = ?`
 	if lock {
 		q += s.forUpdate()
 	}
 	err := db.Raw(q, userID).Take(&ns).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return DefaultNotificationSettings(), nil
+		return circly.DefaultNotificationSettings(), nil
 	}
 	return ns, err
 }
 
-// SettingsUpdate holds the fields PUT /v1/notifications/settings may change; nil = unchanged.
-type SettingsUpdate struct {
-	PollStartEnabled       *bool
-	PollDeadlineEnabled    *bool
-	PollResultEnabled      *bool
-	QuietHoursEnabled      *bool
-	QuietStartHour         *int
-	QuietEndHour           *int
-	MaxNotificationsPerDay *int
-}
-
 // UpdateNotificationSettings changes some of the user's settings and returns them all.
-func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, up SettingsUpdate) (NotificationSettings, error) {
-	var ns NotificationSettings
+func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, up circly.SettingsUpdate) (circly.NotificationSettings, error) {
+	var ns circly.NotificationSettings
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var err error
 		if ns, err = s.settings(tx, userID, true); err != nil {
@@ -190,7 +113,7 @@ func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, u
 		setInt(&ns.QuietStartHour, up.QuietStartHour)
 		setInt(&ns.QuietEndHour, up.QuietEndHour)
 		setInt(&ns.MaxNotificationsPerDay, up.MaxNotificationsPerDay)
-		if err := ns.validate(); err != nil {
+		if err := ns.Validate(); err != nil {
 			return err
 		}
 		err = tx.Exec(`INSERT INTO notification_settings (user_id, `+settingsColumns+`, updated_at)
@@ -208,21 +131,4 @@ func (s *Store) UpdateNotificationSettings(ctx context.Context, userID string, u
 		return err
 	})
 	return ns, err
-}
-
-func (ns NotificationSettings) validate() error {
-	field := func(name, format string, args ...any) error {
-		return circly.Errorf(circly.CodeValidation, format, args...).WithDetails(map[string]any{"field": name})
-	}
-	switch {
-	case ns.QuietStartHour < 0 || ns.QuietStartHour > 23:
-		return field("quiet_start_hour", "quiet_start_hour must be from 0 to 23")
-	case ns.QuietEndHour < 0 || ns.QuietEndHour > 23:
-		return field("quiet_end_hour", "quiet_end_hour must be from 0 to 23")
-	case ns.MaxNotificationsPerDay < 0 || ns.MaxNotificationsPerDay > MaxNotificationsPerDayLimit:
-		return field("max_notifications_per_day", "max_notifications_per_day must be from 0 to %d", MaxNotificationsPerDayLimit)
-	case ns.QuietHoursEnabled && ns.QuietStartHour == ns.QuietEndHour:
-		return field("quiet_end_hour", "quiet hours must end at another hour than they start")
-	}
-	return nil
 }

@@ -6,23 +6,22 @@ import (
 	"time"
 
 	"circly"
-	"circly/models"
 )
 
 func TestPollStartNotificationsInThePollTransaction(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
 		tok := "ExponentPushToken[abc]"
-		_, err := e.s.UpdateUser(e.ctx, fx.Users[1].ID, models.UserUpdate{PushToken: &tok})
+		_, err := e.s.UpdateUser(e.ctx, fx.Users[1].ID, circly.UserUpdate{PushToken: &tok})
 		must(t, err)
-		p, notes, err := e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
+		p, notes, err := e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{
 			CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)})
 		must(t, err)
 		if len(notes) != 3 {
 			t.Fatalf("%d poll_start notifications, want 3 (every member but the creator)", len(notes))
 		}
 		for _, n := range notes {
-			if n.UserID == fx.Users[0].ID || n.Type != models.NotifyPollStart || n.PollID != p.ID || n.CircleID != fx.ID {
+			if n.UserID == fx.Users[0].ID || n.Type != circly.NotifyPollStart || n.PollID != p.ID || n.CircleID != fx.ID {
 				t.Fatalf("notification %+v", n)
 			}
 		}
@@ -38,7 +37,7 @@ func TestPollStartNotificationsInThePollTransaction(t *testing.T) {
 			t.Fatalf("unread %d (%v), want 1", c, err)
 		}
 		// A failed creation writes nothing.
-		_, _, err = e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
+		_, _, err = e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{
 			CircleID: fx.ID, TemplateID: "00000000-0000-4000-8000-00000000ffff", Deadline: e.clock.Now().Add(time.Hour)})
 		wantCode(t, err, circly.CodeTemplateNotFound)
 		if n := e.scalar(`SELECT count(*) FROM notifications`); n != 3 {
@@ -55,7 +54,7 @@ func TestConcurrentClosesNotifyOnce(t *testing.T) {
 		e.vote(fx.Users[3].ID, p.ID, optionOf(t, p, fx.Members[2].ID))
 		e.vote(fx.Users[2].ID, p.ID, optionOf(t, p, fx.Members[4].ID))
 		e.clock.Advance(time.Hour)
-		closes := make([]models.PollClose, 12)
+		closes := make([]circly.PollClose, 12)
 		errs := race(len(closes), func(i int) error {
 			var err error
 			closes[i], err = e.s.CloseAndNotify(e.ctx, p.ID)

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"circly"
 	"context"
 	"errors"
 	"strconv"
@@ -24,11 +25,11 @@ type newNote struct {
 
 // writeNotifications inserts notes about one poll (skipping any that exist already), queues
 // their pushes and returns the notifications it wrote.
-func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes []newNote, now time.Time) ([]Notification, error) {
+func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes []newNote, now time.Time) ([]circly.Notification, error) {
 	if len(notes) == 0 {
 		return nil, nil
 	}
-	all := make([]Notification, 0, len(notes))
+	all := make([]circly.Notification, 0, len(notes))
 	var q strings.Builder
 	q.WriteString(`INSERT INTO notifications (id, user_id, type, dedupe_key, title, message, poll_id, circle_id, created_at) VALUES `)
 	args := make([]any, 0, len(notes)*9)
@@ -38,7 +39,7 @@ func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes [
 		}
 		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		id := uuid.NewString()
-		all = append(all, Notification{ID: id, UserID: n.UserID, Type: n.Type, Title: n.Title, Message: n.Message,
+		all = append(all, circly.Notification{ID: id, UserID: n.UserID, Type: n.Type, Title: n.Title, Message: n.Message,
 			PollID: pollID, CircleID: circleID, CreatedAt: now})
 		args = append(args, id, n.UserID, n.Type, n.Key, n.Title, n.Message, pollID, circleID, now)
 	}
@@ -60,7 +61,7 @@ func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes [
 	for _, id := range ids {
 		written[id] = true
 	}
-	out := make([]Notification, 0, len(ids))
+	out := make([]circly.Notification, 0, len(ids))
 	for _, n := range all {
 		if written[n.ID] {
 			out = append(out, n)
@@ -70,47 +71,37 @@ func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes [
 }
 
 // pollStartNotes are the poll_start notifications of a new poll: every member but its creator.
-func pollStartNotes(members []Member, creatorMemberID, circleName, question string) []newNote {
+func pollStartNotes(members []circly.Member, creatorMemberID, circleName, question string) []newNote {
 	title, msg := pollStartText(circleName, question)
 	var notes []newNote
 	for _, m := range members {
 		if m.ID == creatorMemberID || m.UserID == nil {
 			continue
 		}
-		notes = append(notes, newNote{UserID: *m.UserID, Type: NotifyPollStart, Key: NotifyPollStart, Title: title, Message: msg})
+		notes = append(notes, newNote{UserID: *m.UserID, Type: circly.NotifyPollStart, Key: circly.NotifyPollStart, Title: title, Message: msg})
 	}
 	return notes
 }
 
-// PollClose is what closing a poll did: Closed is false when another caller closed it first
-// (then nothing else is set).
-type PollClose struct {
-	Closed        bool
-	PollID        string
-	CircleID      string
-	Results       Results // the exact final tally, now released
-	Notifications []Notification
-}
-
 // CloseAndNotify closes a poll, releases its exact final tally and writes its poll_result and
 // picked notifications, all in one transaction. Only the first caller, on any replica, closes it.
-func (s *Store) CloseAndNotify(ctx context.Context, pollID string) (PollClose, error) {
-	var out PollClose
+func (s *Store) CloseAndNotify(ctx context.Context, pollID string) (circly.PollClose, error) {
+	var out circly.PollClose
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var err error
 		out, err = s.closeAndNotifyTx(tx, pollID, s.Now())
 		return err
 	})
 	if err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	return out, nil
 }
 
-func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (PollClose, error) {
+func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (circly.PollClose, error) {
 	closed, err := s.closePollTx(tx, pollID, now)
 	if err != nil || !closed {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	var p struct {
 		CircleID        string
@@ -122,28 +113,28 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (Pol
 	}
 	if err := tx.Raw(`SELECT p.circle_id, c.name AS circle_name, p.question_text, p.released_total, p.released_version,
 		p.released_counts FROM polls p JOIN circles c ON c.id = p.circle_id WHERE p.id = ?`, pollID).Take(&p).Error; err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
 	if err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	opts, err := s.options(tx, pollID, "", counts)
 	if err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
-	results := Rank(Poll{ID: pollID, CircleID: p.CircleID, QuestionText: p.QuestionText, TotalVotes: p.ReleasedTotal,
+	results := circly.Rank(circly.Poll{ID: pollID, CircleID: p.CircleID, QuestionText: p.QuestionText, TotalVotes: p.ReleasedTotal,
 		Version: p.ReleasedVersion, IsClosed: true, Options: opts})
 
 	members, err := s.activeMembers(tx, p.CircleID)
 	if err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	title, msg := pollResultText(p.CircleName, p.QuestionText)
 	var notes []newNote
 	for _, m := range members {
 		if m.UserID != nil {
-			notes = append(notes, newNote{UserID: *m.UserID, Type: NotifyPollResult, Key: NotifyPollResult, Title: title, Message: msg})
+			notes = append(notes, newNote{UserID: *m.UserID, Type: circly.NotifyPollResult, Key: circly.NotifyPollResult, Title: title, Message: msg})
 		}
 	}
 	// picked: each option's member who got votes and is still in the circle hears how many
@@ -155,24 +146,20 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (Pol
 	if err := tx.Raw(`SELECT o.display_order, m.user_id FROM poll_options o
 		JOIN circle_members m ON m.id = o.member_id AND m.left_at IS NULL AND m.user_id IS NOT NULL
 		WHERE o.poll_id = ? ORDER BY o.display_order`, pollID).Scan(&picked).Error; err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
 	for _, x := range picked {
 		if n := countAt(counts, x.DisplayOrder); n > 0 {
 			t, m := pickedText(n, p.CircleName, p.QuestionText)
-			notes = append(notes, newNote{UserID: x.UserID, Type: NotifyPicked, Key: NotifyPicked, Title: t, Message: m})
+			notes = append(notes, newNote{UserID: x.UserID, Type: circly.NotifyPicked, Key: circly.NotifyPicked, Title: t, Message: m})
 		}
 	}
 	written, err := s.writeNotifications(tx, pollID, p.CircleID, notes, now)
 	if err != nil {
-		return PollClose{}, err
+		return circly.PollClose{}, err
 	}
-	return PollClose{Closed: true, PollID: pollID, CircleID: p.CircleID, Results: results, Notifications: written}, nil
+	return circly.PollClose{Closed: true, PollID: pollID, CircleID: p.CircleID, Results: results, Notifications: written}, nil
 }
-
-// DeadlineReminders are the minutes before a deadline at which members who have not voted
-// are reminded, latest last.
-var DeadlineReminders = []int{60, 10}
 
 // DueReminders lists open polls whose reminder `minutes` before the deadline is due and not yet
 // decided, soonest deadline first.
@@ -186,21 +173,13 @@ func (s *Store) DueReminders(ctx context.Context, minutes, limit int) ([]string,
 	return ids, err
 }
 
-// Reminder is what deciding one deadline reminder did.
-type Reminder struct {
-	PollID        string
-	CircleID      string
-	Decided       bool // false: another caller decided it first
-	Notifications []Notification
-}
-
 // SendReminder decides a poll's reminder `minutes` before its deadline, at most once per poll
 // (the poll_reminders row is the condition), and in the same transaction writes a poll_deadline
 // notification for every member who has not voted. A reminder that no longer makes sense (the
 // poll is closed, the reminder's time came before the poll was opened, or a later reminder is
 // already due) is recorded and sends nothing.
-func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (Reminder, error) {
-	out := Reminder{PollID: pollID}
+func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (circly.Reminder, error) {
+	out := circly.Reminder{PollID: pollID}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		var p struct {
@@ -234,7 +213,7 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (R
 		if p.ClosedAt != nil || p.Deleted || !p.Deadline.After(now) || !p.CreatedAt.Before(at) {
 			return nil
 		}
-		for _, later := range DeadlineReminders {
+		for _, later := range circly.DeadlineReminders {
 			if later < minutes && !now.Before(p.Deadline.Add(-time.Duration(later)*time.Minute)) {
 				return nil
 			}
@@ -249,7 +228,7 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (R
 		title, msg := pollDeadlineText(minutes, p.CircleName, p.QuestionText)
 		notes := make([]newNote, len(users))
 		for i, u := range users {
-			notes[i] = newNote{UserID: u, Type: NotifyPollDeadline, Key: reminderKey(minutes), Title: title, Message: msg}
+			notes[i] = newNote{UserID: u, Type: circly.NotifyPollDeadline, Key: reminderKey(minutes), Title: title, Message: msg}
 		}
 		var err error
 		out.Notifications, err = s.writeNotifications(tx, pollID, p.CircleID, notes, now)
@@ -258,4 +237,4 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (R
 	return out, err
 }
 
-func reminderKey(minutes int) string { return NotifyPollDeadline + ":" + strconv.Itoa(minutes) }
+func reminderKey(minutes int) string { return circly.NotifyPollDeadline + ":" + strconv.Itoa(minutes) }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"circly"
 	"context"
 	"errors"
 	"time"
@@ -18,26 +19,8 @@ const (
 	PushSkipped = "skipped" // type turned off, no active token, the circle is gone, or news of an open poll came too late
 )
 
-// PushJob is a claimed push with what the dispatcher needs to decide on it and send it.
-type PushJob struct {
-	NotificationID string
-	UserID         string
-	Type           string
-	Title          string
-	Message        string
-	PollID         string
-	CircleID       string
-	Attempts       int
-	CountedDay     *string
-	Token          string // "" when the user has no active push token
-	Timezone       string
-	CircleDeleted  bool
-	PollOver       bool                 // closed or past its deadline
-	Settings       NotificationSettings `gorm:"-"`
-}
-
 type pushJobRow struct {
-	PushJob
+	circly.PushJob
 	TokenRaw            *string
 	TokenActive         *bool
 	PollStartEnabled    *bool
@@ -52,7 +35,7 @@ type pushJobRow struct {
 // ClaimPushes takes up to limit due pushes for this dispatcher for the lease: pending ones whose
 // time has come, and ones a dispatcher claimed but never finished (it crashed; the push is sent
 // again, so delivery is at least once). Concurrent dispatchers take disjoint rows.
-func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration) ([]PushJob, error) {
+func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration) ([]circly.PushJob, error) {
 	var ids []string
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
@@ -91,15 +74,15 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 		WHERE o.notification_id IN ? ORDER BY o.next_attempt_at, o.notification_id`, s.Now(), ids).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]PushJob, len(rows))
+	out := make([]circly.PushJob, len(rows))
 	for i, r := range rows {
 		j := r.PushJob
 		if r.TokenRaw != nil && r.TokenActive != nil && *r.TokenActive {
 			j.Token = *r.TokenRaw
 		}
-		j.Settings = DefaultNotificationSettings()
+		j.Settings = circly.DefaultNotificationSettings()
 		if r.PollStartEnabled != nil { // the user has a settings row
-			j.Settings = NotificationSettings{PollStartEnabled: *r.PollStartEnabled, PollDeadlineEnabled: *r.PollDeadlineEnabled,
+			j.Settings = circly.NotificationSettings{PollStartEnabled: *r.PollStartEnabled, PollDeadlineEnabled: *r.PollDeadlineEnabled,
 				PollResultEnabled: *r.PollResultEnabled, QuietHoursEnabled: *r.QuietHoursEnabled,
 				QuietStartHour: *r.QuietStartHour, QuietEndHour: *r.QuietEndHour, MaxNotificationsPerDay: *r.MaxPerDay}
 		}
@@ -180,18 +163,9 @@ func (s *Store) DeactivatePushToken(ctx context.Context, userID, token string) (
 	return res.RowsAffected == 1, res.Error
 }
 
-// SentPush is a push whose receipt is still to be checked.
-type SentPush struct {
-	NotificationID string
-	UserID         string
-	Token          string
-	TicketID       string
-	SentAt         time.Time
-}
-
 // PushesAwaitingReceipt lists sent pushes older than sentBefore whose receipt is unchecked.
-func (s *Store) PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time, limit int) ([]SentPush, error) {
-	out := []SentPush{}
+func (s *Store) PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time, limit int) ([]circly.SentPush, error) {
+	out := []circly.SentPush{}
 	err := s.conn(ctx).Raw(`SELECT notification_id, user_id, token, ticket_id, sent_at FROM push_outbox
 		WHERE status = ? AND receipt_checked_at IS NULL AND ticket_id IS NOT NULL AND sent_at <= ?
 		ORDER BY sent_at LIMIT ?`, PushSent, sentBefore.UTC(), limit).Scan(&out).Error
@@ -210,22 +184,9 @@ func (s *Store) RecordPushReceipt(ctx context.Context, notificationID, status, e
 		WHERE notification_id = ?`, status, s.Now(), reason, notificationID).Error
 }
 
-// PushRecord is a push_outbox row as operators (and tests) read it.
-type PushRecord struct {
-	NotificationID string
-	UserID         string
-	Status         string
-	Attempts       int
-	NextAttemptAt  time.Time
-	LastError      *string
-	TicketID       *string
-	ReceiptStatus  *string
-	SentAt         *time.Time
-}
-
 // PushRecords lists the push_outbox rows of a user, oldest first.
-func (s *Store) PushRecords(ctx context.Context, userID string) ([]PushRecord, error) {
-	out := []PushRecord{}
+func (s *Store) PushRecords(ctx context.Context, userID string) ([]circly.PushRecord, error) {
+	out := []circly.PushRecord{}
 	err := s.conn(ctx).Raw(`SELECT notification_id, user_id, status, attempts, next_attempt_at, last_error, ticket_id,
 		receipt_status, sent_at FROM push_outbox WHERE user_id = ? ORDER BY created_at, notification_id`, userID).Scan(&out).Error
 	return out, err

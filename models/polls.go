@@ -10,33 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Poll is a poll as one member sees it. Counts are the released tally, never the live one.
-type Poll struct {
-	ID              string
-	CircleID        string
-	CreatorMemberID string
-	TemplateID      string
-	QuestionText    string
-	Deadline        time.Time
-	CreatedAt       time.Time
-	ClosedAt        *time.Time
-	TotalVotes      int // released
-	Version         int
-	IsClosed        bool
-	UserVoted       bool
-	Options         []Option
-}
-
-// Option is a member one can vote for in a poll.
-type Option struct {
-	ID             string
-	MemberID       string
-	MemberNickname string
-	DisplayOrder   int
-	VoteCount      int // released
-	IsSelf         bool
-}
-
 // pollRow is the stored poll with the viewer's facts joined in.
 type pollRow struct {
 	ID              string
@@ -62,19 +35,12 @@ const pollSelect = `SELECT p.id, p.circle_id, p.creator_member_id, p.template_id
 	JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 	LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL`
 
-func (r pollRow) view() Poll {
-	return Poll{
+func (r pollRow) view() circly.Poll {
+	return circly.Poll{
 		ID: r.ID, CircleID: r.CircleID, CreatorMemberID: r.CreatorMemberID, TemplateID: r.TemplateID,
 		QuestionText: r.QuestionText, Deadline: r.Deadline, CreatedAt: r.CreatedAt, ClosedAt: r.ClosedAt,
 		TotalVotes: r.ReleasedTotal, Version: r.ReleasedVersion, IsClosed: r.ClosedAt != nil, UserVoted: r.UserVoted,
 	}
-}
-
-// CreatePollRequest is a new poll.
-type CreatePollRequest struct {
-	CircleID   string
-	TemplateID string
-	Deadline   time.Time
 }
 
 // checkDeadline keeps a deadline inside the allowed window, with a few seconds of slack for a
@@ -92,16 +58,16 @@ func (s *Store) checkDeadline(deadline, now time.Time) error {
 const deadlineSlack = 5 * time.Second
 
 // CreatePoll opens a poll whose options are every other active member, in join order.
-func (s *Store) CreatePoll(ctx context.Context, userID string, req CreatePollRequest) (Poll, error) {
+func (s *Store) CreatePoll(ctx context.Context, userID string, req circly.CreatePollRequest) (circly.Poll, error) {
 	p, _, err := s.CreatePollWithNotifications(ctx, userID, req)
 	return p, err
 }
 
 // CreatePollWithNotifications is CreatePoll that also returns the poll_start notifications it
 // wrote in the poll's transaction (every member but the creator), for the caller to announce.
-func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, req CreatePollRequest) (Poll, []Notification, error) {
+func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, req circly.CreatePollRequest) (circly.Poll, []circly.Notification, error) {
 	pollID := uuid.NewString()
-	var notes []Notification
+	var notes []circly.Notification
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		if err := s.checkDeadline(req.Deadline, now); err != nil {
@@ -116,7 +82,7 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		if err != nil {
 			return err
 		}
-		var tpl Template
+		var tpl circly.Template
 		if err := tx.Raw(`SELECT id, question_text FROM question_templates WHERE id = ? AND is_active = true`,
 			req.TemplateID).Take(&tpl).Error; err != nil {
 			return notFound(err, circly.ErrTemplateNotFound)
@@ -184,7 +150,7 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		return tx.Exec(`INSERT INTO template_uses (template_id) VALUES (?)`, tpl.ID).Error
 	})
 	if err != nil {
-		return Poll{}, nil, err
+		return circly.Poll{}, nil, err
 	}
 	p, err := s.GetPoll(ctx, userID, pollID)
 	return p, notes, err
@@ -214,24 +180,16 @@ func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollR
 	return r, nil
 }
 
-// Due reports whether a poll has passed its deadline without being closed yet: the close job
-// has not reached it, and a read must close it before showing it.
-func (p Poll) Due(now time.Time) bool { return isDue(p.ClosedAt, p.Deadline, now) }
-
-func isDue(closedAt *time.Time, deadline, now time.Time) bool {
-	return closedAt == nil && !deadline.After(now)
-}
-
 // GetPoll returns a poll with its options and released counts.
-func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (Poll, error) {
+func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (circly.Poll, error) {
 	r, err := s.pollForViewer(ctx, userID, pollID)
 	if err != nil {
-		return Poll{}, err
+		return circly.Poll{}, err
 	}
 	p := r.view()
 	counts, err := parseCounts(r.ReleasedCounts)
 	if err != nil {
-		return Poll{}, err
+		return circly.Poll{}, err
 	}
 	p.Options, err = s.options(s.conn(ctx), pollID, userID, counts)
 	return p, err
@@ -239,7 +197,7 @@ func (s *Store) GetPoll(ctx context.Context, userID, pollID string) (Poll, error
 
 // options lists a poll's options; IsSelf marks the viewer's own, also one that names an
 // earlier membership of the viewer (they left and rejoined).
-func (s *Store) options(db *gorm.DB, pollID, viewerUserID string, released []int) ([]Option, error) {
+func (s *Store) options(db *gorm.DB, pollID, viewerUserID string, released []int) ([]circly.Option, error) {
 	var rows []struct {
 		ID             string
 		MemberID       string
@@ -252,22 +210,16 @@ func (s *Store) options(db *gorm.DB, pollID, viewerUserID string, released []int
 		WHERE o.poll_id = ? ORDER BY o.display_order`, pollID).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]Option, len(rows))
+	out := make([]circly.Option, len(rows))
 	for i, r := range rows {
-		out[i] = Option{ID: r.ID, MemberID: r.MemberID, MemberNickname: r.MemberNickname, DisplayOrder: r.DisplayOrder,
+		out[i] = circly.Option{ID: r.ID, MemberID: r.MemberID, MemberNickname: r.MemberNickname, DisplayOrder: r.DisplayOrder,
 			VoteCount: countAt(released, r.DisplayOrder), IsSelf: r.OwnerUserID != nil && *r.OwnerUserID == viewerUserID}
 	}
 	return out, nil
 }
 
-// PollFilter narrows ListPolls.
-type PollFilter struct {
-	CircleID string // "" = every circle of the user
-	Status   string // active, closed or all
-}
-
 // ListPolls returns the polls of the user's circles, newest first, without options.
-func (s *Store) ListPolls(ctx context.Context, userID string, f PollFilter, page Page) ([]Poll, int64, error) {
+func (s *Store) ListPolls(ctx context.Context, userID string, f circly.PollFilter, page circly.Page) ([]circly.Poll, int64, error) {
 	db := s.conn(ctx)
 	if f.CircleID != "" {
 		if _, err := s.circleFor(db, f.CircleID, userID); err != nil {
@@ -295,7 +247,7 @@ func (s *Store) ListPolls(ctx context.Context, userID string, f PollFilter, page
 		append(args, page.Limit, page.Offset)...).Scan(&rows).Error; err != nil {
 		return nil, 0, err
 	}
-	out := make([]Poll, len(rows))
+	out := make([]circly.Poll, len(rows))
 	for i, r := range rows {
 		out[i] = r.view()
 	}
@@ -349,7 +301,7 @@ func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, erro
 }
 
 // UpdatePollDeadline moves a poll's deadline while nobody has voted yet (creator only).
-func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, deadline time.Time) (Poll, error) {
+func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, deadline time.Time) (circly.Poll, error) {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		r, err := s.lockedOwnPoll(tx, userID, pollID)
 		if err != nil {
@@ -374,13 +326,10 @@ func (s *Store) UpdatePollDeadline(ctx context.Context, userID, pollID string, d
 		return tx.Exec(`UPDATE polls SET deadline = ? WHERE id = ?`, deadline.UTC().Truncate(time.Microsecond), pollID).Error
 	})
 	if err != nil {
-		return Poll{}, err
+		return circly.Poll{}, err
 	}
 	return s.GetPoll(ctx, userID, pollID)
 }
-
-// PollDeleteWindow is how long after creation a poll may still be deleted.
-const PollDeleteWindow = 24 * time.Hour
 
 // DeletePoll removes a poll within a day of its creation (creator only) and returns its
 // circle's id.
@@ -390,7 +339,7 @@ func (s *Store) DeletePoll(ctx context.Context, userID, pollID string) (circleID
 		if err != nil {
 			return err
 		}
-		if s.Now().Sub(r.CreatedAt) > PollDeleteWindow {
+		if s.Now().Sub(r.CreatedAt) > circly.PollDeleteWindow {
 			return circly.Errorf(circly.CodeForbidden, "a poll can only be deleted within 24 hours of its creation")
 		}
 		circleID = r.CircleID

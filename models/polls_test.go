@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"circly"
-	"circly/models"
 )
 
 func TestCreatePollOptions(t *testing.T) {
@@ -18,7 +17,7 @@ func TestCreatePollOptions(t *testing.T) {
 		must(t, err)
 
 		deadline := t0.Add(3 * time.Hour)
-		p, err := e.s.CreatePoll(e.ctx, fx.Users[2].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: deadline})
+		p, err := e.s.CreatePoll(e.ctx, fx.Users[2].ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: deadline})
 		must(t, err)
 		if p.CircleID != fx.ID || p.CreatorMemberID != fx.Members[2].ID || p.TemplateID != templateKind ||
 			p.QuestionText != tpl.QuestionText || !p.Deadline.Equal(deadline) || !p.CreatedAt.Equal(t0) ||
@@ -55,12 +54,12 @@ func TestCreatePollOptions(t *testing.T) {
 		wantCode(t, err, circly.CodeNotCircleMember)
 		_, err = e.s.GetPoll(e.ctx, fx.Users[0].ID, "00000000-0000-4000-8000-00000000abcd")
 		wantCode(t, err, circly.CodePollNotFound)
-		_, err = e.s.CreatePoll(e.ctx, e.user().ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: deadline})
+		_, err = e.s.CreatePoll(e.ctx, e.user().ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: deadline})
 		wantCode(t, err, circly.CodeNotCircleMember)
-		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: fx.ID,
+		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{CircleID: fx.ID,
 			TemplateID: "00000000-0000-4000-8000-0000000000ff", Deadline: deadline})
 		wantCode(t, err, circly.CodeTemplateNotFound)
-		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: "00000000-0000-4000-8000-00000000abcd",
+		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{CircleID: "00000000-0000-4000-8000-00000000abcd",
 			TemplateID: templateKind, Deadline: deadline})
 		wantCode(t, err, circly.CodeCircleNotFound)
 	})
@@ -69,7 +68,7 @@ func TestCreatePollOptions(t *testing.T) {
 func TestCreatePollCircleTooSmall(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(2, 10)
-		req := models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
+		req := circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
 		_, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, req)
 		wantCode(t, err, circly.CodeCircleTooSmall)
 		third := e.user()
@@ -87,11 +86,11 @@ func TestCreatePollCircleTooSmall(t *testing.T) {
 func TestCreatePollOpenLimit(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
-		var polls []models.Poll
+		var polls []circly.Poll
 		for i := range 3 {
 			polls = append(polls, e.poll(fx, i))
 		}
-		req := models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
+		req := circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(time.Hour)}
 		_, err := e.s.CreatePoll(e.ctx, fx.Users[3].ID, req)
 		wantCode(t, err, circly.CodeTooManyActivePolls)
 		// Another circle has its own limit.
@@ -106,7 +105,7 @@ func TestCreatePollOpenLimit(t *testing.T) {
 		wantCode(t, err, circly.CodeTooManyActivePolls)
 		// So does a poll past its deadline that nobody has closed yet: all three are.
 		e.clock.Advance(90 * time.Minute)
-		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
+		_, err = e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
 			Deadline: e.clock.Now().Add(time.Hour)})
 		must(t, err)
 		if n := e.scalar(`SELECT count(*) FROM polls WHERE circle_id = ?`, fx.ID); n != 5 {
@@ -122,7 +121,7 @@ func TestCreatePollDailyLimitInUserTimezone(t *testing.T) {
 		fx := e.circle(3, 10)
 		u := fx.Users[0]
 		create := func(userID string) error {
-			_, err := e.s.CreatePoll(e.ctx, userID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
+			_, err := e.s.CreatePoll(e.ctx, userID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
 				Deadline: e.clock.Now().Add(time.Hour)})
 			return err
 		}
@@ -150,21 +149,21 @@ func TestCreatePollDailyLimitInUserTimezone(t *testing.T) {
 			t.Fatalf("first poll of the next Seoul day: %v", err)
 		}
 		// For a user in UTC it is still the day of the six polls.
-		_, err = e.s.UpdateUser(e.ctx, u.ID, models.UserUpdate{Timezone: ptr("UTC")})
+		_, err = e.s.UpdateUser(e.ctx, u.ID, circly.UserUpdate{Timezone: ptr("UTC")})
 		must(t, err)
 		wantCode(t, create(u.ID), circly.CodeTooManyPolls)
 		e.clock.Set(utc(11, 0, 0))
 		if err := create(u.ID); err != nil {
 			t.Fatalf("first poll of the next UTC day: %v", err)
 		}
-	}, func(p *models.Policy) { p.PollOpenLimit = 0 })
+	}, func(p *circly.Policy) { p.PollOpenLimit = 0 })
 }
 
 func TestPollDeadlineWindow(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
 		create := func(d time.Duration) error {
-			_, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(d)})
+			_, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(d)})
 			return err
 		}
 		for _, d := range []time.Duration{0, -time.Hour, 4 * time.Minute, 24*time.Hour + time.Minute, 25 * time.Hour} {
@@ -311,13 +310,13 @@ func TestListPolls(t *testing.T) {
 		other := e.circle(3, 10)
 		p1 := e.poll(fx, 0)
 		e.clock.Advance(time.Minute)
-		p2, err := e.s.CreatePoll(e.ctx, fx.Users[1].ID, models.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
+		p2, err := e.s.CreatePoll(e.ctx, fx.Users[1].ID, circly.CreatePollRequest{CircleID: fx.ID, TemplateID: templateKind,
 			Deadline: e.clock.Now().Add(3 * time.Hour)})
 		must(t, err)
 		e.poll(other, 0)
 		e.vote(fx.Users[2].ID, p2.ID, optionOf(t, p2, fx.Members[0].ID))
 
-		all, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{Status: "all"}, models.Page{Limit: 20})
+		all, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, circly.PollFilter{Status: "all"}, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 2 || len(all) != 2 || all[0].ID != p2.ID || all[1].ID != p1.ID {
 			t.Fatalf("ListPolls all: total %d %+v", total, all)
@@ -330,19 +329,19 @@ func TestListPolls(t *testing.T) {
 		if closed, err := e.s.ClosePoll(e.ctx, p1.ID); err != nil || !closed {
 			t.Fatalf("close p1: %v %v", closed, err)
 		}
-		active, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{CircleID: fx.ID, Status: "active"}, models.Page{Limit: 20})
+		active, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, circly.PollFilter{CircleID: fx.ID, Status: "active"}, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 1 || active[0].ID != p2.ID {
 			t.Fatalf("active polls: %d %+v", total, active)
 		}
-		closed, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{Status: "closed"}, models.Page{Limit: 20})
+		closed, total, err := e.s.ListPolls(e.ctx, fx.Users[2].ID, circly.PollFilter{Status: "closed"}, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 1 || closed[0].ID != p1.ID || !closed[0].IsClosed || closed[0].Version != 1 {
 			t.Fatalf("closed polls: %d %+v", total, closed)
 		}
-		_, _, err = e.s.ListPolls(e.ctx, fx.Users[2].ID, models.PollFilter{CircleID: other.ID}, models.Page{Limit: 20})
+		_, _, err = e.s.ListPolls(e.ctx, fx.Users[2].ID, circly.PollFilter{CircleID: other.ID}, circly.Page{Limit: 20})
 		wantCode(t, err, circly.CodeNotCircleMember)
-		page, total, err := e.s.ListPolls(e.ctx, fx.Users[0].ID, models.PollFilter{Status: "all"}, models.Page{Limit: 1, Offset: 1})
+		page, total, err := e.s.ListPolls(e.ctx, fx.Users[0].ID, circly.PollFilter{Status: "all"}, circly.Page{Limit: 1, Offset: 1})
 		must(t, err)
 		if total != 2 || len(page) != 1 || page[0].ID != p1.ID {
 			t.Fatalf("page: %d %+v", total, page)

@@ -16,37 +16,14 @@ var (
 	ReportReasons = []string{"bullying", "inappropriate", "spam", "other"}
 )
 
-// ReportStatusPending is the status of a report nobody has looked at yet.
-const ReportStatusPending = "pending"
-
-// Report is a user's complaint about a poll, a circle or a member. For a user report the
-// target is a membership id: the reporter never knows, and the report never holds, a user id.
-type Report struct {
-	ID          string
-	Type        string
-	TargetID    string
-	Reason      string
-	Description *string
-	Status      string
-	CreatedAt   time.Time
-}
-
-// NewReport is a report to file.
-type NewReport struct {
-	Type        string
-	TargetID    string
-	Reason      string
-	Description *string
-}
-
 // CreateReport files a report. The target must be something the reporter can see: a poll or a
 // circle of a circle they are an active member of, or a membership (current or past) of such a
 // circle. Anything else answers the same not-found error as a target that does not exist, so a
 // report cannot probe for ids. A second pending report of the same target by the same reporter
 // is ALREADY_EXISTS; the partial unique index decides, so concurrent duplicates leave one row.
-func (s *Store) CreateReport(ctx context.Context, userID string, r NewReport) (Report, error) {
-	out := Report{ID: uuid.NewString(), Type: r.Type, TargetID: r.TargetID, Reason: r.Reason,
-		Description: r.Description, Status: ReportStatusPending, CreatedAt: s.Now()}
+func (s *Store) CreateReport(ctx context.Context, userID string, r circly.NewReport) (circly.Report, error) {
+	out := circly.Report{ID: uuid.NewString(), Type: r.Type, TargetID: r.TargetID, Reason: r.Reason,
+		Description: r.Description, Status: circly.ReportStatusPending, CreatedAt: s.Now()}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.checkReportTarget(tx, userID, r.Type, r.TargetID); err != nil {
 			return err
@@ -66,7 +43,7 @@ func (s *Store) CreateReport(ctx context.Context, userID string, r NewReport) (R
 		return nil
 	})
 	if err != nil {
-		return Report{}, err
+		return circly.Report{}, err
 	}
 	return out, nil
 }
@@ -106,7 +83,7 @@ func (s *Store) checkReportTarget(tx *gorm.DB, userID, typ, targetID string) err
 }
 
 // ListReports returns the reports the user filed, newest first.
-func (s *Store) ListReports(ctx context.Context, userID string, page Page) ([]Report, int64, error) {
+func (s *Store) ListReports(ctx context.Context, userID string, page circly.Page) ([]circly.Report, int64, error) {
 	db := s.conn(ctx)
 	var total int64
 	if err := db.Raw(`SELECT count(*) FROM reports WHERE reporter_user_id = ?`, userID).Scan(&total).Error; err != nil {
@@ -126,9 +103,9 @@ func (s *Store) ListReports(ctx context.Context, userID string, page Page) ([]Re
 		Scan(&rows).Error; err != nil {
 		return nil, 0, err
 	}
-	out := make([]Report, len(rows))
+	out := make([]circly.Report, len(rows))
 	for i, r := range rows {
-		out[i] = Report{ID: r.ID, Type: r.TargetType, TargetID: r.TargetID, Reason: r.Reason,
+		out[i] = circly.Report{ID: r.ID, Type: r.TargetType, TargetID: r.TargetID, Reason: r.Reason,
 			Description: r.Description, Status: r.Status, CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, total, nil

@@ -14,7 +14,7 @@ func TestCreateReportTargets(t *testing.T) {
 		p := e.poll(fx, 0)
 		reporter := fx.Users[1].ID
 		desc := "not nice"
-		for _, r := range []models.NewReport{
+		for _, r := range []circly.NewReport{
 			{Type: "poll", TargetID: p.ID, Reason: "bullying"},
 			{Type: "circle", TargetID: fx.ID, Reason: "spam", Description: &desc},
 			{Type: "user", TargetID: fx.Members[2].ID, Reason: "inappropriate"},
@@ -30,7 +30,7 @@ func TestCreateReportTargets(t *testing.T) {
 			t.Fatalf("a report holds the target's user id")
 		}
 
-		list, total, err := e.s.ListReports(e.ctx, reporter, models.Page{Limit: 2})
+		list, total, err := e.s.ListReports(e.ctx, reporter, circly.Page{Limit: 2})
 		must(t, err)
 		if total != 3 || len(list) != 2 {
 			t.Fatalf("total %d, page %d", total, len(list))
@@ -38,12 +38,12 @@ func TestCreateReportTargets(t *testing.T) {
 		if list[0].Description != nil && list[0].Type != "circle" {
 			t.Fatalf("description on the wrong report: %+v", list[0])
 		}
-		rest, _, err := e.s.ListReports(e.ctx, reporter, models.Page{Limit: 2, Offset: 2})
+		rest, _, err := e.s.ListReports(e.ctx, reporter, circly.Page{Limit: 2, Offset: 2})
 		must(t, err)
 		if len(rest) != 1 {
 			t.Fatalf("second page has %d", len(rest))
 		}
-		others, total, err := e.s.ListReports(e.ctx, fx.Users[0].ID, models.Page{Limit: 20})
+		others, total, err := e.s.ListReports(e.ctx, fx.Users[0].ID, circly.Page{Limit: 20})
 		must(t, err)
 		if total != 0 || len(others) != 0 {
 			t.Fatalf("another user sees %d reports", total)
@@ -60,15 +60,15 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 		const unknown = "7f0c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5"
 		cases := []struct {
 			user string
-			r    models.NewReport
+			r    circly.NewReport
 			code circly.Code
 		}{
-			{stranger, models.NewReport{Type: "poll", TargetID: p.ID, Reason: "spam"}, circly.CodePollNotFound},
-			{stranger, models.NewReport{Type: "poll", TargetID: unknown, Reason: "spam"}, circly.CodePollNotFound},
-			{stranger, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}, circly.CodeCircleNotFound},
-			{stranger, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound},
-			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound}, // oneself
-			{fx.Users[1].ID, models.NewReport{Type: "user", TargetID: unknown, Reason: "spam"}, circly.CodeNotFound},
+			{stranger, circly.NewReport{Type: "poll", TargetID: p.ID, Reason: "spam"}, circly.CodePollNotFound},
+			{stranger, circly.NewReport{Type: "poll", TargetID: unknown, Reason: "spam"}, circly.CodePollNotFound},
+			{stranger, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}, circly.CodeCircleNotFound},
+			{stranger, circly.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound},
+			{fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: fx.Members[1].ID, Reason: "spam"}, circly.CodeNotFound}, // oneself
+			{fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: unknown, Reason: "spam"}, circly.CodeNotFound},
 		}
 		for i, c := range cases {
 			_, err := e.s.CreateReport(e.ctx, c.user, c.r)
@@ -80,10 +80,10 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 		// A member who left can still be reported by those who remain.
 		_, err := e.s.LeaveCircle(e.ctx, fx.Users[2].ID, fx.ID)
 		must(t, err)
-		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "user", TargetID: fx.Members[2].ID, Reason: "bullying"})
+		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: fx.Members[2].ID, Reason: "bullying"})
 		must(t, err)
 		// One who left can no longer report the circle.
-		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		wantCode(t, err, circly.CodeCircleNotFound)
 		if n := e.scalar(`SELECT count(*) FROM reports`); n != 1 {
 			t.Fatalf("%d report rows, want 1", n)
@@ -95,10 +95,10 @@ func TestCreateReportOncePerPendingTarget(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
 		u := fx.Users[1].ID
-		r := models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}
+		r := circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}
 		_, err := e.s.CreateReport(e.ctx, u, r)
 		must(t, err)
-		_, err = e.s.CreateReport(e.ctx, u, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "other"})
+		_, err = e.s.CreateReport(e.ctx, u, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "other"})
 		wantCode(t, err, circly.CodeAlreadyExists)
 		// Another reporter may report the same target.
 		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, r)
@@ -116,7 +116,7 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 		p := e.poll(fx, 0)
 		const n = 24
 		errs := race(n, func(i int) error {
-			_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "poll", TargetID: p.ID,
+			_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "poll", TargetID: p.ID,
 				Reason: models.ReportReasons[i%len(models.ReportReasons)]})
 			return err
 		})
@@ -133,14 +133,14 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 func TestReportOfDeletedAccountStays(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
-		_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		must(t, err)
 		_, err = e.s.DeleteUser(e.ctx, fx.Users[1].ID)
 		must(t, err)
 		if n := e.scalar(`SELECT count(*) FROM reports WHERE reporter_user_id IS NULL`); n != 1 {
 			t.Fatalf("%d anonymous reports after the account went, want 1", n)
 		}
-		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		if err == nil {
 			t.Fatal(fmt.Errorf("a deleted account filed a report"))
 		}

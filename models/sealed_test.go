@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"circly"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -92,7 +93,7 @@ func TestDatabaseCannotTellWhoChoseWhat(t *testing.T) {
 	stores := []*models.Store{e.s, replica2}
 
 	fx := e.circle(10, 10)
-	var polls []models.Poll
+	var polls []circly.Poll
 	for i := range 3 {
 		polls = append(polls, e.poll(fx, i))
 	}
@@ -110,7 +111,7 @@ func TestDatabaseCannotTellWhoChoseWhat(t *testing.T) {
 				if target == p.CreatorMemberID {
 					target = fx.Members[(v+2)%10].ID
 				}
-				_, err := stores[v%2].Vote(e.ctx, fx.Users[v].ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, target)})
+				_, err := stores[v%2].Vote(e.ctx, fx.Users[v].ID, circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, target)})
 				errs <- err
 			}()
 		}
@@ -200,7 +201,7 @@ func TestTwoReplicasOpenEachBallotOnce(t *testing.T) {
 			want[picks[i]]++
 		}
 		errs := race(len(fx.Users)-1, func(i int) error {
-			_, err := stores[i%2].Vote(e.ctx, fx.Users[i+1].ID, models.VoteRequest{PollID: p.ID, OptionID: picks[i+1]})
+			_, err := stores[i%2].Vote(e.ctx, fx.Users[i+1].ID, circly.VoteRequest{PollID: p.ID, OptionID: picks[i+1]})
 			return err
 		})
 		if ok, codes := tallyErrors(t, errs); ok != 49 {
@@ -250,7 +251,7 @@ func TestVoteNeverSendsTheChoice(t *testing.T) {
 		must(t, cb.Row().After("gorm:row").Register("test:spy_row", spy))
 		must(t, cb.Query().After("gorm:query").Register("test:spy_query", spy))
 		for _, batch := range []int{1, 3} {
-			e := newEnv(t, db, func(p *models.Policy) { p.TallyReleaseBatch = batch })
+			e := newEnv(t, db, func(p *circly.Policy) { p.TallyReleaseBatch = batch })
 			fx := e.circle(5, 10)
 			p := e.poll(fx, 0)
 			for v := 1; v <= 4; v++ {
@@ -258,7 +259,7 @@ func TestVoteNeverSendsTheChoice(t *testing.T) {
 				mu.Lock()
 				sent = nil
 				mu.Unlock()
-				_, err := e.s.Vote(e.ctx, fx.Users[v].ID, models.VoteRequest{PollID: p.ID, OptionID: opt, IdempotencyKey: fmt.Sprint("k", batch, v)})
+				_, err := e.s.Vote(e.ctx, fx.Users[v].ID, circly.VoteRequest{PollID: p.ID, OptionID: opt, IdempotencyKey: fmt.Sprint("k", batch, v)})
 				must(t, err)
 				mu.Lock()
 				if len(sent) == 0 {

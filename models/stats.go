@@ -7,26 +7,15 @@ import (
 	"circly"
 )
 
-// UserStats sums up one user's activity.
-type UserStats struct {
-	PollsCreated  int64 // every poll they created, deleted ones included (poll_creations)
-	VotesCast     int64 // polls they have voted in
-	CirclesJoined int64 // circles they are an active member of now
-	StreakDays    int   // consecutive local days with activity, ending today or yesterday
-}
-
-// StreakMaxDays bounds how far back a streak is counted.
-const StreakMaxDays = 366
-
 // UserStats counts the user's polls, ballots and circles and measures their streak.
 //
 // The store keeps no time for a ballot (anonymity), so "activity on a day" is: the user
 // created a poll that day, or voted in a poll that opened that day. Polls last at most a day,
 // so a ballot counts on the day its poll opened, which is the vote's day or the one before.
 // Days are the user's local days (their timezone).
-func (s *Store) UserStats(ctx context.Context, userID string) (UserStats, error) {
+func (s *Store) UserStats(ctx context.Context, userID string) (circly.UserStats, error) {
 	db := s.conn(ctx)
-	var out UserStats
+	var out circly.UserStats
 	var row struct {
 		Timezone      string
 		PollsCreated  int64
@@ -55,7 +44,7 @@ func (s *Store) streak(ctx context.Context, userID string, loc *time.Location) (
 	active := map[time.Time]bool{}
 	from := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) // the first window has no upper end
 	for span := 7; ; span *= 2 {
-		start := today.AddDate(0, 0, -min(span, StreakMaxDays))
+		start := today.AddDate(0, 0, -min(span, circly.StreakMaxDays))
 		var times []time.Time
 		if err := s.conn(ctx).Raw(`SELECT created_at FROM poll_creations WHERE user_id = ? AND created_at >= ? AND created_at < ?
 			UNION SELECT p.created_at FROM poll_participants pp JOIN polls p ON p.id = pp.poll_id
@@ -68,8 +57,8 @@ func (s *Store) streak(ctx context.Context, userID string, loc *time.Location) (
 		}
 		n, gap := countStreak(active, today)
 		// Settled once the first inactive day lies inside what has been read.
-		if !gap.Before(start) || span >= StreakMaxDays {
-			return min(n, StreakMaxDays), nil
+		if !gap.Before(start) || span >= circly.StreakMaxDays {
+			return min(n, circly.StreakMaxDays), nil
 		}
 		from = start.UTC()
 	}
@@ -105,33 +94,10 @@ func localDay(t time.Time, loc *time.Location) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
 }
 
-// CircleStats sums up a circle's polls.
-type CircleStats struct {
-	CircleID    string
-	TotalPolls  int64
-	TotalVotes  int64 // released votes (the tallies members see)
-	ClosedPolls int64
-	// ParticipationRate is ballots cast in closed polls over the ballots those polls allowed
-	// (their options plus the creator: the members when each poll opened), 0..1; 0 when no
-	// poll has closed.
-	ParticipationRate float64
-	Daily             []DayStats // the last 7 local days of the viewer, oldest first, today last
-}
-
-// DayStats is one day of a circle: polls that opened that day and the votes they hold.
-type DayStats struct {
-	Date  string // YYYY-MM-DD, the viewer's local day
-	Polls int64
-	Votes int64
-}
-
-// StatsDays is how many days CircleStats.Daily covers.
-const StatsDays = 7
-
 // CircleStats counts a circle's polls and votes for one of its members, in two indexed reads of
 // polls (plus the membership check). Votes per day are counted by the day their poll opened,
 // since ballots carry no time.
-func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (CircleStats, error) {
+func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (circly.CircleStats, error) {
 	db := s.conn(ctx)
 	var viewer struct{ Timezone string }
 	err := db.Raw(`SELECT u.timezone FROM users u
@@ -140,9 +106,9 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (Circl
 		WHERE u.id = ?`, circleID, userID).Take(&viewer).Error
 	if err != nil {
 		if err = notFound(err, circly.ErrNotFound); err == circly.ErrNotFound {
-			return CircleStats{}, s.circleAccessError(db, circleID)
+			return circly.CircleStats{}, s.circleAccessError(db, circleID)
 		}
-		return CircleStats{}, err
+		return circly.CircleStats{}, err
 	}
 	now := s.Now()
 	var tot struct {
@@ -157,9 +123,9 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (Circl
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN released_total ELSE 0 END), 0) AS closed_votes,
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN `+s.countsLength("released_counts")+` + 1 ELSE 0 END), 0) AS eligible
 		FROM polls WHERE circle_id = ?`, circleID).Take(&tot).Error; err != nil {
-		return CircleStats{}, err
+		return circly.CircleStats{}, err
 	}
-	out := CircleStats{CircleID: circleID, TotalPolls: tot.TotalPolls, TotalVotes: tot.TotalVotes, ClosedPolls: tot.ClosedPolls}
+	out := circly.CircleStats{CircleID: circleID, TotalPolls: tot.TotalPolls, TotalVotes: tot.TotalVotes, ClosedPolls: tot.ClosedPolls}
 	if tot.Eligible > 0 {
 		// A member who joined after a poll opened may vote in it, so cap at 1.
 		out.ParticipationRate = min(1, float64(int64(float64(tot.ClosedVotes)/float64(tot.Eligible)*1000+0.5))/1000)
@@ -167,20 +133,20 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (Circl
 
 	loc := location(viewer.Timezone)
 	today := localDay(now, loc)
-	first := today.AddDate(0, 0, -(StatsDays - 1))
+	first := today.AddDate(0, 0, -(circly.StatsDays - 1))
 	var recent []struct {
 		CreatedAt     time.Time
 		ReleasedTotal int64
 	}
 	if err := db.Raw(`SELECT created_at, released_total FROM polls WHERE circle_id = ? AND created_at >= ?`,
 		circleID, first.UTC()).Scan(&recent).Error; err != nil {
-		return CircleStats{}, err
+		return circly.CircleStats{}, err
 	}
 	index := map[time.Time]int{}
-	for i := range StatsDays {
+	for i := range circly.StatsDays {
 		d := first.AddDate(0, 0, i)
 		index[d] = i
-		out.Daily = append(out.Daily, DayStats{Date: d.Format(time.DateOnly)})
+		out.Daily = append(out.Daily, circly.DayStats{Date: d.Format(time.DateOnly)})
 	}
 	for _, r := range recent {
 		if i, ok := index[localDay(r.CreatedAt, loc)]; ok {

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"circly"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ func TestStatsAndReportsUseIndexes(t *testing.T) {
 	for range 3 {
 		e.voteAll(fx, e.poll(fx, 0), 1, 2)
 	}
-	_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, models.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+	_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 	must(t, err)
 	// Thousands of other users, circles, polls, ballots and reports, so the planner sees tables
 	// where a scan would cost something.
@@ -64,7 +65,7 @@ func TestStatsAndReportsUseIndexes(t *testing.T) {
 		must(t, err)
 		_, err = e.s.CircleStats(e.ctx, fx.Users[1].ID, fx.ID)
 		must(t, err)
-		_, _, err = e.s.ListReports(e.ctx, fx.Users[1].ID, models.Page{Limit: 20})
+		_, _, err = e.s.ListReports(e.ctx, fx.Users[1].ID, circly.Page{Limit: 20})
 		must(t, err)
 	})
 	if len(stmts) < 6 {

@@ -6,13 +6,12 @@ import (
 	"time"
 
 	"circly"
-	"circly/models"
 
 	"gorm.io/gorm"
 )
 
 // voteAll makes members 1..n of the circle vote in a poll, each for the option after theirs.
-func (e *env) voteAll(fx *circleFx, p models.Poll, voters ...int) {
+func (e *env) voteAll(fx *circleFx, p circly.Poll, voters ...int) {
 	e.t.Helper()
 	for _, i := range voters {
 		target := fx.Members[(i+1)%len(fx.Members)].ID
@@ -57,7 +56,7 @@ func TestUserStatsAndStreak(t *testing.T) {
 		// A fresh user has nothing.
 		st, err = e.s.UserStats(e.ctx, e.user().ID)
 		must(t, err)
-		if st != (models.UserStats{}) {
+		if st != (circly.UserStats{}) {
 			t.Fatalf("fresh user stats = %+v", st)
 		}
 		_, err = e.s.UserStats(e.ctx, "7f0c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5")
@@ -95,7 +94,7 @@ func TestStreakUsesLocalDays(t *testing.T) {
 		if st.StreakDays != 2 {
 			t.Fatalf("Seoul streak %d, want 2", st.StreakDays)
 		}
-		_, err = e.s.UpdateUser(e.ctx, fx.Users[1].ID, models.UserUpdate{Timezone: ptr("UTC")})
+		_, err = e.s.UpdateUser(e.ctx, fx.Users[1].ID, circly.UserUpdate{Timezone: ptr("UTC")})
 		must(t, err)
 		st, err = e.s.UserStats(e.ctx, fx.Users[1].ID)
 		must(t, err)
@@ -126,7 +125,7 @@ func TestCircleStats(t *testing.T) {
 		if st.TotalPolls != 2 || st.TotalVotes != 3 || st.ClosedPolls != 1 || st.ParticipationRate != 0.75 {
 			t.Fatalf("stats = %+v, want 2 polls, 3 released votes, 1 closed, rate 0.75 (3 of 4 ballots)", st)
 		}
-		if len(st.Daily) != models.StatsDays {
+		if len(st.Daily) != circly.StatsDays {
 			t.Fatalf("%d days", len(st.Daily))
 		}
 		want := map[string][2]int64{"2026-03-08": {1, 3}, "2026-03-10": {1, 0}}

@@ -1,3 +1,6 @@
+// Package models is the store: the domain (package circly) kept in PostgreSQL or SQLite through
+// GORM, with the migrations, and every query and transaction that keeps an invariant. It is a
+// pure callee: it never calls back up into the app that uses it.
 package models
 
 import (
@@ -11,37 +14,11 @@ import (
 	"gorm.io/gorm"
 )
 
-// Policy holds the product rules the store enforces inside its transactions.
-type Policy struct {
-	TallyReleaseBatch int           // votes gathered before a tally is released
-	PollOpenLimit     int           // open polls per circle; 0 = no limit
-	PollDailyLimit    int           // polls per user per local day; 0 = no limit
-	PollMinDuration   time.Duration // shortest poll
-	PollMaxDuration   time.Duration // longest poll
-	InviteTTL         time.Duration // lifetime of an invite code and link
-	RefreshTokenTTL   time.Duration
-	IdempotencyTTL    time.Duration // how long a vote's Idempotency-Key is remembered
-}
-
-// DefaultPolicy is the contract's defaults.
-func DefaultPolicy() Policy {
-	return Policy{
-		TallyReleaseBatch: 3,
-		PollOpenLimit:     3,
-		PollDailyLimit:    5,
-		PollMinDuration:   5 * time.Minute,
-		PollMaxDuration:   24 * time.Hour,
-		InviteTTL:         24 * time.Hour,
-		RefreshTokenTTL:   30 * 24 * time.Hour,
-		IdempotencyTTL:    24 * time.Hour,
-	}
-}
-
 // Store runs every query and transaction of the service.
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
-	policy  Policy
+	policy  circly.Policy
 	now     func() time.Time
 	// optionCache maps poll id to its options (they never change; see pollOptions).
 	optionCache *boundedCache[pollOptions]
@@ -49,7 +26,7 @@ type Store struct {
 }
 
 // NewStore wraps an open database. Every replica of a deployment needs the same ballot box key.
-func NewStore(db *DB, policy Policy, box *ballot.Box) *Store {
+func NewStore(db *DB, policy circly.Policy, box *ballot.Box) *Store {
 	if policy.TallyReleaseBatch < 1 {
 		policy.TallyReleaseBatch = 1
 	}
@@ -63,7 +40,7 @@ func NewStore(db *DB, policy Policy, box *ballot.Box) *Store {
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Policy returns the rules the store was built with.
-func (s *Store) Policy() Policy { return s.policy }
+func (s *Store) Policy() circly.Policy { return s.policy }
 
 // Now is the store's current time in UTC at the database's precision.
 func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -93,10 +70,4 @@ func notFound(err error, sentinel *circly.Error) error {
 		return sentinel
 	}
 	return err
-}
-
-// Page is a window into a list.
-type Page struct {
-	Limit  int
-	Offset int
 }

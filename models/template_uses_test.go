@@ -1,12 +1,11 @@
 package models_test
 
 import (
+	"circly"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"circly/models"
 )
 
 // TestTemplateUsesCountedExactly: polls created concurrently on one template, while the fold
@@ -49,7 +48,7 @@ func TestTemplateUsesCountedExactly(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range each {
-					if _, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
+					if _, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{
 						CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)}); err != nil {
 						t.Error("create poll:", err)
 						return
@@ -71,7 +70,7 @@ func TestTemplateUsesCountedExactly(t *testing.T) {
 		if folded.Load()+n != creators*each {
 			t.Fatalf("folds moved %d uses in all, want %d", folded.Load()+n, creators*each)
 		}
-		list, _, err := e.s.ListTemplates(e.ctx, "", models.Page{Limit: 100})
+		list, _, err := e.s.ListTemplates(e.ctx, "", circly.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

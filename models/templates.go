@@ -2,24 +2,11 @@ package models
 
 import (
 	"context"
-	"time"
 
 	"circly"
 
 	"gorm.io/gorm"
 )
-
-// Template categories.
-var TemplateCategories = []string{"appearance", "personality", "talent", "special"}
-
-// Template is a question a poll can ask.
-type Template struct {
-	ID           string
-	Category     string
-	QuestionText string
-	UsageCount   int
-	CreatedAt    time.Time
-}
 
 // templateColumns reads usage_count with the uses not folded in yet (see FoldTemplateUses).
 const templateColumns = `id, category, question_text,
@@ -27,7 +14,7 @@ const templateColumns = `id, category, question_text,
 	created_at`
 
 // ListTemplates returns active templates, most used first; category "" means all.
-func (s *Store) ListTemplates(ctx context.Context, category string, page Page) ([]Template, int64, error) {
+func (s *Store) ListTemplates(ctx context.Context, category string, page circly.Page) ([]circly.Template, int64, error) {
 	db := s.conn(ctx)
 	where := `is_active = true`
 	var args []any
@@ -39,15 +26,15 @@ func (s *Store) ListTemplates(ctx context.Context, category string, page Page) (
 	if err := db.Raw(`SELECT count(*) FROM question_templates WHERE `+where, args...).Scan(&total).Error; err != nil {
 		return nil, 0, err
 	}
-	out := []Template{}
+	out := []circly.Template{}
 	err := db.Raw(`SELECT `+templateColumns+` FROM question_templates WHERE `+where+`
 		ORDER BY usage_count DESC, sort_order, id LIMIT ? OFFSET ?`, append(args, page.Limit, page.Offset)...).Scan(&out).Error
 	return out, total, err
 }
 
 // GetTemplate returns one active template.
-func (s *Store) GetTemplate(ctx context.Context, id string) (Template, error) {
-	var t Template
+func (s *Store) GetTemplate(ctx context.Context, id string) (circly.Template, error) {
+	var t circly.Template
 	err := s.conn(ctx).Raw(`SELECT `+templateColumns+` FROM question_templates WHERE id = ? AND is_active = true`, id).Take(&t).Error
 	return t, notFound(err, circly.ErrTemplateNotFound)
 }

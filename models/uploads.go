@@ -7,32 +7,19 @@ import (
 	"circly"
 )
 
-// UploadTypes are what an uploaded image is for.
-var UploadTypes = []string{"result_card", "profile_image"}
-
-// Upload is the metadata of a stored image; the bytes live in the storage backend under ID.
-type Upload struct {
-	ID          string
-	UserID      string
-	Type        string
-	ContentType string
-	Size        int64
-	CreatedAt   time.Time
-}
-
 // CreateUpload records an image already stored under u.ID.
-func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
+func (s *Store) CreateUpload(ctx context.Context, u circly.Upload) (circly.Upload, error) {
 	u.CreatedAt = s.Now()
 	err := s.conn(ctx).Exec(`INSERT INTO uploads (id, user_id, type, content_type, size, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserID, u.Type, u.ContentType, u.Size, u.CreatedAt).Error
 	if isConstraintError(err) {
-		return Upload{}, circly.ErrUnauthorized // the account went away meanwhile
+		return circly.Upload{}, circly.ErrUnauthorized // the account went away meanwhile
 	}
 	return u, err
 }
 
 // GetUpload reads an image's metadata (anyone with the id may fetch the image).
-func (s *Store) GetUpload(ctx context.Context, id string) (Upload, error) {
+func (s *Store) GetUpload(ctx context.Context, id string) (circly.Upload, error) {
 	var row struct {
 		ID          string
 		UserID      *string
@@ -43,9 +30,9 @@ func (s *Store) GetUpload(ctx context.Context, id string) (Upload, error) {
 	}
 	err := s.conn(ctx).Raw(`SELECT id, user_id, type, content_type, size, created_at FROM uploads WHERE id = ?`, id).Take(&row).Error
 	if err != nil {
-		return Upload{}, notFound(err, circly.ErrNotFound)
+		return circly.Upload{}, notFound(err, circly.ErrNotFound)
 	}
-	u := Upload{ID: row.ID, Type: row.Type, ContentType: row.ContentType, Size: row.Size, CreatedAt: row.CreatedAt.UTC()}
+	u := circly.Upload{ID: row.ID, Type: row.Type, ContentType: row.ContentType, Size: row.Size, CreatedAt: row.CreatedAt.UTC()}
 	if row.UserID != nil {
 		u.UserID = *row.UserID
 	}

@@ -15,21 +15,10 @@ import (
 	"gorm.io/gorm"
 )
 
-// User is an account, one per device.
-type User struct {
-	ID           string
-	DeviceID     string
-	Platform     string
-	AppVersion   *string
-	Timezone     string
-	CreatedAt    time.Time
-	LastActiveAt time.Time
-}
-
 // DeviceLogin returns the user of a device, creating it on first login.
-func (s *Store) DeviceLogin(ctx context.Context, deviceID, platform string, appVersion *string) (User, error) {
+func (s *Store) DeviceLogin(ctx context.Context, deviceID, platform string, appVersion *string) (circly.User, error) {
 	now := s.Now()
-	var u User
+	var u circly.User
 	err := s.conn(ctx).Raw(`INSERT INTO users (id, device_id, platform, app_version, timezone, created_at, last_active_at)
 		VALUES (?, ?, ?, ?, 'Asia/Seoul', ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET platform = excluded.platform, app_version = excluded.app_version,
@@ -40,8 +29,8 @@ func (s *Store) DeviceLogin(ctx context.Context, deviceID, platform string, appV
 }
 
 // GetUser loads a user; circly.ErrUnauthorized when the account no longer exists.
-func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
-	var u User
+func (s *Store) GetUser(ctx context.Context, id string) (circly.User, error) {
+	var u circly.User
 	err := s.conn(ctx).Raw(`SELECT id, device_id, platform, app_version, timezone, created_at, last_active_at
 		FROM users WHERE id = ?`, id).Take(&u).Error
 	return u, notFound(err, circly.ErrUnauthorized)
@@ -72,14 +61,8 @@ func (s *Store) TouchUsers(ctx context.Context, ids []string, interval time.Dura
 	return nil
 }
 
-// UserUpdate holds the fields PUT /v1/users/me may change; nil means unchanged.
-type UserUpdate struct {
-	PushToken *string
-	Timezone  *string
-}
-
 // UpdateUser changes the push token and timezone of a user.
-func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, up circly.UserUpdate) (circly.User, error) {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if up.Timezone != nil {
 			res := tx.Exec(`UPDATE users SET timezone = ? WHERE id = ?`, *up.Timezone, id)
@@ -99,26 +82,18 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up UserUpdate) (User,
 	})
 	if err != nil {
 		if isConstraintError(err) {
-			return User{}, circly.ErrUnauthorized
+			return circly.User{}, circly.ErrUnauthorized
 		}
-		return User{}, err
+		return circly.User{}, err
 	}
 	return s.GetUser(ctx, id)
-}
-
-// EndedMembership is a membership that DeleteUser ended.
-type EndedMembership struct {
-	CircleID      string
-	MemberID      string
-	Nickname      string
-	CircleDeleted bool // the user was its last member, so the circle went with them
 }
 
 // DeleteUser removes an account and returns the memberships it ended. A circle the user created
 // passes to its longest-standing member, or is deleted when nobody is left. Ballots already cast
 // stay counted: they were never linked to the user.
-func (s *Store) DeleteUser(ctx context.Context, id string) ([]EndedMembership, error) {
-	var ended []EndedMembership
+func (s *Store) DeleteUser(ctx context.Context, id string) ([]circly.EndedMembership, error) {
+	var ended []circly.EndedMembership
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		// Lock the user first, as poll creation does, so the user's own poll creations queue
@@ -147,7 +122,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) ([]EndedMembership, e
 			if err := s.endMembership(tx, m.CircleID, m.ID, "deleted", now); err != nil {
 				return err
 			}
-			e := EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
+			e := circly.EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
 			if m.Role == RoleCreator {
 				deleted, err := s.handOverCircle(tx, m.CircleID, now)
 				if err != nil {
@@ -187,13 +162,6 @@ func (s *Store) handOverCircle(tx *gorm.DB, circleID string, now time.Time) (del
 	return false, tx.Exec(`UPDATE circles SET creator_user_id = ? WHERE id = ?`, heir.UserID, circleID).Error
 }
 
-// RefreshToken is a newly issued opaque refresh token.
-type RefreshToken struct {
-	Token     string
-	UserID    string
-	ExpiresAt time.Time
-}
-
 func hashToken(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
 	return hex.EncodeToString(sum[:])
@@ -206,23 +174,23 @@ func newRawToken() string {
 }
 
 // IssueRefreshToken starts a new token family for a login.
-func (s *Store) IssueRefreshToken(ctx context.Context, userID string) (RefreshToken, error) {
+func (s *Store) IssueRefreshToken(ctx context.Context, userID string) (circly.RefreshToken, error) {
 	return s.insertRefreshToken(s.conn(ctx), userID, uuid.NewString())
 }
 
-func (s *Store) insertRefreshToken(tx *gorm.DB, userID, familyID string) (RefreshToken, error) {
+func (s *Store) insertRefreshToken(tx *gorm.DB, userID, familyID string) (circly.RefreshToken, error) {
 	raw := newRawToken()
 	now := s.Now()
 	exp := now.Add(s.policy.RefreshTokenTTL)
 	err := tx.Exec(`INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, uuid.NewString(), userID, familyID, hashToken(raw), now, exp).Error
-	return RefreshToken{Token: raw, UserID: userID, ExpiresAt: exp}, err
+	return circly.RefreshToken{Token: raw, UserID: userID, ExpiresAt: exp}, err
 }
 
 // RotateRefreshToken trades a refresh token for a new one of the same family. A token that was
 // already rotated is a sign of theft: the whole family is revoked.
-func (s *Store) RotateRefreshToken(ctx context.Context, raw string) (RefreshToken, error) {
-	var out RefreshToken
+func (s *Store) RotateRefreshToken(ctx context.Context, raw string) (circly.RefreshToken, error) {
+	var out circly.RefreshToken
 	var failure error
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
@@ -267,10 +235,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, raw string) (RefreshToke
 		return nil
 	})
 	if err != nil {
-		return RefreshToken{}, err
+		return circly.RefreshToken{}, err
 	}
 	if failure != nil {
-		return RefreshToken{}, failure
+		return circly.RefreshToken{}, failure
 	}
 	return out, nil
 }

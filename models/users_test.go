@@ -46,17 +46,17 @@ func TestDeviceLoginSameDeviceSameUser(t *testing.T) {
 func TestUpdateUser(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		u := e.user()
-		got, err := e.s.UpdateUser(e.ctx, u.ID, models.UserUpdate{Timezone: ptr("Europe/Berlin"), PushToken: ptr("ExponentPushToken[abc]")})
+		got, err := e.s.UpdateUser(e.ctx, u.ID, circly.UserUpdate{Timezone: ptr("Europe/Berlin"), PushToken: ptr("ExponentPushToken[abc]")})
 		must(t, err)
 		if got.Timezone != "Europe/Berlin" {
 			t.Fatalf("timezone = %q", got.Timezone)
 		}
-		_, err = e.s.UpdateUser(e.ctx, u.ID, models.UserUpdate{PushToken: ptr("ExponentPushToken[def]")})
+		_, err = e.s.UpdateUser(e.ctx, u.ID, circly.UserUpdate{PushToken: ptr("ExponentPushToken[def]")})
 		must(t, err)
 		if n := e.scalar(`SELECT count(*) FROM push_tokens WHERE user_id = ? AND token = 'ExponentPushToken[def]'`, u.ID); n != 1 {
 			t.Fatalf("push token not replaced (%d rows)", n)
 		}
-		_, err = e.s.UpdateUser(e.ctx, "00000000-0000-4000-8000-00000000abcd", models.UserUpdate{Timezone: ptr("UTC")})
+		_, err = e.s.UpdateUser(e.ctx, "00000000-0000-4000-8000-00000000abcd", circly.UserUpdate{Timezone: ptr("UTC")})
 		wantCode(t, err, circly.CodeUnauthorized)
 	})
 }
@@ -66,7 +66,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 		u := e.user()
 		t1, err := e.s.IssueRefreshToken(e.ctx, u.ID)
 		must(t, err)
-		if t1.UserID != u.ID || !t1.ExpiresAt.Equal(t0.Add(models.DefaultPolicy().RefreshTokenTTL)) {
+		if t1.UserID != u.ID || !t1.ExpiresAt.Equal(t0.Add(circly.DefaultPolicy().RefreshTokenTTL)) {
 			t.Fatalf("issued %+v", t1)
 		}
 		if n := e.scalar(`SELECT count(*) FROM refresh_tokens WHERE token_hash = ?`, t1.Token); n != 0 {
@@ -122,7 +122,7 @@ func TestRefreshTokenExpired(t *testing.T) {
 		u := e.user()
 		tok, err := e.s.IssueRefreshToken(e.ctx, u.ID)
 		must(t, err)
-		ttl := models.DefaultPolicy().RefreshTokenTTL
+		ttl := circly.DefaultPolicy().RefreshTokenTTL
 		e.clock.Advance(ttl - time.Second)
 		fresh, err := e.s.RotateRefreshToken(e.ctx, tok.Token)
 		must(t, err)
@@ -145,7 +145,7 @@ func TestDeleteUserHandsOverCircle(t *testing.T) {
 
 		ended, err := e.s.DeleteUser(e.ctx, creator.ID)
 		must(t, err)
-		want := []models.EndedMembership{{CircleID: fx.ID, MemberID: fx.Members[0].ID, Nickname: fx.Members[0].Nickname}}
+		want := []circly.EndedMembership{{CircleID: fx.ID, MemberID: fx.Members[0].ID, Nickname: fx.Members[0].Nickname}}
 		if !reflect.DeepEqual(ended, want) {
 			t.Fatalf("ended memberships %+v, want %+v", ended, want)
 		}
@@ -208,7 +208,7 @@ func TestDeleteUserAloneDeletesCircle(t *testing.T) {
 		ended, err := e.s.DeleteUser(e.ctx, u.ID)
 		must(t, err)
 		sort.SliceStable(ended, func(i, j int) bool { return ended[i].CircleDeleted && !ended[j].CircleDeleted })
-		want := []models.EndedMembership{
+		want := []circly.EndedMembership{
 			{CircleID: solo.ID, MemberID: solo.Members[0].ID, Nickname: solo.Members[0].Nickname, CircleDeleted: true},
 			{CircleID: shared.ID, MemberID: m.ID, Nickname: m.Nickname},
 		}
@@ -219,7 +219,7 @@ func TestDeleteUserAloneDeletesCircle(t *testing.T) {
 		if n := e.scalar(`SELECT count(*) FROM circles WHERE id = ? AND deleted_at IS NOT NULL AND invite_code IS NULL`, solo.ID); n != 1 {
 			t.Fatal("the deleted user's own circle was not deleted")
 		}
-		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, models.JoinRequest{InviteCode: *solo.InviteCode, Nickname: "x"})
+		_, _, err = e.s.JoinCircle(e.ctx, e.user().ID, circly.JoinRequest{InviteCode: *solo.InviteCode, Nickname: "x"})
 		wantCode(t, err, circly.CodeInviteNotFound)
 
 		d, err := e.s.GetCircle(e.ctx, shared.Users[0].ID, shared.ID)

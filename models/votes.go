@@ -3,8 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -13,41 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
-
-// Tally is a poll's released tally: what every client is allowed to see.
-type Tally struct {
-	PollID     string
-	Version    int
-	TotalVotes int
-	Options    []OptionCount
-	IsClosed   bool
-}
-
-// OptionCount is one option's released count.
-type OptionCount struct {
-	OptionID  string
-	VoteCount int
-}
-
-// VoteRequest is one ballot. IdempotencyKey is optional.
-type VoteRequest struct {
-	PollID         string
-	OptionID       string
-	IdempotencyKey string
-}
-
-// VoteResult answers a vote. Released is true when this vote released a new tally.
-type VoteResult struct {
-	PollID   string
-	OptionID string // empty on a replay: nothing stored knows it
-	VotedAt  time.Time
-	Tally    Tally
-	Released bool
-	Replayed bool // answered from an earlier request with the same Idempotency-Key
-	// OpenErr is why the batch this vote completed could not be opened. The vote itself is
-	// recorded; the ballots wait for the next vote, the opening job or the close.
-	OpenErr error
-}
 
 // Vote records a ballot in two steps that never share a transaction:
 //
@@ -60,7 +23,7 @@ type VoteResult struct {
 // versions PostgreSQL keeps cannot pair a voter with a choice. On PostgreSQL the cast is one
 // call of circly_vote (migration 00007), one round trip; a vote that completes a batch makes
 // a second, circly_open.
-func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteResult, error) {
+func (s *Store) Vote(ctx context.Context, userID string, req circly.VoteRequest) (circly.VoteResult, error) {
 	if req.IdempotencyKey != "" {
 		if res, ok, err := s.replayVote(ctx, userID, req); ok || err != nil {
 			return res, err
@@ -68,7 +31,7 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	}
 	sealed, err := s.box.Seal(req.PollID, req.OptionID)
 	if err != nil {
-		return VoteResult{}, errNotAnOption
+		return circly.VoteResult{}, errNotAnOption
 	}
 	now := s.Now()
 	// The option is checked here, against the poll's cached options, so that the cast sends the
@@ -77,10 +40,10 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 	db := s.conn(ctx)
 	opts, err := s.pollOptions(db, req.PollID)
 	if err != nil {
-		return VoteResult{}, err
+		return circly.VoteResult{}, err
 	}
 	if owner, ok := opts.owner[req.OptionID]; !ok || owner == userID {
-		return VoteResult{}, s.whyNoVote(db, userID, req, now)
+		return circly.VoteResult{}, s.whyNoVote(db, userID, req, now)
 	}
 	cast := s.castInTx
 	if s.dialect == Postgres {
@@ -95,13 +58,13 @@ func (s *Store) Vote(ctx context.Context, userID string, req VoteRequest) (VoteR
 		return res, err
 	}
 	if err != nil {
-		return VoteResult{}, err
+		return circly.VoteResult{}, err
 	}
 	counts, err := parseCounts(c.ReleasedCounts)
 	if err != nil {
-		return VoteResult{}, err
+		return circly.VoteResult{}, err
 	}
-	out := VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
+	out := circly.VoteResult{PollID: req.PollID, OptionID: req.OptionID, VotedAt: now.Truncate(time.Second),
 		Tally: tallyOf(req.PollID, c.ReleasedVersion, c.ReleasedTotal, false, opts.ids, counts)}
 	if c.Waiting >= s.policy.TallyReleaseBatch {
 		due := c.Due
@@ -141,7 +104,7 @@ func (s *Store) idempotencyExpiry(now time.Time) time.Time {
 
 // castCall is the cast on PostgreSQL: one call of circly_vote, whose refusals roll it back
 // whole and come back as SQLSTATEs CV000–CV003.
-func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, sealed []byte, now time.Time) (cast, error) {
+func (s *Store) castCall(ctx context.Context, userID string, req circly.VoteRequest, sealed []byte, now time.Time) (cast, error) {
 	var key *string
 	if req.IdempotencyKey != "" {
 		key = &req.IdempotencyKey
@@ -186,7 +149,7 @@ func (s *Store) castCall(ctx context.Context, userID string, req VoteRequest, se
 
 // castInTx is the cast on SQLite, statement by statement in one transaction (circly_vote does
 // the same on PostgreSQL). SQLite's single writer connection stands in for the row locks.
-func (s *Store) castInTx(ctx context.Context, userID string, req VoteRequest, sealed []byte, now time.Time) (cast, error) {
+func (s *Store) castInTx(ctx context.Context, userID string, req circly.VoteRequest, sealed []byte, now time.Time) (cast, error) {
 	var out cast
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if req.IdempotencyKey != "" {
@@ -270,7 +233,7 @@ func (s *Store) notAVoter(tx *gorm.DB, userID, pollID string) error {
 }
 
 // whyNoVote explains a vote whose checked read matched no row.
-func (s *Store) whyNoVote(tx *gorm.DB, userID string, req VoteRequest, now time.Time) error {
+func (s *Store) whyNoVote(tx *gorm.DB, userID string, req circly.VoteRequest, now time.Time) error {
 	var chk struct {
 		Deadline       time.Time
 		ClosedAt       *time.Time
@@ -375,37 +338,37 @@ var errReplay = errors.New("replay an earlier answer")
 // replayVote answers a retried vote from its Idempotency-Key record. The record holds neither
 // the option nor the time: the replay answers the poll and its current tally, and leaves
 // option_id and voted_at empty rather than echo what it cannot know.
-func (s *Store) replayVote(ctx context.Context, userID string, req VoteRequest) (VoteResult, bool, error) {
+func (s *Store) replayVote(ctx context.Context, userID string, req circly.VoteRequest) (circly.VoteResult, bool, error) {
 	var pollIDs []string
 	err := s.conn(ctx).Raw(`SELECT poll_id FROM vote_idempotency WHERE user_id = ? AND key = ? AND expires_at > ?`,
 		userID, req.IdempotencyKey, s.Now()).Scan(&pollIDs).Error
 	if err != nil {
-		return VoteResult{}, false, err
+		return circly.VoteResult{}, false, err
 	}
 	if len(pollIDs) == 0 {
-		return VoteResult{}, false, nil
+		return circly.VoteResult{}, false, nil
 	}
 	if pollIDs[0] != req.PollID {
-		return VoteResult{}, true, circly.Errorf(circly.CodeAlreadyExists, "this Idempotency-Key was already used for another poll")
+		return circly.VoteResult{}, true, circly.Errorf(circly.CodeAlreadyExists, "this Idempotency-Key was already used for another poll")
 	}
 	t, err := s.Tally(ctx, req.PollID)
 	if err != nil {
-		return VoteResult{}, true, err
+		return circly.VoteResult{}, true, err
 	}
-	return VoteResult{PollID: req.PollID, Tally: t, Replayed: true}, true, nil
+	return circly.VoteResult{PollID: req.PollID, Tally: t, Replayed: true}, true, nil
 }
 
 // tallyOf pairs option ids (in display order) with released counts.
-func tallyOf(pollID string, version, total int, closed bool, optionIDs []string, counts []int) Tally {
-	t := Tally{PollID: pollID, Version: version, TotalVotes: total, IsClosed: closed, Options: make([]OptionCount, len(optionIDs))}
+func tallyOf(pollID string, version, total int, closed bool, optionIDs []string, counts []int) circly.Tally {
+	t := circly.Tally{PollID: pollID, Version: version, TotalVotes: total, IsClosed: closed, Options: make([]circly.OptionCount, len(optionIDs))}
 	for i, id := range optionIDs {
-		t.Options[i] = OptionCount{OptionID: id, VoteCount: countAt(counts, i+1)}
+		t.Options[i] = circly.OptionCount{OptionID: id, VoteCount: countAt(counts, i+1)}
 	}
 	return t
 }
 
 // Tally returns a poll's current released tally (no access check: callers check rights).
-func (s *Store) Tally(ctx context.Context, pollID string) (Tally, error) {
+func (s *Store) Tally(ctx context.Context, pollID string) (circly.Tally, error) {
 	db := s.conn(ctx)
 	var p struct {
 		ReleasedTotal   int
@@ -415,15 +378,15 @@ func (s *Store) Tally(ctx context.Context, pollID string) (Tally, error) {
 	}
 	if err := db.Raw(`SELECT released_total, released_version, released_counts, closed_at FROM polls WHERE id = ?`, pollID).
 		Take(&p).Error; err != nil {
-		return Tally{}, notFound(err, circly.ErrPollNotFound)
+		return circly.Tally{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
 	if err != nil {
-		return Tally{}, err
+		return circly.Tally{}, err
 	}
 	ids, err := s.optionIDs(db, pollID)
 	if err != nil {
-		return Tally{}, err
+		return circly.Tally{}, err
 	}
 	return tallyOf(pollID, p.ReleasedVersion, p.ReleasedTotal, p.ClosedAt != nil, ids, counts), nil
 }
@@ -444,89 +407,11 @@ func (s *Store) DuePolls(ctx context.Context, limit int) ([]string, error) {
 	return ids, err
 }
 
-// Results is a poll's released tally ranked for display.
-type Results struct {
-	PollID       string
-	QuestionText string
-	TotalVotes   int
-	IsClosed     bool
-	Version      int
-	Results      []Result
-	Winner       *Result
-}
-
-// Result is one option's place in the results.
-type Result struct {
-	OptionID       string
-	MemberNickname string
-	VoteCount      int
-	Percentage     float64
-	Rank           int
-}
-
 // GetResults ranks a poll's released tally for a member.
-func (s *Store) GetResults(ctx context.Context, userID, pollID string) (Results, error) {
+func (s *Store) GetResults(ctx context.Context, userID, pollID string) (circly.Results, error) {
 	p, err := s.GetPoll(ctx, userID, pollID)
 	if err != nil {
-		return Results{}, err
+		return circly.Results{}, err
 	}
-	return Rank(p), nil
-}
-
-// Rank orders options by released votes. Ties share a rank (1, 1, 3); percentages have one
-// decimal and, when there are votes, sum to exactly 100 (largest remainder). Winner is the
-// sole leader, or nil when nobody has votes or several share first place.
-func Rank(p Poll) Results {
-	r := Results{PollID: p.ID, QuestionText: p.QuestionText, TotalVotes: p.TotalVotes, IsClosed: p.IsClosed,
-		Version: p.Version, Results: make([]Result, len(p.Options))}
-	for i, o := range p.Options {
-		r.Results[i] = Result{OptionID: o.ID, MemberNickname: o.MemberNickname, VoteCount: o.VoteCount}
-	}
-	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].VoteCount > r.Results[j].VoteCount })
-	for i := range r.Results {
-		if i > 0 && r.Results[i].VoteCount == r.Results[i-1].VoteCount {
-			r.Results[i].Rank = r.Results[i-1].Rank
-		} else {
-			r.Results[i].Rank = i + 1
-		}
-	}
-	assignPercentages(r.Results)
-	if len(r.Results) > 0 && r.Results[0].VoteCount > 0 && (len(r.Results) == 1 || r.Results[1].Rank != 1) {
-		w := r.Results[0]
-		r.Winner = &w
-	}
-	return r
-}
-
-// assignPercentages gives each result its share in tenths of a percent, distributing the
-// rounding remainder so the shares add up to 100.0.
-func assignPercentages(rs []Result) {
-	total := 0
-	for _, x := range rs {
-		total += x.VoteCount
-	}
-	if total == 0 {
-		return
-	}
-	tenths := make([]int, len(rs))
-	rem := make([]float64, len(rs))
-	used := 0
-	for i, x := range rs {
-		exact := float64(x.VoteCount) * 1000 / float64(total)
-		tenths[i] = int(math.Floor(exact))
-		rem[i] = exact - float64(tenths[i])
-		used += tenths[i]
-	}
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return rem[order[a]] > rem[order[b]] })
-	for k := 0; used < 1000; k++ {
-		tenths[order[k%len(order)]]++
-		used++
-	}
-	for i := range rs {
-		rs[i].Percentage = float64(tenths[i]) / 10
-	}
+	return circly.Rank(p), nil
 }

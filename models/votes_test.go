@@ -1,12 +1,10 @@
 package models_test
 
 import (
-	"math"
 	"testing"
 	"time"
 
 	"circly"
-	"circly/models"
 )
 
 func TestVote(t *testing.T) {
@@ -47,7 +45,7 @@ func TestVoteRejections(t *testing.T) {
 		other := e.poll(fx, 1)
 		voter := fx.Users[1]
 		vote := func(userID, pollID, optionID string) error {
-			_, err := e.s.Vote(e.ctx, userID, models.VoteRequest{PollID: pollID, OptionID: optionID})
+			_, err := e.s.Vote(e.ctx, userID, circly.VoteRequest{PollID: pollID, OptionID: optionID})
 			return err
 		}
 
@@ -98,9 +96,9 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 
 		_, err := e.s.LeaveCircle(e.ctx, u.ID, fx.ID)
 		must(t, err)
-		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
+		_, err = e.s.Vote(e.ctx, u.ID, circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
 		wantCode(t, err, circly.CodeNotCircleMember)
-		_, m, err := e.s.JoinCircle(e.ctx, u.ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "back"})
+		_, m, err := e.s.JoinCircle(e.ctx, u.ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "back"})
 		must(t, err)
 		if m.ID == fx.Members[1].ID {
 			t.Fatal("rejoin reused the old membership")
@@ -110,7 +108,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 		if !got.UserVoted {
 			t.Fatal("user_voted forgot the ballot of the old membership")
 		}
-		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
+		_, err = e.s.Vote(e.ctx, u.ID, circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID)})
 		wantCode(t, err, circly.CodeAlreadyVoted)
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("vote_total %d, want 1", n)
@@ -120,7 +118,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 		q := e.poll(fx, 0)
 		_, err = e.s.LeaveCircle(e.ctx, fx.Users[4].ID, fx.ID)
 		must(t, err)
-		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[4].ID, models.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "again"})
+		_, _, err = e.s.JoinCircle(e.ctx, fx.Users[4].ID, circly.JoinRequest{InviteCode: *fx.InviteCode, Nickname: "again"})
 		must(t, err)
 		seen, err := e.s.GetPoll(e.ctx, fx.Users[4].ID, q.ID)
 		must(t, err)
@@ -130,7 +128,7 @@ func TestVoteAfterLeavingAndRejoining(t *testing.T) {
 				t.Fatalf("rejoined member sees option %+v (own option %s)", o, own)
 			}
 		}
-		_, err = e.s.Vote(e.ctx, fx.Users[4].ID, models.VoteRequest{PollID: q.ID, OptionID: own})
+		_, err = e.s.Vote(e.ctx, fx.Users[4].ID, circly.VoteRequest{PollID: q.ID, OptionID: own})
 		wantCode(t, err, circly.CodeSelfVote)
 	}, batch(1))
 }
@@ -139,13 +137,13 @@ func TestVoteIdempotencyKey(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
 		// Open for three hours: the key outlives its TTL until the next full hour.
-		p, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, models.CreatePollRequest{
+		p, err := e.s.CreatePoll(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{
 			CircleID: fx.ID, TemplateID: templateKind, Deadline: t0.Add(3 * time.Hour)})
 		must(t, err)
 		q := e.poll(fx, 2)
 		u := fx.Users[1]
 		pick := optionOf(t, p, fx.Members[2].ID)
-		req := models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-1"}
+		req := circly.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-1"}
 
 		e.clock.Advance(1500 * time.Millisecond)
 		first, err := e.s.Vote(e.ctx, u.ID, req)
@@ -171,23 +169,23 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		}
 
 		// The same key for another poll is a client bug.
-		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: q.ID, OptionID: optionOf(t, q, fx.Members[3].ID), IdempotencyKey: "key-1"})
+		_, err = e.s.Vote(e.ctx, u.ID, circly.VoteRequest{PollID: q.ID, OptionID: optionOf(t, q, fx.Members[3].ID), IdempotencyKey: "key-1"})
 		wantCode(t, err, circly.CodeAlreadyExists)
 		// Without the key, a second ballot is ALREADY_VOTED; with a new key too.
-		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: pick})
+		_, err = e.s.Vote(e.ctx, u.ID, circly.VoteRequest{PollID: p.ID, OptionID: pick})
 		wantCode(t, err, circly.CodeAlreadyVoted)
-		_, err = e.s.Vote(e.ctx, u.ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-2"})
+		_, err = e.s.Vote(e.ctx, u.ID, circly.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-2"})
 		wantCode(t, err, circly.CodeAlreadyVoted)
 		// Keys belong to a user: another user's identical key is a fresh request.
-		r, err := e.s.Vote(e.ctx, fx.Users[3].ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-1"})
+		r, err := e.s.Vote(e.ctx, fx.Users[3].ID, circly.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-1"})
 		must(t, err)
 		if r.Replayed {
 			t.Fatal("another user's key was replayed")
 		}
 		// A failed request does not burn its key.
-		_, err = e.s.Vote(e.ctx, fx.Users[2].ID, models.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-3"})
+		_, err = e.s.Vote(e.ctx, fx.Users[2].ID, circly.VoteRequest{PollID: p.ID, OptionID: pick, IdempotencyKey: "key-3"})
 		wantCode(t, err, circly.CodeSelfVote)
-		r, err = e.s.Vote(e.ctx, fx.Users[2].ID, models.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID), IdempotencyKey: "key-3"})
+		r, err = e.s.Vote(e.ctx, fx.Users[2].ID, circly.VoteRequest{PollID: p.ID, OptionID: optionOf(t, p, fx.Members[3].ID), IdempotencyKey: "key-3"})
 		must(t, err)
 		if r.Replayed {
 			t.Fatal("a key whose request failed was replayed")
@@ -208,7 +206,7 @@ func TestVoteIdempotencyKey(t *testing.T) {
 		if n := e.scalar(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, p.ID); n != 3 {
 			t.Fatalf("%d participants, want 3", n)
 		}
-	}, batch(1), func(p *models.Policy) { p.IdempotencyTTL = 10 * time.Minute })
+	}, batch(1), func(p *circly.Policy) { p.IdempotencyTTL = 10 * time.Minute })
 }
 
 func TestReleasedTallyBatches(t *testing.T) {
@@ -304,124 +302,4 @@ func TestClosePollUnknownAndDue(t *testing.T) {
 			t.Fatalf("limit ignored: %v", due)
 		}
 	})
-}
-
-// rankCounts builds a poll with the given released counts and ranks it.
-func rankCounts(countsIn ...int) models.Results {
-	p := models.Poll{ID: "p", QuestionText: "q"}
-	for i, c := range countsIn {
-		p.Options = append(p.Options, models.Option{ID: string(rune('a' + i)), MemberNickname: string(rune('A' + i)), VoteCount: c, DisplayOrder: i + 1})
-		p.TotalVotes += c
-	}
-	return models.Rank(p)
-}
-
-func TestRankTiesShareRank(t *testing.T) {
-	r := rankCounts(2, 5, 5, 1)
-	var ids []string
-	var ranks []int
-	for _, x := range r.Results {
-		ids = append(ids, x.OptionID)
-		ranks = append(ranks, x.Rank)
-	}
-	if want := []int{1, 1, 3, 4}; !equalInts(ranks, want) {
-		t.Fatalf("ranks %v, want %v", ranks, want)
-	}
-	if ids[0] != "b" || ids[1] != "c" || ids[2] != "a" || ids[3] != "d" {
-		t.Fatalf("order %v, want most votes first, ties in display order", ids)
-	}
-	if r.Winner != nil {
-		t.Fatalf("winner %+v on a tie for first", r.Winner)
-	}
-	if ranks := rankOf(rankCounts(3, 3, 1)); !equalInts(ranks, []int{1, 1, 3}) {
-		t.Fatalf("ranks %v, want [1 1 3]", ranks)
-	}
-	if ranks := rankOf(rankCounts(4, 2, 2)); !equalInts(ranks, []int{1, 2, 2}) {
-		t.Fatalf("ranks %v, want [1 2 2]", ranks)
-	}
-}
-
-func TestRankWinner(t *testing.T) {
-	if w := rankCounts(0, 0, 0).Winner; w != nil {
-		t.Fatalf("winner %+v with no votes", w)
-	}
-	if w := rankCounts().Winner; w != nil {
-		t.Fatalf("winner %+v with no options", w)
-	}
-	if w := rankCounts(1, 1).Winner; w != nil {
-		t.Fatalf("winner %+v on a tie", w)
-	}
-	w := rankCounts(1, 3, 2).Winner
-	if w == nil || w.OptionID != "b" || w.Rank != 1 || w.VoteCount != 3 || w.MemberNickname != "B" {
-		t.Fatalf("winner %+v, want option b", w)
-	}
-	if w := rankCounts(1).Winner; w == nil || w.OptionID != "a" {
-		t.Fatalf("sole option with a vote: winner %+v", w)
-	}
-	r := rankCounts(0, 0, 0)
-	for _, x := range r.Results {
-		if x.Percentage != 0 || x.Rank != 1 {
-			t.Fatalf("no votes: %+v", x)
-		}
-	}
-}
-
-func TestRankPercentagesSumTo100(t *testing.T) {
-	cases := [][]int{
-		{1, 1, 1}, {2, 1}, {1, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, {1, 2, 3, 4, 5, 6}, {7, 0, 0}, {1, 0, 2},
-		{3, 3, 3, 1}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {33, 33, 34}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-	}
-	for _, c := range cases {
-		r := rankCounts(c...)
-		total, tenths := 0.0, 0
-		for _, x := range r.Results {
-			total += x.Percentage
-			tn := x.Percentage * 10
-			if math.Abs(tn-math.Round(tn)) > 1e-9 {
-				t.Fatalf("%v: percentage %v has more than one decimal", c, x.Percentage)
-			}
-			tenths += int(math.Round(tn))
-			sum := 0
-			for _, v := range c {
-				sum += v
-			}
-			if exact := float64(x.VoteCount) * 100 / float64(sum); math.Abs(exact-x.Percentage) >= 0.1+1e-9 {
-				t.Fatalf("%v: %d votes shown as %v%%, exact %v%%", c, x.VoteCount, x.Percentage, exact)
-			}
-			if x.VoteCount == 0 && x.Percentage != 0 {
-				t.Fatalf("%v: an option without votes got %v%%", c, x.Percentage)
-			}
-		}
-		if tenths != 1000 || math.Abs(total-100) > 1e-9 {
-			t.Fatalf("%v: percentages sum to %v (%d tenths), want exactly 100.0", c, total, tenths)
-		}
-	}
-	r := rankCounts(1, 1, 1)
-	if p := []float64{r.Results[0].Percentage, r.Results[1].Percentage, r.Results[2].Percentage}; p[0] != 33.4 || p[1] != 33.3 || p[2] != 33.3 {
-		t.Fatalf("1/1/1 = %v", p)
-	}
-	r = rankCounts(2, 1)
-	if r.Results[0].Percentage != 66.7 || r.Results[1].Percentage != 33.3 {
-		t.Fatalf("2/1 = %v/%v", r.Results[0].Percentage, r.Results[1].Percentage)
-	}
-}
-
-func rankOf(r models.Results) []int {
-	var out []int
-	for _, x := range r.Results {
-		out = append(out, x.Rank)
-	}
-	return out
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

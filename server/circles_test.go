@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"circly"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,7 +10,6 @@ import (
 
 	"circly/config"
 	"circly/internal/testdb"
-	"circly/models"
 )
 
 func TestCreateCircle(t *testing.T) {
@@ -22,7 +22,7 @@ func TestCreateCircle(t *testing.T) {
 			t.Fatalf("circle %v", d)
 		}
 		code, _ := d["invite_code"].(string)
-		if len(code) != 6 || strings.Trim(code, models.InviteAlphabet) != "" {
+		if len(code) != 6 || strings.Trim(code, circly.InviteAlphabet) != "" {
 			t.Fatalf("invite_code %q", code)
 		}
 		link, _ := d["invite_link_id"].(string)
@@ -411,7 +411,7 @@ func TestRegenerateInvite(t *testing.T) {
 		if code == "" || code == c.Code || d["invite_link_id"] == old["invite_link_id"] || d["invite_link"] == old["invite_link"] {
 			t.Fatalf("regenerated %v, old %v", d, old)
 		}
-		if len(code) != 6 || strings.Trim(code, models.InviteAlphabet) != "" {
+		if len(code) != 6 || strings.Trim(code, circly.InviteAlphabet) != "" {
 			t.Fatalf("invite_code %q", code)
 		}
 		u := e.login()

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"circly"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 )
@@ -136,7 +135,7 @@ func (s *Server) updateMe(c *gin.Context) error {
 			return invalid("timezone", "timezone must be an IANA name such as Asia/Seoul")
 		}
 	}
-	u, err := s.app.UpdateUser(c.Request.Context(), userID(c), models.UserUpdate{PushToken: req.PushToken, Timezone: req.Timezone})
+	u, err := s.app.UpdateUser(c.Request.Context(), userID(c), circly.UserUpdate{PushToken: req.PushToken, Timezone: req.Timezone})
 	if err != nil {
 		return err
 	}

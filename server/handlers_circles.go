@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"circly"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 )
@@ -100,7 +99,7 @@ func (s *Server) updateCircle(c *gin.Context) error {
 	if req.Name == nil && req.MaxMembers == nil {
 		return circly.Errorf(circly.CodeValidation, "send name, max_members or both")
 	}
-	var up models.CircleUpdate
+	var up circly.CircleUpdate
 	if req.Name != nil {
 		name, err := textField("name", req.Name, true, 100)
 		if err != nil {
@@ -144,17 +143,17 @@ func (s *Server) joinCircle(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	var jr models.JoinRequest
+	var jr circly.JoinRequest
 	switch {
 	case req.InviteCode != nil && req.InviteLinkID != nil:
 		return circly.Errorf(circly.CodeValidation, "send invite_code or invite_link_id, not both")
 	case req.InviteCode != nil:
-		code, err := textField("invite_code", req.InviteCode, true, models.InviteCodeLength)
+		code, err := textField("invite_code", req.InviteCode, true, circly.InviteCodeLength)
 		if err != nil {
 			return err
 		}
-		if len(code) != models.InviteCodeLength {
-			return invalid("invite_code", "invite_code has %d characters", models.InviteCodeLength)
+		if len(code) != circly.InviteCodeLength {
+			return invalid("invite_code", "invite_code has %d characters", circly.InviteCodeLength)
 		}
 		jr.InviteCode = code
 	case req.InviteLinkID != nil:

@@ -66,7 +66,7 @@ type settingsJSON struct {
 	MaxNotificationsPerDay int  `json:"max_notifications_per_day"`
 }
 
-func settingsView(ns models.NotificationSettings) settingsJSON {
+func settingsView(ns circly.NotificationSettings) settingsJSON {
 	return settingsJSON(ns)
 }
 
@@ -94,8 +94,8 @@ func (s *Server) updateNotificationSettings(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	up := models.SettingsUpdate(req)
-	if up == (models.SettingsUpdate{}) {
+	up := circly.SettingsUpdate(req)
+	if up == (circly.SettingsUpdate{}) {
 		return circly.Errorf(circly.CodeMissingField, "send at least one setting to change")
 	}
 	ns, err := s.app.UpdateNotificationSettings(c.Request.Context(), userID(c), up)

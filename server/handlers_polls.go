@@ -8,7 +8,6 @@ import (
 
 	"circly"
 	"circly/app"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 )
@@ -19,8 +18,8 @@ func (s *Server) listTemplates(c *gin.Context) error {
 		return err
 	}
 	category := c.Query("category")
-	if category != "" && !slices.Contains(models.TemplateCategories, category) {
-		return invalid("category", "category must be one of %s", strings.Join(models.TemplateCategories, ", "))
+	if category != "" && !slices.Contains(circly.TemplateCategories, category) {
+		return invalid("category", "category must be one of %s", strings.Join(circly.TemplateCategories, ", "))
 	}
 	list, total, err := s.app.ListTemplates(c.Request.Context(), category, p)
 	if err != nil {
@@ -121,7 +120,7 @@ func (s *Server) createPoll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	poll, err := s.app.CreatePoll(c.Request.Context(), userID(c), models.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
+	poll, err := s.app.CreatePoll(c.Request.Context(), userID(c), circly.CreatePollRequest{CircleID: circleID, TemplateID: templateID, Deadline: deadline})
 	if err != nil {
 		return err
 	}
@@ -134,7 +133,7 @@ func (s *Server) listPolls(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	f := models.PollFilter{Status: c.DefaultQuery("status", "all")}
+	f := circly.PollFilter{Status: c.DefaultQuery("status", "all")}
 	if !slices.Contains([]string{"active", "closed", "all"}, f.Status) {
 		return invalid("status", "status must be active, closed or all")
 	}
@@ -235,7 +234,7 @@ func (s *Server) vote(c *gin.Context) error {
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return circly.Errorf(circly.CodeValidation, "Idempotency-Key must be 1-%d visible ASCII characters", MaxIdempotencyKey)
 	}
-	res, err := s.app.Vote(c.Request.Context(), userID(c), models.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
+	res, err := s.app.Vote(c.Request.Context(), userID(c), circly.VoteRequest{PollID: id, OptionID: optionID, IdempotencyKey: key})
 	if err != nil {
 		return err
 	}

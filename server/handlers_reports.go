@@ -33,7 +33,7 @@ type reportJSON struct {
 	CreatedAt   string  `json:"created_at"`
 }
 
-func reportView(r models.Report) reportJSON {
+func reportView(r circly.Report) reportJSON {
 	return reportJSON{ID: r.ID, Type: r.Type, TargetID: r.TargetID, Reason: r.Reason, Description: r.Description,
 		Status: r.Status, CreatedAt: ts(r.CreatedAt)}
 }
@@ -95,7 +95,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.app.CreateReport(c.Request.Context(), userID(c), models.NewReport{Type: typ, TargetID: target, Reason: reason, Description: desc})
+	r, err := s.app.CreateReport(c.Request.Context(), userID(c), circly.NewReport{Type: typ, TargetID: target, Reason: reason, Description: desc})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 
 	"circly"
 	"circly/media"
-	"circly/models"
 	"circly/storage"
 
 	"github.com/gin-gonic/gin"
@@ -115,8 +114,8 @@ func (s *Server) uploadImage(c *gin.Context) error {
 				return s.uploadReadError(err)
 			}
 			typ = strings.TrimSpace(string(b))
-			if !slices.Contains(models.UploadTypes, typ) {
-				return invalid("type", "type must be one of %s", strings.Join(models.UploadTypes, ", "))
+			if !slices.Contains(circly.UploadTypes, typ) {
+				return invalid("type", "type must be one of %s", strings.Join(circly.UploadTypes, ", "))
 			}
 		case "file":
 			if fileID != "" {
@@ -143,7 +142,7 @@ func (s *Server) uploadImage(c *gin.Context) error {
 	if !seenType {
 		return missing("type")
 	}
-	u, err := s.app.CreateUpload(ctx, models.Upload{ID: fileID, UserID: userID(c), Type: typ, ContentType: contentType, Size: size})
+	u, err := s.app.CreateUpload(ctx, circly.Upload{ID: fileID, UserID: userID(c), Type: typ, ContentType: contentType, Size: size})
 	if err != nil {
 		return err
 	}

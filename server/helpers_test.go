@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"circly"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,7 +39,7 @@ type env struct {
 
 // envSettings is what the options of newEnv may change before the server starts.
 type envSettings struct {
-	policy   models.Policy
+	policy   circly.Policy
 	cfg      config.Config
 	tokenTTL time.Duration
 	redis    server.Pinger
@@ -105,7 +106,7 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 	// Rate limits are off unless a test turns them on (withConfig): most tests make many users
 	// from one address within a minute.
 	cfg.RateLimitRequests, cfg.AuthRateLimit = 0, 0
-	st := envSettings{policy: models.DefaultPolicy(), cfg: cfg, tokenTTL: time.Hour}
+	st := envSettings{policy: circly.DefaultPolicy(), cfg: cfg, tokenTTL: time.Hour}
 	st.policy.TallyReleaseBatch = 1
 	for _, o := range opts {
 		o(&st)

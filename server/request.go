@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"circly"
-	"circly/models"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -142,8 +141,8 @@ const (
 )
 
 // page reads limit and offset; limit above MaxLimit is clamped, bad values are a 400.
-func page(c *gin.Context, defLimit int) (models.Page, error) {
-	p := models.Page{Limit: defLimit}
+func page(c *gin.Context, defLimit int) (circly.Page, error) {
+	p := circly.Page{Limit: defLimit}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -162,6 +161,6 @@ func page(c *gin.Context, defLimit int) (models.Page, error) {
 }
 
 // listOf is the shape of every paginated answer.
-func listOf(key string, items any, total int64, p models.Page) gin.H {
+func listOf(key string, items any, total int64, p circly.Page) gin.H {
 	return gin.H{key: items, "total": total, "limit": p.Limit, "offset": p.Offset}
 }

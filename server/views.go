@@ -1,6 +1,7 @@
 package server
 
 import (
+	"circly"
 	"time"
 
 	"circly/app"
@@ -29,7 +30,7 @@ type userJSON struct {
 	Timezone     string  `json:"timezone"`
 }
 
-func userView(u models.User) userJSON {
+func userView(u circly.User) userJSON {
 	return userJSON{ID: u.ID, DeviceID: u.DeviceID, Platform: u.Platform, AppVersion: u.AppVersion,
 		CreatedAt: ts(u.CreatedAt), LastActiveAt: ts(u.LastActiveAt), Timezone: u.Timezone}
 }
@@ -49,7 +50,7 @@ type circleJSON struct {
 }
 
 // circleView shows the invite to the creator only.
-func (s *Server) circleView(c models.Circle) circleJSON {
+func (s *Server) circleView(c circly.Circle) circleJSON {
 	out := circleJSON{ID: c.ID, Name: c.Name, MemberCount: c.MemberCount, MaxMembers: c.MaxMembers,
 		ActivePolls: c.ActivePolls, Role: c.Role, CreatedAt: ts(c.CreatedAt)}
 	if c.Role == models.RoleCreator && c.InviteLinkID != nil {
@@ -73,7 +74,7 @@ type circleDetailJSON struct {
 	Members []memberJSON `json:"members"`
 }
 
-func (s *Server) circleDetailView(d models.CircleDetail, viewer string) circleDetailJSON {
+func (s *Server) circleDetailView(d circly.CircleDetail, viewer string) circleDetailJSON {
 	out := circleDetailJSON{circleJSON: s.circleView(d.Circle), Members: make([]memberJSON, len(d.Members))}
 	for i, m := range d.Members {
 		out.Members[i] = memberJSON{ID: m.ID, Nickname: m.Nickname, Role: m.Role, JoinedAt: ts(m.JoinedAt),
@@ -90,7 +91,7 @@ type membershipJSON struct {
 	JoinedAt string `json:"joined_at"`
 }
 
-func membershipView(m models.Member) membershipJSON {
+func membershipView(m circly.Member) membershipJSON {
 	return membershipJSON{ID: m.ID, CircleID: m.CircleID, Nickname: m.Nickname, Role: m.Role, JoinedAt: ts(m.JoinedAt)}
 }
 
@@ -102,7 +103,7 @@ type templateJSON struct {
 	Rank         int    `json:"rank,omitempty"`
 }
 
-func templateView(t models.Template) templateJSON {
+func templateView(t circly.Template) templateJSON {
 	return templateJSON{ID: t.ID, Category: t.Category, QuestionText: t.QuestionText, UsageCount: t.UsageCount}
 }
 
@@ -130,7 +131,7 @@ type pollJSON struct {
 	Options         []optionJSON `json:"options,omitempty"`
 }
 
-func pollView(p models.Poll) pollJSON {
+func pollView(p circly.Poll) pollJSON {
 	out := pollJSON{ID: p.ID, CircleID: p.CircleID, CreatorMemberID: p.CreatorMemberID, TemplateID: p.TemplateID,
 		QuestionText: p.QuestionText, Deadline: ts(p.Deadline), CreatedAt: ts(p.CreatedAt), TotalVotes: p.TotalVotes,
 		Version: p.Version, IsClosed: p.IsClosed, UserVoted: p.UserVoted}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"circly"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -94,7 +95,7 @@ func openBallotsBeforeRollback(ctx context.Context, cfg config.Config, db *model
 	if err != nil {
 		return 0, err
 	}
-	store := models.NewStore(db, models.DefaultPolicy(), box)
+	store := models.NewStore(db, circly.DefaultPolicy(), box)
 	if err := store.CheckBallotKey(ctx); err != nil {
 		return 0, err
 	}

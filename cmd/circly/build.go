@@ -1,6 +1,7 @@
 package main
 
 import (
+	"circly"
 	"context"
 	"fmt"
 	"net"
@@ -152,8 +153,8 @@ func openRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (*redis.
 }
 
 // policyOf is the store's rules from the settings.
-func policyOf(cfg config.Config) models.Policy {
-	policy := models.DefaultPolicy()
+func policyOf(cfg config.Config) circly.Policy {
+	policy := circly.DefaultPolicy()
 	policy.TallyReleaseBatch = cfg.TallyReleaseBatch
 	policy.PollOpenLimit = cfg.PollOpenLimit
 	policy.PollDailyLimit = cfg.PollDailyLimit

@@ -1,0 +1,43 @@
+package circly
+
+import "time"
+
+// PushJob is a claimed push with what the dispatcher needs to decide on it and send it.
+type PushJob struct {
+	NotificationID string
+	UserID         string
+	Type           string
+	Title          string
+	Message        string
+	PollID         string
+	CircleID       string
+	Attempts       int
+	CountedDay     *string
+	Token          string // "" when the user has no active push token
+	Timezone       string
+	CircleDeleted  bool
+	PollOver       bool                 // closed or past its deadline
+	Settings       NotificationSettings `gorm:"-"`
+}
+
+// SentPush is a push whose receipt is still to be checked.
+type SentPush struct {
+	NotificationID string
+	UserID         string
+	Token          string
+	TicketID       string
+	SentAt         time.Time
+}
+
+// PushRecord is a push_outbox row as operators (and tests) read it.
+type PushRecord struct {
+	NotificationID string
+	UserID         string
+	Status         string
+	Attempts       int
+	NextAttemptAt  time.Time
+	LastError      *string
+	TicketID       *string
+	ReceiptStatus  *string
+	SentAt         *time.Time
+}
