@@ -9,8 +9,8 @@ import (
 	"context"
 
 	"circly/metrics"
-	"circly/models"
 	"circly/realtime"
+	"circly/sqlstore"
 
 	"go.uber.org/zap"
 )
@@ -19,14 +19,14 @@ import (
 // read or a change that needs nothing more than the store passes through to it (the embedded
 // Store); one that must be announced, or that closes a due poll first, is a method of its own.
 type Service struct {
-	*models.Store
+	*sqlstore.Store
 	Broker realtime.Broker
 	Log    *zap.Logger
 	retry  republisher // messages whose publication failed, retried in order
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
-func New(store *models.Store, broker realtime.Broker, log *zap.Logger) *Service {
+func New(store *sqlstore.Store, broker realtime.Broker, log *zap.Logger) *Service {
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -11,15 +11,15 @@ import (
 
 	"circly/app"
 	"circly/internal/testdb"
-	"circly/models"
+	"circly/sqlstore"
 )
 
 // TestLazyCloseAnnouncesLikeTheJob: a read that finds a poll past its deadline closes it through
 // the app, so the final results, the circle event and the notifications all go out, once.
 func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
-		st := models.NewStore(db, circly.DefaultPolicy(), testkit.Ballots())
+		st := sqlstore.NewStore(db, circly.DefaultPolicy(), testkit.Ballots())
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
@@ -71,11 +71,11 @@ func TestLazyCloseAnnouncesLikeTheJob(t *testing.T) {
 // TestEveryReadClosesADuePoll: each read that shows a poll (one poll, its results, a live
 // subscription, a list) closes it first when it is past its deadline, and only it.
 func TestEveryReadClosesADuePoll(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		policy := circly.DefaultPolicy()
 		policy.PollOpenLimit, policy.PollDailyLimit = 0, 0
-		st := models.NewStore(db, policy, testkit.Ballots())
+		st := sqlstore.NewStore(db, policy, testkit.Ballots())
 		now := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		st.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
@@ -127,7 +127,7 @@ func TestEveryReadClosesADuePoll(t *testing.T) {
 
 // circleOfThree logs in three devices (prefix a, b, c) and forms a circle of them, the first
 // its creator (m0), the others m1 and m2.
-func circleOfThree(t *testing.T, st *models.Store, prefix string) ([]circly.User, circly.Circle) {
+func circleOfThree(t *testing.T, st *sqlstore.Store, prefix string) ([]circly.User, circly.Circle) {
 	t.Helper()
 	ctx := context.Background()
 	var users []circly.User

@@ -8,8 +8,8 @@ import (
 
 	"circly"
 	"circly/frames"
-	"circly/models"
 	"circly/realtime"
+	"circly/sqlstore"
 )
 
 // LiveAccess answers the hub's questions through the app: may this user watch that channel
@@ -88,7 +88,7 @@ func frameError(err error) error {
 		return nil
 	case errors.As(err, &me):
 		return &frames.Error{Code: string(me.Code), Message: me.Message}
-	case models.Unavailable(err):
+	case sqlstore.Unavailable(err):
 		return fmt.Errorf("%w: %w", frames.ErrUnavailable, err)
 	}
 	return err

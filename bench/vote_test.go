@@ -35,8 +35,8 @@ import (
 	"circly/config"
 	"circly/internal/testdb"
 	"circly/internal/testkit"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 
 	"go.uber.org/zap"
 )
@@ -69,9 +69,9 @@ type voteJob struct {
 type voteHarness struct {
 	baseURL string
 	client  *http.Client
-	db      *models.DB
-	appName string        // application_name of the pool's connections
-	store   *models.Store // for experiments that bypass HTTP
+	db      *sqlstore.DB
+	appName string          // application_name of the pool's connections
+	store   *sqlstore.Store // for experiments that bypass HTTP
 	jobs    []voteJob
 }
 
@@ -84,7 +84,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	dsn, appName := withAppName(tb, testdb.PostgresSchemaURL(tb))
 	conns := envInt("CIRCLY_BENCH_DB_CONNS", defaultDBConns)
 	batch := envInt("CIRCLY_BENCH_BATCH", 1) // TALLY_RELEASE_BATCH: 1 releases (and opens) every vote
-	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: conns, Logger: zap.NewNop()})
+	db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: dsn, MaxOpenConns: conns, Logger: zap.NewNop()})
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
 	}
@@ -110,7 +110,7 @@ func newVoteHarness(tb testing.TB, votes int) *voteHarness {
 	policy.TallyReleaseBatch = batch
 	policy.PollOpenLimit = 0
 	policy.PollDailyLimit = 0
-	store := models.NewStore(db, policy, testkit.Ballots())
+	store := sqlstore.NewStore(db, policy, testkit.Ballots())
 	tokens := auth.NewTokens(benchSecret, 24*time.Hour)
 	srv := server.New(server.Deps{Config: cfg, App: app.New(store, nil, nil), Tokens: tokens, Log: zap.NewNop(), DB: db, Version: "bench"})
 	ts := httptest.NewServer(srv.Handler())
@@ -204,7 +204,7 @@ func (h *voteHarness) backends() map[int]bool {
 
 // setupCircle creates circle number i with 30 members and its polls, and returns one vote job
 // per (member, poll): the creator votes for anyone, every other member for someone else.
-func setupCircle(ctx context.Context, db *models.DB, store *models.Store, tokens *auth.Tokens, templateID string, i, polls int) ([]voteJob, error) {
+func setupCircle(ctx context.Context, db *sqlstore.DB, store *sqlstore.Store, tokens *auth.Tokens, templateID string, i, polls int) ([]voteJob, error) {
 	users := make([]string, membersPerCircle)
 	bearer := make([]string, membersPerCircle)
 	for j := range users {

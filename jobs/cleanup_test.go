@@ -7,13 +7,13 @@ import (
 	"circly/internal/testdb"
 	"circly/jobs"
 	"circly/metrics"
-	"circly/models"
+	"circly/sqlstore"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestCleanupAndGauges(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		start := seoul(t, 2026, 3, 10, 12, 0)
 		e := newDispatchEnv(t, db, start)
 		c := e.circle(3)

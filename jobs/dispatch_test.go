@@ -11,8 +11,8 @@ import (
 	"circly/app"
 	"circly/internal/testdb"
 	"circly/jobs"
-	"circly/models"
 	"circly/push/pushtest"
+	"circly/sqlstore"
 )
 
 // seoul returns a time on the wall clock of Asia/Seoul, the users' default timezone.
@@ -33,8 +33,8 @@ type dispatchEnv struct {
 	runner *jobs.Runner
 }
 
-func newDispatchEnv(t *testing.T, db *models.DB, start time.Time) *dispatchEnv {
-	st := models.NewStore(db, testPolicy(), testkit.Ballots())
+func newDispatchEnv(t *testing.T, db *sqlstore.DB, start time.Time) *dispatchEnv {
+	st := sqlstore.NewStore(db, testPolicy(), testkit.Ballots())
 	c := testkit.NewClock(start)
 	st.SetClock(c.Now)
 	expo := pushtest.New(t)
@@ -73,7 +73,7 @@ func (e *dispatchEnv) received(m member) int {
 }
 
 func TestPushPayload(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 12, 0))
 		c := e.circle(3)
 		p := e.poll(c, e.clock.Now().Add(time.Hour))
@@ -111,7 +111,7 @@ func TestPushPayload(t *testing.T) {
 }
 
 func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 23, 0)) // 23:00 in Seoul
 		c := e.circle(3)
 		quiet := c.Members[1]
@@ -133,7 +133,7 @@ func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
 			t.Fatal("a push went out during quiet hours")
 		}
 		recs := e.records(quiet)
-		if len(recs) != 1 || recs[0].Status != models.PushPending || !recs[0].NextAttemptAt.Equal(seoul(t, 2026, 3, 11, 8, 0)) {
+		if len(recs) != 1 || recs[0].Status != sqlstore.PushPending || !recs[0].NextAttemptAt.Equal(seoul(t, 2026, 3, 11, 8, 0)) {
 			t.Fatalf("outbox %+v, want pending until 08:00 Seoul", recs)
 		}
 		e.clock.Set(seoul(t, 2026, 3, 11, 7, 59))
@@ -149,7 +149,7 @@ func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
 }
 
 func TestDailyCapDropsLaterPushes(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 9, 0))
 		c := e.circle(3)
 		capped := c.Members[1]
@@ -170,7 +170,7 @@ func TestDailyCapDropsLaterPushes(t *testing.T) {
 		}
 		var dropped int
 		for _, r := range e.records(capped) {
-			if r.Status == models.PushDropped {
+			if r.Status == sqlstore.PushDropped {
 				dropped++
 				if r.LastError == nil || *r.LastError != "daily_cap" {
 					t.Fatalf("dropped push reason %v, want daily_cap", r.LastError)
@@ -195,7 +195,7 @@ func TestDailyCapDropsLaterPushes(t *testing.T) {
 }
 
 func TestTypeTurnedOffGetsNoPush(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 12, 0))
 		c := e.circle(3)
 		picky := c.Members[1]
@@ -209,7 +209,7 @@ func TestTypeTurnedOffGetsNoPush(t *testing.T) {
 			t.Fatal("a poll_start push reached a user who turned poll_start off")
 		}
 		recs := e.records(picky)
-		if len(recs) != 1 || recs[0].Status != models.PushSkipped || *recs[0].LastError != "type_disabled" {
+		if len(recs) != 1 || recs[0].Status != sqlstore.PushSkipped || *recs[0].LastError != "type_disabled" {
 			t.Fatalf("outbox %+v, want one skipped type_disabled", recs)
 		}
 		// Other types still come: the result at close.
@@ -234,7 +234,7 @@ func TestTypeTurnedOffGetsNoPush(t *testing.T) {
 }
 
 func TestDeviceNotRegisteredSwitchesTokenOff(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 12, 0))
 		c := e.circle(4)
 		gone, lateGone := c.Members[1], c.Members[2]
@@ -246,7 +246,7 @@ func TestDeviceNotRegisteredSwitchesTokenOff(t *testing.T) {
 			t.Fatal("token still active after a DeviceNotRegistered ticket")
 		}
 		recs := e.records(gone)
-		if len(recs) != 1 || recs[0].Status != models.PushFailed || *recs[0].LastError != "DeviceNotRegistered" {
+		if len(recs) != 1 || recs[0].Status != sqlstore.PushFailed || *recs[0].LastError != "DeviceNotRegistered" {
 			t.Fatalf("outbox %+v, want failed DeviceNotRegistered", recs)
 		}
 		if _, active, _ := e.store.PushToken(e.ctx, lateGone.User.ID); !active {
@@ -268,7 +268,7 @@ func TestDeviceNotRegisteredSwitchesTokenOff(t *testing.T) {
 }
 
 func TestPushFailsAfterBoundedAttempts(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 12, 0))
 		s := fastSettings()
 		s.PushMaxAttempts = 3
@@ -285,7 +285,7 @@ func TestPushFailsAfterBoundedAttempts(t *testing.T) {
 		}
 		for _, m := range c.Members[1:] {
 			recs := e.records(m)
-			if len(recs) != 1 || recs[0].Status != models.PushFailed || recs[0].Attempts != 3 || recs[0].LastError == nil {
+			if len(recs) != 1 || recs[0].Status != sqlstore.PushFailed || recs[0].Attempts != 3 || recs[0].LastError == nil {
 				t.Fatalf("outbox %+v, want failed after 3 attempts with a reason", recs)
 			}
 		}
@@ -300,7 +300,7 @@ func TestPushFailsAfterBoundedAttempts(t *testing.T) {
 }
 
 func TestHeldNewsOfAnEndedPollIsNotPushed(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		e := newDispatchEnv(t, db, seoul(t, 2026, 3, 10, 23, 0))
 		c := e.circle(3)
 		sleeper := c.Members[1]

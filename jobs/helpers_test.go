@@ -13,9 +13,9 @@ import (
 
 	"circly/app"
 	"circly/jobs"
-	"circly/models"
 	"circly/push"
 	"circly/push/pushtest"
+	"circly/sqlstore"
 )
 
 const templateID = "00000000-0000-4000-8000-000000000001"
@@ -29,8 +29,8 @@ type (
 type fixture struct {
 	t     *testing.T
 	ctx   context.Context
-	db    *models.DB
-	store *models.Store
+	db    *sqlstore.DB
+	store *sqlstore.Store
 	app   *app.Service
 }
 

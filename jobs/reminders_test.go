@@ -6,7 +6,7 @@ import (
 
 	"circly/internal/testdb"
 	"circly/jobs"
-	"circly/models"
+	"circly/sqlstore"
 )
 
 func (e *dispatchEnv) reminders(pollID string) map[string][]string {
@@ -24,7 +24,7 @@ func (e *dispatchEnv) reminders(pollID string) map[string][]string {
 }
 
 func TestDeadlineRemindersGoOnceToMembersWhoHaveNotVoted(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		start := seoul(t, 2026, 3, 10, 12, 0)
 		e := newDispatchEnv(t, db, start)
 		c := e.circle(4)
@@ -73,7 +73,7 @@ func TestDeadlineRemindersGoOnceToMembersWhoHaveNotVoted(t *testing.T) {
 }
 
 func TestRemindersThatNoLongerFitAreSkipped(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		start := seoul(t, 2026, 3, 10, 12, 0)
 		e := newDispatchEnv(t, db, start)
 		c := e.circle(3)

@@ -13,9 +13,9 @@ import (
 	"circly/internal/testkit"
 	"circly/jobs"
 	"circly/metrics"
-	"circly/models"
 	"circly/push/pushtest"
 	"circly/realtime"
+	"circly/sqlstore"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -73,7 +73,7 @@ func redisClient(t *testing.T) *redis.Client {
 
 // replica is one scheduler instance with its own database pool, broker and push client.
 type replica struct {
-	store *models.Store
+	store *sqlstore.Store
 	rec   *recorder
 	app   *app.Service
 	sched *jobs.Scheduler
@@ -88,9 +88,9 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 	prefix := testdb.RedisKeyPrefix(t, redisClient(t), "jobs")
 	ticks := &tickLog{runs: map[string]int{}}
 	var reps []*replica
-	var firstDB *models.DB
+	var firstDB *sqlstore.DB
 	for i := range 3 {
-		db, err := models.Open(models.OpenOptions{PostgresURL: url, MaxOpenConns: 6})
+		db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: url, MaxOpenConns: 6})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 			}
 			firstDB = db
 		}
-		r := &replica{store: models.NewStore(db, testPolicy(), testkit.Ballots()), rec: &recorder{}}
+		r := &replica{store: sqlstore.NewStore(db, testPolicy(), testkit.Ballots()), rec: &recorder{}}
 		r.app = app.New(r.store, r.rec, nil)
 		runner := jobs.NewRunner(jobs.Deps{App: r.app, Push: pushClient(expo)}, fastSettings())
 		r.sched, err = jobs.NewScheduler(nil, jobs.RedisLockers{Client: redisClient(t), Prefix: prefix}, ticks.wrap(runner.Jobs())...)
@@ -202,9 +202,9 @@ func TestThreeSchedulersCloseNotifyAndPushOnce(t *testing.T) {
 // TestPushesSurviveAnOutage stops the push service while pushes are due: each is retried with
 // backoff and, once the service is back, delivered exactly once.
 func TestPushesSurviveAnOutage(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
 		expo := pushtest.New(t)
-		st := models.NewStore(db, testPolicy(), testkit.Ballots())
+		st := sqlstore.NewStore(db, testPolicy(), testkit.Ballots())
 		svc := app.New(st, nil, nil)
 		f := &fixture{t: t, ctx: context.Background(), db: db, store: st, app: svc}
 		runner := jobs.NewRunner(jobs.Deps{App: svc, Push: pushClient(expo)}, fastSettings())
@@ -252,8 +252,8 @@ func TestPushesSurviveAnOutage(t *testing.T) {
 // TestShortPollClosesWithinFiveSeconds runs the scheduler on a 2 s poll: it is closed within 5 s
 // of its deadline with its exact final tally, and a vote after that is POLL_CLOSED.
 func TestShortPollClosesWithinFiveSeconds(t *testing.T) {
-	testdb.ForEach(t, func(t *testing.T, db *models.DB) {
-		st := models.NewStore(db, testPolicy(), testkit.Ballots()) // TALLY_RELEASE_BATCH 3
+	testdb.ForEach(t, func(t *testing.T, db *sqlstore.DB) {
+		st := sqlstore.NewStore(db, testPolicy(), testkit.Ballots()) // TALLY_RELEASE_BATCH 3
 		rec := &recorder{}
 		svc := app.New(st, rec, nil)
 		f := &fixture{t: t, ctx: context.Background(), db: db, store: st, app: svc}

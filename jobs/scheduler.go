@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"circly/metrics"
-	"circly/models"
+	"circly/sqlstore"
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
@@ -114,7 +114,7 @@ func (s *Scheduler) runner(j Job) func(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			s.log.Info("job run interrupted by shutdown", append(fields, zap.Error(err))...)
-		case err != nil && models.Unavailable(err):
+		case err != nil && sqlstore.Unavailable(err):
 			// An outage, not a defect: the next tick runs the job again once the database is back.
 			s.log.Warn("job run failed: database unavailable", append(fields, zap.Error(err))...)
 		case err != nil:

@@ -13,8 +13,8 @@ import (
 	"circly/config"
 	"circly/internal/testdb"
 	"circly/internal/testkit"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 )
 
 // loadTestSettings are the settings loadtest/README.md tells an operator to start the server with.
@@ -28,7 +28,7 @@ func newServer(t *testing.T) *REST { return newServerWith(t, loadTestSettings) }
 // defaults for the rest).
 func newServerWith(t *testing.T, settings map[string]string) *REST {
 	t.Helper()
-	db := testdb.Open(t, models.SQLite)
+	db := testdb.Open(t, sqlstore.SQLite)
 	env := map[string]string{"DATA_DIR": t.TempDir()}
 	for k, v := range settings {
 		env[k] = v
@@ -39,7 +39,7 @@ func newServerWith(t *testing.T, settings map[string]string) *REST {
 	}
 	policy := circly.DefaultPolicy()
 	policy.TallyReleaseBatch, policy.PollOpenLimit, policy.PollDailyLimit = cfg.TallyReleaseBatch, cfg.PollOpenLimit, cfg.PollDailyLimit
-	srv := server.New(server.Deps{Config: cfg, App: app.New(models.NewStore(db, policy, testkit.Ballots()), nil, nil), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
+	srv := server.New(server.Deps{Config: cfg, App: app.New(sqlstore.NewStore(db, policy, testkit.Ballots()), nil, nil), Tokens: auth.NewTokens(cfg.SecretKey, time.Hour), DB: db, Version: "loadtest"})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &REST{Base: ts.URL, Client: NewHTTPClient(NewSources(1, 1), 8)}

@@ -6,7 +6,7 @@ import (
 
 	"circly"
 	"circly/app"
-	"circly/models"
+	"circly/sqlstore"
 
 	"github.com/gin-gonic/gin"
 )
@@ -16,8 +16,8 @@ func (s *Server) listNotifications(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	status := c.DefaultQuery("status", models.NotificationsAll)
-	if !slices.Contains([]string{models.NotificationsUnread, models.NotificationsRead, models.NotificationsAll}, status) {
+	status := c.DefaultQuery("status", sqlstore.NotificationsAll)
+	if !slices.Contains([]string{sqlstore.NotificationsUnread, sqlstore.NotificationsRead, sqlstore.NotificationsAll}, status) {
 		return invalid("status", "status must be unread, read or all")
 	}
 	l, err := s.app.ListNotifications(c.Request.Context(), userID(c), status, p)

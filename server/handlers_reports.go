@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"circly"
-	"circly/models"
+	"circly/sqlstore"
 
 	"github.com/gin-gonic/gin"
 )
@@ -76,7 +76,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	typ, err := oneOf("type", req.Type, models.ReportTypes)
+	typ, err := oneOf("type", req.Type, sqlstore.ReportTypes)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	reason, err := oneOf("reason", req.Reason, models.ReportReasons)
+	reason, err := oneOf("reason", req.Reason, sqlstore.ReportReasons)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 	"circly/config"
 	"circly/internal/testdb"
 	"circly/internal/testkit"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 
 	"go.uber.org/zap"
 )
@@ -29,9 +29,9 @@ type env struct {
 	t      testing.TB
 	srv    *httptest.Server
 	server *server.Server
-	store  *models.Store
+	store  *sqlstore.Store
 	tokens *auth.Tokens
-	db     *models.DB
+	db     *sqlstore.DB
 	cfg    config.Config
 	// offset moves the store's clock (see advance); atomic so that handlers may read it.
 	offset atomic.Int64
@@ -91,7 +91,7 @@ func beforeServe(fn func(*server.Server)) envOption {
 	return func(s *envSettings) { s.hooks = append(s.hooks, fn) }
 }
 
-func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
+func newEnv(t testing.TB, d sqlstore.Dialect, opts ...envOption) *env {
 	t.Helper()
 	db := testdb.Open(t, d)
 	cfg, err := config.FromLookup(func(k string) (string, bool) {
@@ -112,7 +112,7 @@ func newEnv(t testing.TB, d models.Dialect, opts ...envOption) *env {
 		o(&st)
 	}
 	e := &env{t: t, db: db, cfg: st.cfg}
-	e.store = models.NewStore(db, st.policy, testkit.Ballots())
+	e.store = sqlstore.NewStore(db, st.policy, testkit.Ballots())
 	e.store.SetClock(func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) })
 	e.tokens = auth.NewTokens(st.cfg.SecretKey, st.tokenTTL)
 	deps := server.Deps{Config: st.cfg, App: app.New(e.store, nil, st.log), Tokens: e.tokens, DB: db, Version: "test", Log: st.log}

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"circly/config"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,7 +29,7 @@ var contractMetrics = []string{
 // TestMetricsEndpoint: after some traffic /metrics shows every contract metric, HTTP series are
 // labeled by route pattern ("unmatched" for no route), and no label value holds an id.
 func TestMetricsEndpoint(t *testing.T) {
-	e := newEnv(t, models.SQLite)
+	e := newEnv(t, sqlstore.SQLite)
 	c := e.newCircle(3)
 	poll := e.newPoll(c)
 	e.must(200, e.request("GET", "/v1/polls/"+poll["id"].(string), c.Members[1].Token, nil))
@@ -72,7 +72,7 @@ func TestMetricsEndpoint(t *testing.T) {
 // TestMetricsAddrMovesMetrics: with METRICS_ADDR set the main port has no /metrics (cmd/circly
 // serves it on its own listener; the e2e tests check that one).
 func TestMetricsAddrMovesMetrics(t *testing.T) {
-	e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" }))
+	e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" }))
 	e.fail(404, "NOT_FOUND", e.request("GET", "/metrics", "", nil))
 }
 
@@ -80,7 +80,7 @@ func TestMetricsAddrMovesMetrics(t *testing.T) {
 // echoed when sane and made up otherwise.
 func TestRequestIDOnEveryLogLine(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	e := newEnv(t, models.SQLite, withLog(zap.New(core)), beforeServe(func(s *server.Server) {
+	e := newEnv(t, sqlstore.SQLite, withLog(zap.New(core)), beforeServe(func(s *server.Server) {
 		s.AddPanicRoute("/v1/test/panic", "boom")
 		s.AddErrorRoute("/v1/test/error", errors.New("disk on fire"))
 	}))
@@ -109,7 +109,7 @@ func TestRequestIDOnEveryLogLine(t *testing.T) {
 // TestAccessLogHoldsNoSecrets: the access line of a vote has no token, body, option or raw path.
 func TestAccessLogHoldsNoSecrets(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	e := newEnv(t, models.SQLite, withLog(zap.New(core)))
+	e := newEnv(t, sqlstore.SQLite, withLog(zap.New(core)))
 	c := e.newCircle(3)
 	poll := e.newPoll(c)
 	ids, _ := options(poll)

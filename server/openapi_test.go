@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"circly"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -45,7 +45,7 @@ func loadSpec(t *testing.T) *openapi3.T {
 // (or listed in pendingRoutes).
 func TestOpenAPIMatchesRouter(t *testing.T) {
 	doc := loadSpec(t)
-	e := newEnv(t, models.SQLite)
+	e := newEnv(t, sqlstore.SQLite)
 	routed := map[string]bool{}
 	for _, r := range e.server.Routes() {
 		routed[opKey(r.Method, r.Path)] = true
@@ -93,7 +93,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 // every operation documents its error answers with the envelope.
 func TestOpenAPIServed(t *testing.T) {
 	doc := loadSpec(t)
-	e := newEnv(t, models.SQLite)
+	e := newEnv(t, sqlstore.SQLite)
 	r := e.request("GET", "/v1/openapi.json", "", nil)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /v1/openapi.json: %d %q", r.Status, r.Header.Get("Content-Type"))

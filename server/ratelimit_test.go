@@ -10,9 +10,9 @@ import (
 
 	"circly/config"
 	"circly/internal/testdb"
-	"circly/models"
 	"circly/ratelimit"
 	"circly/server"
+	"circly/sqlstore"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -49,7 +49,7 @@ func deviceLogin(e *env, device string, headers ...string) resp {
 // TestAuthRateLimitPerIP: AUTH_RATE_LIMIT device logins per IP per minute, then 429; other
 // routes do not draw from that budget.
 func TestAuthRateLimitPerIP(t *testing.T) {
-	e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) { c.AuthRateLimit = 3 }))
+	e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) { c.AuthRateLimit = 3 }))
 	var last map[string]any
 	for i := range 3 {
 		last = e.must(200, deviceLogin(e, fmt.Sprintf("d-%d", i)))
@@ -63,13 +63,13 @@ func TestAuthRateLimitPerIP(t *testing.T) {
 // change the client IP, so it cannot buy a fresh login budget; from a trusted proxy it does.
 func TestSpoofedForwardedForIgnored(t *testing.T) {
 	t.Run("untrusted peer", func(t *testing.T) {
-		e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) { c.AuthRateLimit = 2 }))
+		e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) { c.AuthRateLimit = 2 }))
 		e.must(200, deviceLogin(e, "a", "X-Forwarded-For", "203.0.113.1"))
 		e.must(200, deviceLogin(e, "b", "X-Forwarded-For", "203.0.113.2", "X-Real-IP", "203.0.113.9"))
 		checkRateLimited(t, deviceLogin(e, "c", "X-Forwarded-For", "203.0.113.3"), 2)
 	})
 	t.Run("trusted proxy", func(t *testing.T) {
-		e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) {
+		e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) {
 			c.AuthRateLimit = 2
 			c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"}
 		}))
@@ -89,7 +89,7 @@ func TestSpoofedForwardedForIgnored(t *testing.T) {
 // TestGeneralRateLimitPerUser: RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW per user on /v1, with
 // X-RateLimit-* on allowed answers too; users do not share budgets.
 func TestGeneralRateLimitPerUser(t *testing.T) {
-	e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) {
+	e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) {
 		c.RateLimitRequests, c.RateLimitWindow = 5, time.Hour
 	}))
 	alice, bob := e.login(), e.login() // two requests from the IP's budget, none from theirs
@@ -115,7 +115,7 @@ func TestGeneralRateLimitPerUser(t *testing.T) {
 
 // TestPollCreationRateLimit: POST /v1/polls has a per-user budget of its own.
 func TestPollCreationRateLimit(t *testing.T) {
-	e := newEnv(t, models.SQLite, noPollLimits(), withConfig(func(c *config.Config) {
+	e := newEnv(t, sqlstore.SQLite, noPollLimits(), withConfig(func(c *config.Config) {
 		c.RateLimitRequests, c.RateLimitWindow = 1000, time.Minute
 	}))
 	c := e.newCircle(3)
@@ -131,7 +131,7 @@ func TestPollCreationRateLimit(t *testing.T) {
 
 // TestRateLimitsOff: 0 turns a limit off.
 func TestRateLimitsOff(t *testing.T) {
-	e := newEnv(t, models.SQLite, noPollLimits()) // the harness sets both to 0
+	e := newEnv(t, sqlstore.SQLite, noPollLimits()) // the harness sets both to 0
 	for i := range 30 {
 		e.must(200, deviceLogin(e, fmt.Sprintf("off-%d", i)))
 	}
@@ -147,7 +147,7 @@ var pendingBudgetRoutes = map[string]bool{}
 // TestRouteBudgetsNameRealRoutes: every route in the budget table is a route of the router (a
 // typo would silently leave a route unlimited).
 func TestRouteBudgetsNameRealRoutes(t *testing.T) {
-	e := newEnv(t, models.SQLite)
+	e := newEnv(t, sqlstore.SQLite)
 	routes := map[string]bool{}
 	for _, r := range e.server.Routes() {
 		routes[r.Method+" "+r.Path] = true
@@ -170,7 +170,7 @@ func (failingLimiter) Allow(context.Context, string, ratelimit.Limit) (ratelimit
 // logged (not one per request).
 func TestRateLimiterFailsOpen(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
-	e := newEnv(t, models.SQLite, withLog(zap.New(core)), beforeServe(func(s *server.Server) { s.SetLimiter(failingLimiter{}) }),
+	e := newEnv(t, sqlstore.SQLite, withLog(zap.New(core)), beforeServe(func(s *server.Server) { s.SetLimiter(failingLimiter{}) }),
 		withConfig(func(c *config.Config) { c.RateLimitRequests, c.AuthRateLimit = 1, 1 }))
 	u := e.login()
 	for range 10 {
@@ -194,7 +194,7 @@ func TestRedisLimiterSharedByServers(t *testing.T) {
 	limit := withConfig(func(c *config.Config) { c.RateLimitRequests, c.RateLimitWindow = 4, time.Hour })
 	var envs [2]*env
 	for i := range envs {
-		envs[i] = newEnv(t, models.SQLite, limit, beforeServe(func(s *server.Server) { s.SetLimiter(ratelimit.NewRedis(rc, prefix)) }))
+		envs[i] = newEnv(t, sqlstore.SQLite, limit, beforeServe(func(s *server.Server) { s.SetLimiter(ratelimit.NewRedis(rc, prefix)) }))
 	}
 	allowed := 0
 	for i := range 12 {

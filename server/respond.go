@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"circly"
-	"circly/models"
+	"circly/sqlstore"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -101,7 +101,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		case errors.Is(err, context.Canceled):
 			s.logger(c).Debug("request canceled")
 			e = circly.Errorf(circly.CodeInternal, "something went wrong on our side; try again")
-		case models.Unavailable(err):
+		case sqlstore.Unavailable(err):
 			// An outage, not a defect: the client retries, and the operator's alert is the
 			// health check and the 503 ratio, not one error line per request.
 			s.logger(c).Warn("database unavailable", zap.String("route", c.FullPath()), zap.Error(err))

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"circly/config"
-	"circly/models"
 	"circly/server"
+	"circly/sqlstore"
 
 	"github.com/getsentry/sentry-go"
 )
@@ -23,7 +23,7 @@ import (
 func TestSecurityHeaders(t *testing.T) {
 	for _, envName := range []string{config.EnvDevelopment, config.EnvProduction} {
 		t.Run(envName, func(t *testing.T) {
-			e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) { c.Env = envName }))
+			e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) { c.Env = envName }))
 			u := e.login()
 			for _, r := range []resp{
 				e.request("GET", "/v1/users/me", u.Token, nil),
@@ -65,7 +65,7 @@ func hasVary(h http.Header, v string) bool {
 
 func TestCORS(t *testing.T) {
 	t.Run("listed origins", func(t *testing.T) {
-		e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) {
+		e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) {
 			c.CORSAllowedOrigins = []string{"https://app.circly.test"}
 			c.RateLimitRequests = 2 // preflights must not count
 		}))
@@ -99,13 +99,13 @@ func TestCORS(t *testing.T) {
 		}
 	})
 	t.Run("any origin", func(t *testing.T) {
-		e := newEnv(t, models.SQLite, withConfig(func(c *config.Config) { c.CORSAllowedOrigins = []string{"*"} }))
+		e := newEnv(t, sqlstore.SQLite, withConfig(func(c *config.Config) { c.CORSAllowedOrigins = []string{"*"} }))
 		if r := preflight(e, "https://anything.test", "PUT"); r.Status != 204 || r.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("preflight: %d %v", r.Status, r.Header)
 		}
 	})
 	t.Run("none configured", func(t *testing.T) {
-		e := newEnv(t, models.SQLite)
+		e := newEnv(t, sqlstore.SQLite)
 		r := preflight(e, "https://app.circly.test", "POST")
 		e.fail(405, "METHOD_NOT_ALLOWED", r)
 		if r.Header.Get("Access-Control-Allow-Origin") != "" {
@@ -152,7 +152,7 @@ func TestSentryReportsWithoutRequests(t *testing.T) {
 	}
 	defer sentry.CurrentHub().BindClient(nil)
 
-	e := newEnv(t, models.SQLite, beforeServe(func(s *server.Server) {
+	e := newEnv(t, sqlstore.SQLite, beforeServe(func(s *server.Server) {
 		s.AddPanicRoute("/v1/test/panic/:id", "boom")
 		s.AddErrorRoute("/v1/test/error", errors.New("disk on fire"))
 	}))
@@ -184,7 +184,7 @@ func TestSentryReportsWithoutRequests(t *testing.T) {
 // TestNotFoundEchoesNoPath: a 404 names neither the method nor the path, which arrives decoded
 // (`..%2f`) and would hand a client's text back inside the API's own message.
 func TestNotFoundEchoesNoPath(t *testing.T) {
-	e := newEnv(t, models.SQLite)
+	e := newEnv(t, sqlstore.SQLite)
 	for _, path := range []string{"/v1/polls/..%2f..%2fetc%2fpasswd-marker", "/nowhere-marker/%3Cscript%3E"} {
 		r := e.request("GET", path, "", nil)
 		checkError(t, 404, "NOT_FOUND", r)

@@ -8,8 +8,8 @@ import (
 	"circly"
 	"circly/frames"
 	"circly/hub"
-	"circly/models"
 	"circly/realtime"
+	"circly/sqlstore"
 
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
@@ -133,7 +133,7 @@ func (t wsTransport) Close(code int, reason string) error {
 // closes 1013 (try again later) rather than 4001 (the token is bad: sign in again).
 func (s *Server) liveTokenUser(ctx context.Context, token string) (string, error) {
 	userID, err := s.tokenUser(ctx, token)
-	if err != nil && models.Unavailable(err) {
+	if err != nil && sqlstore.Unavailable(err) {
 		return "", fmt.Errorf("%w: %w", frames.ErrUnavailable, err)
 	}
 	return userID, err

@@ -11,10 +11,10 @@ import (
 
 	"circly/app"
 	"circly/hub"
-	"circly/models"
 	"circly/realtime"
 	"circly/revoked"
 	"circly/server"
+	"circly/sqlstore"
 
 	"github.com/coder/websocket"
 )
@@ -46,7 +46,7 @@ func withLive(l *live, lim hub.Limits) envOption {
 }
 
 // newLiveEnv is newEnv with a hub.
-func newLiveEnv(t testing.TB, d models.Dialect, lim hub.Limits, opts ...envOption) (*env, *live) {
+func newLiveEnv(t testing.TB, d sqlstore.Dialect, lim hub.Limits, opts ...envOption) (*env, *live) {
 	t.Helper()
 	l := &live{}
 	e := newEnv(t, d, append(opts, withLive(l, lim))...)

@@ -13,8 +13,8 @@ import (
 	"circly/config"
 	"circly/hub"
 	"circly/internal/testdb"
-	"circly/models"
 	"circly/realtime"
+	"circly/sqlstore"
 
 	"github.com/coder/websocket"
 )
@@ -136,7 +136,7 @@ func TestWSFrames(t *testing.T) {
 	}
 }
 
-func testWSFrames(t *testing.T, dialect models.Dialect) {
+func testWSFrames(t *testing.T, dialect sqlstore.Dialect) {
 	e, _ := newLiveEnv(t, dialect, hub.Limits{})
 	{
 		c := e.newCircle(3)

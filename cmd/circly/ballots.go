@@ -14,7 +14,7 @@ import (
 
 	"circly/ballot"
 	"circly/config"
-	"circly/models"
+	"circly/sqlstore"
 
 	"go.uber.org/zap"
 )
@@ -82,7 +82,7 @@ const sealedBallotsVersion = 7
 
 // openBallotsBeforeRollback opens every waiting ballot when the next `migrate down` would drop
 // the box: the older schema counts votes on the poll row and has nowhere to keep them sealed.
-func openBallotsBeforeRollback(ctx context.Context, cfg config.Config, db *models.DB, log *zap.Logger) (int, error) {
+func openBallotsBeforeRollback(ctx context.Context, cfg config.Config, db *sqlstore.DB, log *zap.Logger) (int, error) {
 	p, err := db.Migrator()
 	if err != nil {
 		return 0, err
@@ -95,7 +95,7 @@ func openBallotsBeforeRollback(ctx context.Context, cfg config.Config, db *model
 	if err != nil {
 		return 0, err
 	}
-	store := models.NewStore(db, circly.DefaultPolicy(), box)
+	store := sqlstore.NewStore(db, circly.DefaultPolicy(), box)
 	if err := store.CheckBallotKey(ctx); err != nil {
 		return 0, err
 	}

@@ -12,10 +12,10 @@ import (
 
 	"circly/auth"
 	"circly/config"
-	"circly/models"
 	"circly/ratelimit"
 	"circly/revoked"
 	"circly/server"
+	"circly/sqlstore"
 	"circly/storage"
 
 	"github.com/redis/go-redis/v9"
@@ -64,7 +64,7 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 	if err != nil {
 		return r, err
 	}
-	store := models.NewStore(db, policyOf(cfg), box)
+	store := sqlstore.NewStore(db, policyOf(cfg), box)
 	if err := store.CheckBallotKey(startCtx); err != nil {
 		return r, err
 	}
@@ -109,8 +109,8 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 }
 
 // openDatabase connects, and migrates (AUTO_MIGRATE) or checks that the schema is current.
-func openDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*models.DB, error) {
-	db, err := models.Open(models.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
+func openDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.DBMaxOpenConns, Logger: log})
 	if err != nil {
 		return nil, err

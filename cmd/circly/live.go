@@ -8,10 +8,10 @@ import (
 	"circly/config"
 	"circly/hub"
 	"circly/metrics"
-	"circly/models"
 	"circly/realtime"
 	"circly/redisbroker"
 	"circly/revoked"
+	"circly/sqlstore"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -20,7 +20,7 @@ import (
 // startLive builds the realtime broker (in memory in embedded mode), the app that publishes
 // through it and this replica's hub, which asks the app who may watch what. The caller closes
 // the hub (after its drain) and then the broker.
-func startLive(ctx context.Context, cfg config.Config, store *models.Store, rc *redis.Client, gone *revoked.Accounts, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
+func startLive(ctx context.Context, cfg config.Config, store *sqlstore.Store, rc *redis.Client, gone *revoked.Accounts, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
 	var broker realtime.Broker = realtime.NewMemoryBroker()
 	if rc != nil {
 		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})

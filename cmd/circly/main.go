@@ -15,7 +15,7 @@ import (
 	_ "time/tzdata" // quiet hours and daily limits need IANA zones even in a scratch image
 
 	"circly/config"
-	"circly/models"
+	"circly/sqlstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -73,7 +73,7 @@ func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := models.Open(models.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(), Logger: log})
+	db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -30,13 +30,13 @@ var (
 var rules = []rule{
 	{"circly", concat(web, sqlStack, redisLib, []string{"circly/", "go.uber.org/zap", "github.com/prometheus/"}),
 		"the domain (package circly, the module's root) imports no infrastructure"},
-	{"circly/hub", concat(web, sqlStack, redisLib, []string{"circly/models", "circly/app", "circly/server", "github.com/prometheus/"}),
+	{"circly/hub", concat(web, sqlStack, redisLib, []string{"circly/sqlstore", "circly/app", "circly/server", "github.com/prometheus/"}),
 		"the hub serves connections: it knows channels and frames, not HTTP routing, SQL, Redis or a metrics library"},
 	{"circly/realtime", concat(web, sqlStack, redisLib, []string{"circly/", "go.uber.org/zap", "github.com/prometheus/"}),
 		"the broker contract and the memory broker need nothing beyond the standard library"},
-	{"circly/redisbroker", concat(web, sqlStack, []string{"circly/hub", "circly/models", "circly/app", "circly/metrics"}),
+	{"circly/redisbroker", concat(web, sqlStack, []string{"circly/hub", "circly/sqlstore", "circly/app", "circly/metrics"}),
 		"the Redis broker moves messages; who counts them is its caller's business"},
-	{"circly/models", concat(web, redisLib, []string{"circly/app", "circly/hub", "circly/server", "circly/jobs", "circly/realtime", "circly/redisbroker"}),
+	{"circly/sqlstore", concat(web, redisLib, []string{"circly/app", "circly/hub", "circly/server", "circly/jobs", "circly/realtime", "circly/redisbroker"}),
 		"the store is a callee: it never reaches up to the layers that use it"},
 	{"circly/app", concat(web, []string{"circly/server", "circly/jobs", "circly/hub"}),
 		"use cases are the same for a handler and a job, and speak the live protocol (frames), not the hub"},
@@ -224,7 +224,7 @@ func TestOneDoorToTheData(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, "models.Store") || strings.Contains(line, ".Store.") {
+				if strings.Contains(line, "sqlstore.Store") || strings.Contains(line, ".Store.") {
 					t.Errorf("%s:%d names the store; go through the app: %s", f, i+1, strings.TrimSpace(line))
 				}
 			}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"circly/models"
+	"circly/sqlstore"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for schema set-up
 )
@@ -29,15 +29,15 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"
 
 // Dialects lists the databases store tests run on.
-var Dialects = []models.Dialect{models.SQLite, models.Postgres}
+var Dialects = []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres}
 
 // Open returns a migrated database of the given dialect, closed and dropped at the end of the test.
-func Open(t testing.TB, d models.Dialect) *models.DB {
+func Open(t testing.TB, d sqlstore.Dialect) *sqlstore.DB {
 	t.Helper()
-	if d == models.Postgres {
+	if d == sqlstore.Postgres {
 		return openPostgres(t, PostgresSchemaURL(t))
 	}
-	db, err := models.Open(models.OpenOptions{SQLitePath: filepath.Join(t.TempDir(), "circly.db")})
+	db, err := sqlstore.Open(sqlstore.OpenOptions{SQLitePath: filepath.Join(t.TempDir(), "circly.db")})
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
@@ -46,8 +46,8 @@ func Open(t testing.TB, d models.Dialect) *models.DB {
 	return db
 }
 
-func openPostgres(t testing.TB, dsn string) *models.DB {
-	db, err := models.Open(models.OpenOptions{PostgresURL: dsn, MaxOpenConns: 16}) // small: test packages run side by side on one server (max_connections 100)
+func openPostgres(t testing.TB, dsn string) *sqlstore.DB {
+	db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: dsn, MaxOpenConns: 16}) // small: test packages run side by side on one server (max_connections 100)
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
@@ -56,7 +56,7 @@ func openPostgres(t testing.TB, dsn string) *models.DB {
 	return db
 }
 
-func migrate(t testing.TB, db *models.DB) {
+func migrate(t testing.TB, db *sqlstore.DB) {
 	t.Helper()
 	if _, err := db.MigrateUp(context.Background()); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -138,7 +138,7 @@ func randomHex(n int) string {
 }
 
 // ForEach runs fn as a subtest on every dialect.
-func ForEach(t *testing.T, fn func(t *testing.T, db *models.DB)) {
+func ForEach(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
 	for _, d := range Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			fn(t, Open(t, d))
