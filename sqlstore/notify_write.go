@@ -72,7 +72,7 @@ func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes [
 
 // pollStartNotes are the poll_start notifications of a new poll: every member but its creator.
 func pollStartNotes(members []circly.Member, creatorMemberID, circleName, question string) []newNote {
-	title, msg := pollStartText(circleName, question)
+	title, msg := circly.PollStartText(circleName, question)
 	var notes []newNote
 	for _, m := range members {
 		if m.ID == creatorMemberID || m.UserID == nil {
@@ -130,7 +130,7 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (cir
 	if err != nil {
 		return circly.PollClose{}, err
 	}
-	title, msg := pollResultText(p.CircleName, p.QuestionText)
+	title, msg := circly.PollResultText(p.CircleName, p.QuestionText)
 	var notes []newNote
 	for _, m := range members {
 		if m.UserID != nil {
@@ -150,7 +150,7 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (cir
 	}
 	for _, x := range picked {
 		if n := countAt(counts, x.DisplayOrder); n > 0 {
-			t, m := pickedText(n, p.CircleName, p.QuestionText)
+			t, m := circly.PickedText(n, p.CircleName, p.QuestionText)
 			notes = append(notes, newNote{UserID: x.UserID, Type: circly.NotifyPicked, Key: circly.NotifyPicked, Title: t, Message: m})
 		}
 	}
@@ -225,7 +225,7 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (c
 			ORDER BY m.join_seq`, p.CircleID, pollID).Scan(&users).Error; err != nil {
 			return err
 		}
-		title, msg := pollDeadlineText(minutes, p.CircleName, p.QuestionText)
+		title, msg := circly.PollDeadlineText(minutes, p.CircleName, p.QuestionText)
 		notes := make([]newNote, len(users))
 		for i, u := range users {
 			notes[i] = newNote{UserID: u, Type: circly.NotifyPollDeadline, Key: reminderKey(minutes), Title: title, Message: msg}

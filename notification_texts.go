@@ -1,4 +1,4 @@
-package sqlstore
+package circly
 
 import "fmt"
 
@@ -6,11 +6,13 @@ import "fmt"
 // audience is Korean students). They are data: the push and the in-app row carry the same text.
 // None of them ever names who voted for whom.
 
-func pollStartText(circleName, question string) (title, message string) {
+// PollStartText announces a new poll to the circle's members.
+func PollStartText(circleName, question string) (title, message string) {
 	return "새 투표가 시작됐어요", fmt.Sprintf("%s: %s", circleName, question)
 }
 
-func pollDeadlineText(minutes int, circleName, question string) (title, message string) {
+// PollDeadlineText reminds a member who has not voted that the poll closes in minutes.
+func PollDeadlineText(minutes int, circleName, question string) (title, message string) {
 	when := fmt.Sprintf("%d분", minutes)
 	if minutes%60 == 0 {
 		when = fmt.Sprintf("%d시간", minutes/60)
@@ -18,11 +20,12 @@ func pollDeadlineText(minutes int, circleName, question string) (title, message 
 	return fmt.Sprintf("투표 마감 %s 전이에요", when), fmt.Sprintf("%s: %s (아직 투표하지 않았어요)", circleName, question)
 }
 
-func pollResultText(circleName, question string) (title, message string) {
+// PollResultText says that a poll's results are out.
+func PollResultText(circleName, question string) (title, message string) {
 	return "투표 결과가 나왔어요", fmt.Sprintf("%s: %s", circleName, question)
 }
 
-// pickedText says how many times the member was picked, never by whom.
-func pickedText(times int, circleName, question string) (title, message string) {
+// PickedText says how many times the member was picked, never by whom.
+func PickedText(times int, circleName, question string) (title, message string) {
 	return "친구들이 당신을 뽑았어요", fmt.Sprintf("%s: '%s'에서 %d번 뽑혔어요", circleName, question, times)
 }
