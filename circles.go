@@ -57,3 +57,9 @@ type CircleLive struct {
 	MemberCount int
 	OpenPollIDs []string
 }
+
+// Member roles.
+const (
+	RoleCreator = "creator"
+	RoleMember  = "member"
+)

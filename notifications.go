@@ -95,3 +95,10 @@ const (
 	NotifyPollResult   = "poll_result"
 	NotifyPicked       = "picked"
 )
+
+// NotificationFilter values for ListNotifications.
+const (
+	NotificationsAll    = "all"
+	NotificationsUnread = "unread"
+	NotificationsRead   = "read"
+)

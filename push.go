@@ -41,3 +41,13 @@ type PushRecord struct {
 	ReceiptStatus  *string
 	SentAt         *time.Time
 }
+
+// Statuses of a push_outbox row.
+const (
+	PushPending = "pending" // waits for next_attempt_at
+	PushSending = "sending" // claimed by a dispatcher until claimed_until
+	PushSent    = "sent"    // accepted by the push service; its receipt is checked later
+	PushFailed  = "failed"  // given up; last_error says why
+	PushDropped = "dropped" // over the user's daily cap
+	PushSkipped = "skipped" // type turned off, no active token, the circle is gone, or news of an open poll came too late
+)

@@ -24,3 +24,9 @@ type NewReport struct {
 	Reason      string
 	Description *string
 }
+
+// What a report can be about and why.
+var (
+	ReportTypes   = []string{"poll", "circle", "user"}
+	ReportReasons = []string{"bullying", "inappropriate", "spam", "other"}
+)

@@ -133,7 +133,7 @@ func TestQuietHoursHoldPushUntilTheyEnd(t *testing.T) {
 			t.Fatal("a push went out during quiet hours")
 		}
 		recs := e.records(quiet)
-		if len(recs) != 1 || recs[0].Status != sqlstore.PushPending || !recs[0].NextAttemptAt.Equal(seoul(t, 2026, 3, 11, 8, 0)) {
+		if len(recs) != 1 || recs[0].Status != circly.PushPending || !recs[0].NextAttemptAt.Equal(seoul(t, 2026, 3, 11, 8, 0)) {
 			t.Fatalf("outbox %+v, want pending until 08:00 Seoul", recs)
 		}
 		e.clock.Set(seoul(t, 2026, 3, 11, 7, 59))
@@ -170,7 +170,7 @@ func TestDailyCapDropsLaterPushes(t *testing.T) {
 		}
 		var dropped int
 		for _, r := range e.records(capped) {
-			if r.Status == sqlstore.PushDropped {
+			if r.Status == circly.PushDropped {
 				dropped++
 				if r.LastError == nil || *r.LastError != "daily_cap" {
 					t.Fatalf("dropped push reason %v, want daily_cap", r.LastError)
@@ -209,7 +209,7 @@ func TestTypeTurnedOffGetsNoPush(t *testing.T) {
 			t.Fatal("a poll_start push reached a user who turned poll_start off")
 		}
 		recs := e.records(picky)
-		if len(recs) != 1 || recs[0].Status != sqlstore.PushSkipped || *recs[0].LastError != "type_disabled" {
+		if len(recs) != 1 || recs[0].Status != circly.PushSkipped || *recs[0].LastError != "type_disabled" {
 			t.Fatalf("outbox %+v, want one skipped type_disabled", recs)
 		}
 		// Other types still come: the result at close.
@@ -246,7 +246,7 @@ func TestDeviceNotRegisteredSwitchesTokenOff(t *testing.T) {
 			t.Fatal("token still active after a DeviceNotRegistered ticket")
 		}
 		recs := e.records(gone)
-		if len(recs) != 1 || recs[0].Status != sqlstore.PushFailed || *recs[0].LastError != "DeviceNotRegistered" {
+		if len(recs) != 1 || recs[0].Status != circly.PushFailed || *recs[0].LastError != "DeviceNotRegistered" {
 			t.Fatalf("outbox %+v, want failed DeviceNotRegistered", recs)
 		}
 		if _, active, _ := e.store.PushToken(e.ctx, lateGone.User.ID); !active {
@@ -285,7 +285,7 @@ func TestPushFailsAfterBoundedAttempts(t *testing.T) {
 		}
 		for _, m := range c.Members[1:] {
 			recs := e.records(m)
-			if len(recs) != 1 || recs[0].Status != sqlstore.PushFailed || recs[0].Attempts != 3 || recs[0].LastError == nil {
+			if len(recs) != 1 || recs[0].Status != circly.PushFailed || recs[0].Attempts != 3 || recs[0].LastError == nil {
 				t.Fatalf("outbox %+v, want failed after 3 attempts with a reason", recs)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"circly/push"
-	"circly/sqlstore"
 
 	"go.uber.org/zap"
 )
@@ -49,15 +48,15 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 	for _, j := range claimed {
 		switch {
 		case j.CircleDeleted:
-			err = r.settle(ctx, c, j, sqlstore.PushSkipped, reasonCircleGone)
+			err = r.settle(ctx, c, j, circly.PushSkipped, reasonCircleGone)
 		case j.Token == "":
-			err = r.settle(ctx, c, j, sqlstore.PushSkipped, reasonNoToken)
+			err = r.settle(ctx, c, j, circly.PushSkipped, reasonNoToken)
 		case !j.Settings.PushEnabled(j.Type):
-			err = r.settle(ctx, c, j, sqlstore.PushSkipped, reasonTypeDisabled)
+			err = r.settle(ctx, c, j, circly.PushSkipped, reasonTypeDisabled)
 		case j.PollOver && (j.Type == circly.NotifyPollStart || j.Type == circly.NotifyPollDeadline):
 			// "A poll started" or "ends soon" held past the end of the poll (quiet hours, an
 			// outage) would only mislead; the in-app row stays.
-			err = r.settle(ctx, c, j, sqlstore.PushSkipped, reasonPollOver)
+			err = r.settle(ctx, c, j, circly.PushSkipped, reasonPollOver)
 		default:
 			loc := userLocation(j.Timezone)
 			if until, quiet := quietUntil(now, j.Settings, loc); quiet {
@@ -68,7 +67,7 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 			var fits bool
 			fits, err = r.app.CountPush(ctx, j.NotificationID, j.UserID, localDay(now, loc), j.Settings.MaxNotificationsPerDay)
 			if err == nil && !fits {
-				err = r.settle(ctx, c, j, sqlstore.PushDropped, reasonDailyCap)
+				err = r.settle(ctx, c, j, circly.PushDropped, reasonDailyCap)
 				break
 			}
 			send = append(send, j)

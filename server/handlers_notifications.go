@@ -6,7 +6,6 @@ import (
 
 	"circly"
 	"circly/app"
-	"circly/sqlstore"
 
 	"github.com/gin-gonic/gin"
 )
@@ -16,8 +15,8 @@ func (s *Server) listNotifications(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	status := c.DefaultQuery("status", sqlstore.NotificationsAll)
-	if !slices.Contains([]string{sqlstore.NotificationsUnread, sqlstore.NotificationsRead, sqlstore.NotificationsAll}, status) {
+	status := c.DefaultQuery("status", circly.NotificationsAll)
+	if !slices.Contains([]string{circly.NotificationsUnread, circly.NotificationsRead, circly.NotificationsAll}, status) {
 		return invalid("status", "status must be unread, read or all")
 	}
 	l, err := s.app.ListNotifications(c.Request.Context(), userID(c), status, p)

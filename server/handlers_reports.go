@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"circly"
-	"circly/sqlstore"
 
 	"github.com/gin-gonic/gin"
 )
@@ -76,7 +75,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	typ, err := oneOf("type", req.Type, sqlstore.ReportTypes)
+	typ, err := oneOf("type", req.Type, circly.ReportTypes)
 	if err != nil {
 		return err
 	}
@@ -87,7 +86,7 @@ func (s *Server) createReport(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	reason, err := oneOf("reason", req.Reason, sqlstore.ReportReasons)
+	reason, err := oneOf("reason", req.Reason, circly.ReportReasons)
 	if err != nil {
 		return err
 	}

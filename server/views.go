@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"circly/app"
-	"circly/sqlstore"
 )
 
 // API shapes. Store types carry no JSON tags; these are converted from them explicitly.
@@ -53,7 +52,7 @@ type circleJSON struct {
 func (s *Server) circleView(c circly.Circle) circleJSON {
 	out := circleJSON{ID: c.ID, Name: c.Name, MemberCount: c.MemberCount, MaxMembers: c.MaxMembers,
 		ActivePolls: c.ActivePolls, Role: c.Role, CreatedAt: ts(c.CreatedAt)}
-	if c.Role == sqlstore.RoleCreator && c.InviteLinkID != nil {
+	if c.Role == circly.RoleCreator && c.InviteLinkID != nil {
 		link := s.cfg.PublicURL + "/join/" + *c.InviteLinkID
 		out.InviteCode, out.InviteLinkID, out.InviteLink = c.InviteCode, c.InviteLinkID, &link
 		out.InviteExpiresAt = tsPtr(c.InviteExpiresAt)

@@ -14,12 +14,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Member roles.
-const (
-	RoleCreator = "creator"
-	RoleMember  = "member"
-)
-
 // memberColumns selects a Member from circle_members.
 const memberColumns = `id, circle_id, user_id, nickname, role, joined_at`
 
@@ -71,7 +65,7 @@ func (s *Store) CreateCircle(ctx context.Context, userID, name string, maxMember
 			return err
 		}
 		return tx.Exec(`INSERT INTO circle_members (id, circle_id, user_id, nickname, role, join_seq, joined_at)
-			VALUES (?, ?, ?, ?, ?, 1, ?)`, uuid.NewString(), id, userID, nickname, RoleCreator, now).Error
+			VALUES (?, ?, ?, ?, ?, 1, ?)`, uuid.NewString(), id, userID, nickname, circly.RoleCreator, now).Error
 	})
 	if err != nil {
 		return circly.Circle{}, err
@@ -155,7 +149,7 @@ func (s *Store) lockedMembership(tx *gorm.DB, circleID, userID string) (circly.M
 // lockedCreator is lockedMembership for actions only the creator may take.
 func (s *Store) lockedCreator(tx *gorm.DB, circleID, userID string) (circly.Member, error) {
 	m, err := s.lockedMembership(tx, circleID, userID)
-	if err == nil && m.Role != RoleCreator {
+	if err == nil && m.Role != circly.RoleCreator {
 		err = circly.ErrNotCircleCreator
 	}
 	return m, err
@@ -280,7 +274,7 @@ func (s *Store) JoinCircle(ctx context.Context, userID string, req circly.JoinRe
 		}
 		memberID = uuid.NewString()
 		err = tx.Exec(`INSERT INTO circle_members (id, circle_id, user_id, nickname, role, join_seq, joined_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, memberID, c.ID, userID, req.Nickname, RoleMember, seq, now).Error
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, memberID, c.ID, userID, req.Nickname, circly.RoleMember, seq, now).Error
 		if isConstraintError(err) {
 			return circly.ErrAlreadyMember
 		}
@@ -327,7 +321,7 @@ func (s *Store) LeaveCircle(ctx context.Context, userID, circleID string) (circl
 		if err != nil {
 			return err
 		}
-		if m.Role == RoleCreator {
+		if m.Role == circly.RoleCreator {
 			return circly.Errorf(circly.CodeForbidden, "the creator cannot leave the circle; delete it instead")
 		}
 		return s.endMembership(tx, circleID, m.ID, "left", s.Now())

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"circly"
-	"circly/sqlstore"
 )
 
 func checkInviteCode(t *testing.T, code *string) {
@@ -36,7 +35,7 @@ func TestCreateCircle(t *testing.T) {
 			if i > 0 {
 				continue
 			}
-			if c.Name != "Club" || c.MaxMembers != 25 || c.MemberCount != 1 || c.Role != sqlstore.RoleCreator || c.ActivePolls != 0 {
+			if c.Name != "Club" || c.MaxMembers != 25 || c.MemberCount != 1 || c.Role != circly.RoleCreator || c.ActivePolls != 0 {
 				t.Fatalf("created %+v", c)
 			}
 			if c.InviteLinkID == nil || *c.InviteLinkID == "" || c.InviteExpiresAt == nil ||
@@ -45,7 +44,7 @@ func TestCreateCircle(t *testing.T) {
 			}
 			d, err := e.s.GetCircle(e.ctx, u.ID, c.ID)
 			must(t, err)
-			if len(d.Members) != 1 || d.Members[0].Role != sqlstore.RoleCreator || d.Members[0].Nickname != "me" {
+			if len(d.Members) != 1 || d.Members[0].Role != circly.RoleCreator || d.Members[0].Nickname != "me" {
 				t.Fatalf("members %+v", d.Members)
 			}
 		}
@@ -67,7 +66,7 @@ func TestJoinCircle(t *testing.T) {
 		// Codes match case-insensitively.
 		c, m, err := e.s.JoinCircle(e.ctx, a.ID, circly.JoinRequest{InviteCode: strings.ToLower(*fx.InviteCode), Nickname: "a"})
 		must(t, err)
-		if c.ID != fx.ID || c.MemberCount != 2 || c.Role != sqlstore.RoleMember || m.Role != sqlstore.RoleMember || m.Nickname != "a" ||
+		if c.ID != fx.ID || c.MemberCount != 2 || c.Role != circly.RoleMember || m.Role != circly.RoleMember || m.Nickname != "a" ||
 			m.CircleID != fx.ID || !m.JoinedAt.Equal(t0) {
 			t.Fatalf("join by code: circle %+v membership %+v", c, m)
 		}
@@ -303,7 +302,7 @@ func TestListCirclesCountsActivePolls(t *testing.T) {
 			t.Fatalf("ListCircles total %d", total)
 		}
 		c := list[0]
-		if c.ID != fx.ID || c.ActivePolls != 1 || c.MemberCount != 3 || c.MaxMembers != 50 || c.Role != sqlstore.RoleMember {
+		if c.ID != fx.ID || c.ActivePolls != 1 || c.MemberCount != 3 || c.MaxMembers != 50 || c.Role != circly.RoleMember {
 			t.Fatalf("listed %+v", c)
 		}
 		e.clock.Advance(2 * time.Hour) // the open poll is past its deadline

@@ -11,21 +11,14 @@ import (
 
 const notificationColumns = `id, user_id, type, title, message, poll_id, circle_id, is_read, created_at`
 
-// NotificationFilter values for ListNotifications.
-const (
-	NotificationsAll    = "all"
-	NotificationsUnread = "unread"
-	NotificationsRead   = "read"
-)
-
 // ListNotifications returns a user's notifications, newest first.
 func (s *Store) ListNotifications(ctx context.Context, userID, status string, page circly.Page) (circly.NotificationList, error) {
 	db := s.conn(ctx)
 	where := `user_id = ?`
 	switch status {
-	case NotificationsUnread:
+	case circly.NotificationsUnread:
 		where += ` AND is_read = false`
-	case NotificationsRead:
+	case circly.NotificationsRead:
 		where += ` AND is_read = true`
 	}
 	out := circly.NotificationList{Notifications: []circly.Notification{}}

@@ -54,7 +54,7 @@ func (s *Store) writeNotifications(tx *gorm.DB, pollID, circleID string, notes [
 	if err := tx.Exec(`INSERT INTO push_outbox (notification_id, user_id, status, next_attempt_at, created_at)
 		SELECT n.id, n.user_id, ?, ?, ? FROM notifications n
 		JOIN push_tokens t ON t.user_id = n.user_id AND t.active = true
-		WHERE n.id IN ?`, PushPending, now, now, ids).Error; err != nil {
+		WHERE n.id IN ?`, circly.PushPending, now, now, ids).Error; err != nil {
 		return nil, err
 	}
 	written := make(map[string]bool, len(ids))

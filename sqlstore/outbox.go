@@ -9,16 +9,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Statuses of a push_outbox row.
-const (
-	PushPending = "pending" // waits for next_attempt_at
-	PushSending = "sending" // claimed by a dispatcher until claimed_until
-	PushSent    = "sent"    // accepted by the push service; its receipt is checked later
-	PushFailed  = "failed"  // given up; last_error says why
-	PushDropped = "dropped" // over the user's daily cap
-	PushSkipped = "skipped" // type turned off, no active token, the circle is gone, or news of an open poll came too late
-)
-
 type pushJobRow struct {
 	circly.PushJob
 	TokenRaw            *string
@@ -45,14 +35,14 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 		}
 		if err := tx.Raw(`SELECT notification_id FROM push_outbox
 			WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until <= ?)
-			ORDER BY next_attempt_at LIMIT ?`+lock, PushPending, now, PushSending, now, limit).Scan(&ids).Error; err != nil {
+			ORDER BY next_attempt_at LIMIT ?`+lock, circly.PushPending, now, circly.PushSending, now, limit).Scan(&ids).Error; err != nil {
 			return err
 		}
 		if len(ids) == 0 {
 			return nil
 		}
 		return tx.Exec(`UPDATE push_outbox SET status = ?, claimed_until = ? WHERE notification_id IN ?`,
-			PushSending, now.Add(lease), ids).Error
+			circly.PushSending, now.Add(lease), ids).Error
 	})
 	if err != nil || len(ids) == 0 {
 		return nil, err
@@ -94,33 +84,33 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 // SettlePush ends a claimed push without sending it (skipped, dropped or failed, with the reason).
 func (s *Store) SettlePush(ctx context.Context, notificationID, status, reason string) error {
 	return s.conn(ctx).Exec(`UPDATE push_outbox SET status = ?, last_error = ?, claimed_until = NULL
-		WHERE notification_id = ? AND status = ?`, status, truncate(reason, 200), notificationID, PushSending).Error
+		WHERE notification_id = ? AND status = ?`, status, truncate(reason, 200), notificationID, circly.PushSending).Error
 }
 
 // HoldPush puts a claimed push back until a later time (quiet hours), not counting an attempt.
 func (s *Store) HoldPush(ctx context.Context, notificationID string, until time.Time) error {
 	return s.conn(ctx).Exec(`UPDATE push_outbox SET status = ?, next_attempt_at = ?, claimed_until = NULL
-		WHERE notification_id = ? AND status = ?`, PushPending, until.UTC(), notificationID, PushSending).Error
+		WHERE notification_id = ? AND status = ?`, circly.PushPending, until.UTC(), notificationID, circly.PushSending).Error
 }
 
 // RetryPush puts a claimed push back after a failed attempt, to be tried again at `at`.
 func (s *Store) RetryPush(ctx context.Context, notificationID string, at time.Time, reason string) error {
 	return s.conn(ctx).Exec(`UPDATE push_outbox SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
 		claimed_until = NULL, last_error = ? WHERE notification_id = ? AND status = ?`,
-		PushPending, at.UTC(), truncate(reason, 200), notificationID, PushSending).Error
+		circly.PushPending, at.UTC(), truncate(reason, 200), notificationID, circly.PushSending).Error
 }
 
 // FailPush gives up on a claimed push after an attempt, recording why.
 func (s *Store) FailPush(ctx context.Context, notificationID, reason string) error {
 	return s.conn(ctx).Exec(`UPDATE push_outbox SET status = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ?
-		WHERE notification_id = ? AND status = ?`, PushFailed, truncate(reason, 200), notificationID, PushSending).Error
+		WHERE notification_id = ? AND status = ?`, circly.PushFailed, truncate(reason, 200), notificationID, circly.PushSending).Error
 }
 
 // MarkPushSent records that the push service accepted a push, with its ticket for the receipt.
 func (s *Store) MarkPushSent(ctx context.Context, notificationID, token, ticketID string) error {
 	return s.conn(ctx).Exec(`UPDATE push_outbox SET status = ?, attempts = attempts + 1, claimed_until = NULL, sent_at = ?,
 		token = ?, ticket_id = ?, last_error = NULL WHERE notification_id = ? AND status = ?`,
-		PushSent, s.Now(), token, ticketID, notificationID, PushSending).Error
+		circly.PushSent, s.Now(), token, ticketID, notificationID, circly.PushSending).Error
 }
 
 // CountPush takes one of the user's pushes for local day `day` (YYYY-MM-DD) against the daily
@@ -168,7 +158,7 @@ func (s *Store) PushesAwaitingReceipt(ctx context.Context, sentBefore time.Time,
 	out := []circly.SentPush{}
 	err := s.conn(ctx).Raw(`SELECT notification_id, user_id, token, ticket_id, sent_at FROM push_outbox
 		WHERE status = ? AND receipt_checked_at IS NULL AND ticket_id IS NOT NULL AND sent_at <= ?
-		ORDER BY sent_at LIMIT ?`, PushSent, sentBefore.UTC(), limit).Scan(&out).Error
+		ORDER BY sent_at LIMIT ?`, circly.PushSent, sentBefore.UTC(), limit).Scan(&out).Error
 	return out, err
 }
 

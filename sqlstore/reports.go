@@ -10,12 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// What a report can be about and why.
-var (
-	ReportTypes   = []string{"poll", "circle", "user"}
-	ReportReasons = []string{"bullying", "inappropriate", "spam", "other"}
-)
-
 // CreateReport files a report. The target must be something the reporter can see: a poll or a
 // circle of a circle they are an active member of, or a membership (current or past) of such a
 // circle. Anything else answers the same not-found error as a target that does not exist, so a

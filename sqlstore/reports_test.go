@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"circly"
-	"circly/sqlstore"
 )
 
 func TestCreateReportTargets(t *testing.T) {
@@ -117,7 +116,7 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 		const n = 24
 		errs := race(n, func(i int) error {
 			_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "poll", TargetID: p.ID,
-				Reason: sqlstore.ReportReasons[i%len(sqlstore.ReportReasons)]})
+				Reason: circly.ReportReasons[i%len(circly.ReportReasons)]})
 			return err
 		})
 		ok, byCode := tallyErrors(t, errs)

@@ -123,7 +123,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) ([]circly.EndedMember
 				return err
 			}
 			e := circly.EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
-			if m.Role == RoleCreator {
+			if m.Role == circly.RoleCreator {
 				deleted, err := s.handOverCircle(tx, m.CircleID, now)
 				if err != nil {
 					return err
@@ -156,7 +156,7 @@ func (s *Store) handOverCircle(tx *gorm.DB, circleID string, now time.Time) (del
 	if err != nil {
 		return false, err
 	}
-	if err := tx.Exec(`UPDATE circle_members SET role = ? WHERE id = ?`, RoleCreator, heir.ID).Error; err != nil {
+	if err := tx.Exec(`UPDATE circle_members SET role = ? WHERE id = ?`, circly.RoleCreator, heir.ID).Error; err != nil {
 		return false, err
 	}
 	return false, tx.Exec(`UPDATE circles SET creator_user_id = ? WHERE id = ?`, heir.UserID, circleID).Error

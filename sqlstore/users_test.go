@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"circly"
-	"circly/sqlstore"
 )
 
 func TestDeviceLoginSameDeviceSameUser(t *testing.T) {
@@ -162,11 +161,11 @@ func TestDeleteUserHandsOverCircle(t *testing.T) {
 		if d.MemberCount != 3 || len(d.Members) != 3 {
 			t.Fatalf("after delete: member_count %d, %d members; want 3", d.MemberCount, len(d.Members))
 		}
-		if d.Role != sqlstore.RoleCreator || d.Members[0].ID != fx.Members[1].ID || d.Members[0].Role != sqlstore.RoleCreator {
+		if d.Role != circly.RoleCreator || d.Members[0].ID != fx.Members[1].ID || d.Members[0].Role != circly.RoleCreator {
 			t.Fatalf("circle did not pass to the longest-standing member: role %s, members %+v", d.Role, d.Members)
 		}
 		for _, m := range d.Members[1:] {
-			if m.Role != sqlstore.RoleMember {
+			if m.Role != circly.RoleMember {
 				t.Fatalf("member %s has role %s", m.Nickname, m.Role)
 			}
 		}
