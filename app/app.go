@@ -5,9 +5,9 @@
 package app
 
 import (
-	"circly"
 	"context"
 
+	"circly"
 	"circly/metrics"
 	"circly/realtime"
 	"circly/sqlstore"

@@ -1,8 +1,9 @@
 package app
 
 import (
-	"circly"
 	"context"
+
+	"circly"
 )
 
 // PollClosedEventJSON is the data of a poll_closed event on circle:<id>.

@@ -1,12 +1,12 @@
 package app_test
 
 import (
-	"circly"
 	"context"
 	"sync"
 	"testing"
 	"time"
 
+	"circly"
 	"circly/internal/testkit"
 
 	"circly/app"

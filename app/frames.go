@@ -1,9 +1,9 @@
 package app
 
 import (
-	"circly"
 	"encoding/json"
 
+	"circly"
 	"circly/frames"
 	"circly/realtime"
 )

@@ -1,9 +1,10 @@
 package app
 
 import (
-	"circly"
 	"context"
 	"time"
+
+	"circly"
 
 	"go.uber.org/zap"
 )

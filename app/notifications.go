@@ -1,9 +1,10 @@
 package app
 
 import (
-	"circly"
 	"context"
 	"time"
+
+	"circly"
 )
 
 // NotificationDataJSON links a notification to its poll.

@@ -14,7 +14,6 @@ package bench_test
 
 import (
 	"bytes"
-	"circly"
 	"context"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/app"
 	"circly/auth"
 	"circly/config"

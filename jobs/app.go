@@ -1,9 +1,10 @@
 package jobs
 
 import (
-	"circly"
 	"context"
 	"time"
+
+	"circly"
 )
 
 // App is what the jobs ask of the layer below them (app.Service implements it): the use cases

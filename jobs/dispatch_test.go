@@ -1,11 +1,11 @@
 package jobs_test
 
 import (
-	"circly"
 	"context"
 	"testing"
 	"time"
 
+	"circly"
 	"circly/internal/testkit"
 
 	"circly/app"

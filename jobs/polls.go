@@ -1,10 +1,10 @@
 package jobs
 
 import (
-	"circly"
 	"context"
 	"time"
 
+	"circly"
 	"circly/metrics"
 )
 

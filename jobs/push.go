@@ -1,12 +1,12 @@
 package jobs
 
 import (
-	"circly"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"circly"
 	"circly/push"
 
 	"go.uber.org/zap"

@@ -1,8 +1,9 @@
 package jobs
 
 import (
-	"circly"
 	"time"
+
+	"circly"
 )
 
 // The user's clock decides quiet hours and the daily cap: both are read in their IANA timezone.

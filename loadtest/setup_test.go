@@ -1,13 +1,13 @@
 package loadtest
 
 import (
-	"circly"
 	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"circly"
 	"circly/app"
 	"circly/auth"
 	"circly/config"

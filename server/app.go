@@ -1,9 +1,10 @@
 package server
 
 import (
-	"circly"
 	"context"
 	"time"
+
+	"circly"
 )
 
 // App is what the handlers ask of the layer below them (app.Service implements it): the use

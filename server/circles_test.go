@@ -1,13 +1,13 @@
 package server_test
 
 import (
-	"circly"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"circly"
 	"circly/config"
 	"circly/internal/testdb"
 )

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"circly"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"circly"
 	"circly/app"
 	"circly/auth"
 	"circly/config"

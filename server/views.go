@@ -1,9 +1,9 @@
 package server
 
 import (
-	"circly"
 	"time"
 
+	"circly"
 	"circly/app"
 )
 

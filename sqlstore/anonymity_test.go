@@ -1,12 +1,12 @@
 package sqlstore_test
 
 import (
-	"circly"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 
+	"circly"
 	"circly/internal/testdb"
 	"circly/sqlstore"
 )

@@ -1,8 +1,9 @@
 package sqlstore
 
 import (
-	"circly"
 	"context"
+
+	"circly"
 )
 
 // The reads behind live subscriptions: the same rights as REST, fewer columns.

@@ -1,12 +1,13 @@
 package sqlstore
 
 import (
-	"circly"
 	"context"
 	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"circly"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"

@@ -1,10 +1,11 @@
 package sqlstore
 
 import (
-	"circly"
 	"context"
 	"errors"
 	"time"
+
+	"circly"
 
 	"gorm.io/gorm"
 )

@@ -1,7 +1,6 @@
 package sqlstore_test
 
 import (
-	"circly"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"circly"
 	"circly/ballot"
 	"circly/internal/testdb"
 	"circly/internal/testkit"

@@ -1,12 +1,12 @@
 package sqlstore_test
 
 import (
-	"circly"
 	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 
+	"circly"
 	"circly/internal/testdb"
 	"circly/sqlstore"
 

@@ -1,11 +1,12 @@
 package sqlstore_test
 
 import (
-	"circly"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"circly"
 )
 
 // TestTemplateUsesCountedExactly: polls created concurrently on one template, while the fold

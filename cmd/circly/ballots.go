@@ -1,7 +1,6 @@
 package main
 
 import (
-	"circly"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"circly"
 	"circly/ballot"
 	"circly/config"
 	"circly/sqlstore"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"circly"
 	"context"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"circly"
 	"circly/auth"
 	"circly/config"
 	"circly/ratelimit"
