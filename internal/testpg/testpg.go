@@ -41,12 +41,7 @@ type Server struct {
 	log  *testproc.Output
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
-}
-
-type process struct {
-	p      *os.Process
-	exited chan struct{}
+	proc *testproc.Process // nil when stopped
 }
 
 // New makes a cluster with initdb, starts it on a free port and removes it when the test ends.
@@ -110,12 +105,12 @@ func (s *Server) Stop() {
 	if s.proc == nil {
 		return
 	}
-	_ = s.proc.p.Signal(syscall.SIGINT)
+	_ = s.proc.P.Signal(syscall.SIGINT)
 	select {
-	case <-s.proc.exited:
+	case <-s.proc.Exited:
 	case <-time.After(startTimeout):
-		_ = s.proc.p.Kill()
-		<-s.proc.exited
+		_ = s.proc.P.Kill()
+		<-s.proc.Exited
 	}
 	s.proc = nil
 }
@@ -149,45 +144,20 @@ func (s *Server) start() error {
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=50", "-c", "shared_buffers=16MB", "-c", "autovacuum=off")
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	proc := &process{p: cmd.Process, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(proc.exited) }()
-	if err := waitReady(s.URL(), proc.exited); err != nil {
-		_ = proc.p.Kill()
-		<-proc.exited
-		return err
-	}
-	s.proc = proc
-	return nil
-}
-
-// waitReady runs SELECT 1 until it succeeds, the server exits or time runs out.
-func waitReady(url string, exited <-chan struct{}) error {
-	db, err := sql.Open("pgx", url)
+	db, err := sql.Open("pgx", s.URL()) // connects only when asked
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err = db.ExecContext(ctx, "SELECT 1")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("postgres exited during start-up: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres not answering after %s: %v", startTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	proc, err := testproc.Start(cmd, "postgres", startTimeout, 50*time.Millisecond, func(ctx context.Context) error {
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	s.proc = proc
+	return nil
 }
 
 // findBinDir is the newest /usr/lib/postgresql/<version>/bin with initdb (Debian's layout),

@@ -1,12 +1,17 @@
 // Package testproc holds what tests that run other programs (servers, the service itself) share:
-// a buffer for their output and a free port to give them.
+// a buffer for their output, a free port to give them, and starting one until it answers.
 package testproc
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // maxOutput caps what an Output keeps: a runaway log must not eat the test's memory.
@@ -46,4 +51,41 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	addr, _ := l.Addr().(*net.TCPAddr) // a TCP listener's address is always one
 	return addr.Port
+}
+
+// Process is a started program whose exit is watched: Exited is closed once it has been waited for.
+type Process struct {
+	P      *os.Process
+	Exited chan struct{}
+}
+
+// Start starts cmd and calls ready (each call bounded by a second, `every` apart) until it
+// succeeds, the program exits or timeout passes; then the program is killed and the error says
+// which. name goes into the errors.
+func Start(cmd *exec.Cmd, name string, timeout, every time.Duration, ready func(context.Context) error) (*Process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{P: cmd.Process, Exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.Exited) }()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := ready(ctx)
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		select {
+		case <-p.Exited:
+			return nil, fmt.Errorf("%s exited during start-up: %v", name, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = p.P.Kill()
+			<-p.Exited
+			return nil, fmt.Errorf("%s not answering after %s: %v", name, timeout, err)
+		}
+		time.Sleep(every)
+	}
 }

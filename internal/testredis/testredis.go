@@ -8,7 +8,6 @@ package testredis
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -39,12 +38,7 @@ type Server struct {
 	log  *testproc.Output // the server's output across restarts, shown when the test fails
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
-}
-
-type process struct {
-	p      *os.Process
-	exited chan struct{} // closed once the process has been waited for
+	proc *testproc.Process // nil when stopped
 }
 
 // New starts a private redis-server on a free port and stops it when the test ends.
@@ -110,8 +104,8 @@ func (s *Server) Stop() {
 	if s.proc == nil {
 		return
 	}
-	_ = s.proc.p.Kill() // SIGKILL also ends a frozen (SIGSTOPped) process
-	<-s.proc.exited
+	_ = s.proc.P.Kill() // SIGKILL also ends a frozen (SIGSTOPped) process
+	<-s.proc.Exited
 	s.proc = nil
 }
 
@@ -129,7 +123,7 @@ func (s *Server) signal(sig syscall.Signal) {
 	if s.proc == nil {
 		s.t.Fatalf("redis-server on port %d is not running", s.port)
 	}
-	if err := s.proc.p.Signal(sig); err != nil {
+	if err := s.proc.P.Signal(sig); err != nil {
 		s.t.Fatalf("signal redis-server: %v", err)
 	}
 }
@@ -151,42 +145,15 @@ func (s *Server) start() error {
 	)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	proc := &process{p: cmd.Process, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(proc.exited) }()
-	if err := waitReady(s.Addr(), proc.exited); err != nil {
-		_ = proc.p.Kill()
-		<-proc.exited
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), PoolSize: 1, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	proc, err := testproc.Start(cmd, "redis-server", startTimeout, 20*time.Millisecond,
+		func(ctx context.Context) error { return c.Ping(ctx).Err() })
+	if err != nil {
 		return err
 	}
 	s.proc = proc
 	return nil
-}
-
-// waitReady polls the server with PING until it answers, it exits or time runs out.
-func waitReady(addr string, exited <-chan struct{}) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1, MaxRetries: -1, DialTimeout: time.Second})
-	defer c.Close()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("redis-server exited during start-up: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server not answering after %s: %v", startTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func findBinary() (string, error) {
