@@ -48,7 +48,7 @@ type UserSnapshotJSON struct {
 	UnreadCount int `json:"unread_count"`
 }
 
-// Snapshot implements frames.SnapshotSource.
+// Snapshot answers the hub's SnapshotSource question: the channel's state now.
 func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snapshot, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	var v any

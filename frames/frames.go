@@ -143,8 +143,8 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// Server frames are assembled by hand, here only: each is a few fixed keys around values that are either
-// pre-encoded JSON (snapshots, the client's id) or strings quoted here.
+// Server frames are assembled by hand, here only: each is a few fixed keys around values that
+// are either pre-encoded JSON (snapshots, data, the client's id) or strings quoted here.
 
 func appendID(b []byte, id json.RawMessage) []byte {
 	if id != nil {
@@ -166,6 +166,15 @@ func appendQuoted(b []byte, v string) []byte {
 	return append(b, q...)
 }
 
+// appendData adds the frame's data, null when there is none.
+func appendData(b []byte, data json.RawMessage) []byte {
+	b = append(b, `,"data":`...)
+	if len(data) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, data...)
+}
+
 // Ready is the first frame after authentication.
 func Ready(userID string) []byte {
 	b := append([]byte(nil), `{"type":"ready"`...)
@@ -178,11 +187,7 @@ func Subscribed(id json.RawMessage, channel string, data json.RawMessage) []byte
 	b := append([]byte(nil), `{"type":"subscribed"`...)
 	b = appendID(b, id)
 	b = appendStr(b, "channel", channel)
-	b = append(b, `,"data":`...)
-	if len(data) == 0 {
-		data = json.RawMessage("null")
-	}
-	b = append(b, data...)
+	b = appendData(b, data)
 	return append(b, '}')
 }
 
@@ -226,11 +231,7 @@ func Data(typ, channel, event string, data json.RawMessage) []byte {
 	if event != "" {
 		b = appendStr(b, "event", event)
 	}
-	b = append(b, `,"data":`...)
-	if len(data) == 0 {
-		data = json.RawMessage("null")
-	}
-	b = append(b, data...)
+	b = appendData(b, data)
 	return append(b, '}')
 }
 

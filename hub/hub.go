@@ -240,11 +240,12 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 		h.endChannel(m.Target, m.CircleID)
 		return
 	}
+	// Encoded before the lock: the broker delivers only channels this replica watches.
+	o := out{kind: m.Kind, version: m.Version, frame: frames.Data(m.Type, m.Channel, m.Event, m.Data)}
 	h.mu.RLock()
 	ch := h.channels[m.Channel]
 	if ch != nil {
 		ch.snap.message(m) // under the read lock: see snapCache.message
-		o := out{kind: m.Kind, version: m.Version, frame: frames.Data(m.Type, m.Channel, m.Event, m.Data)}
 		for c, s := range ch.watchers {
 			c.deliver(s, o)
 		}
