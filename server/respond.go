@@ -113,11 +113,11 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		}
 	}
 	status := StatusOf(e.Code)
+	if ra, ok := e.Details["retry_after_seconds"].(int); ok {
+		c.Header("Retry-After", itoa(ra)) // a 429's quota reset, a 503's outage
+	}
 	if status == http.StatusTooManyRequests {
 		rateLimitHeaders(c, e.Details)
-	}
-	if ra, ok := e.Details["retry_after_seconds"].(int); ok && status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", itoa(ra))
 	}
 	c.AbortWithStatusJSON(status, errorEnvelope{
 		Success:   false,
@@ -148,14 +148,12 @@ func (s *Server) h(fn handler) gin.HandlerFunc {
 	}
 }
 
-// rateLimitHeaders sets Retry-After and the X-RateLimit-* headers every 429 carries (API.md),
-// from the error's details: limit (the quota) and retry_after_seconds (when it resets).
-// X-RateLimit-Reset is the Unix time, in seconds, at which the quota is available again.
+// rateLimitHeaders sets the X-RateLimit-* headers every 429 carries (API.md; writeError sets
+// its Retry-After), from the error's details: limit (the quota) and retry_after_seconds (when
+// it resets). X-RateLimit-Reset is the Unix time, in seconds, at which the quota is available
+// again.
 func rateLimitHeaders(c *gin.Context, details map[string]any) {
 	ra, hasRetry := details["retry_after_seconds"].(int)
-	if hasRetry {
-		c.Header("Retry-After", itoa(ra))
-	}
 	if limit, ok := details["limit"].(int); ok {
 		c.Header("X-RateLimit-Limit", itoa(limit))
 		c.Header("X-RateLimit-Remaining", "0")
