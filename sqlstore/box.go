@@ -20,6 +20,25 @@ import (
 // nothing else), and only opening a batch, in a transaction that writes no participant row,
 // changes the released tally (see Vote).
 
+// The opening's statements, like the cast's (cast.go): openBox and the close run them on both
+// databases, and circly_open, the one-round-trip opening of the batch a vote picked, is
+// generated from them (plpgsql.go). Parameters: @poll; @sealed, the ballots being opened;
+// @counts, @total and @version, the released tally they make.
+const (
+	// lockReleaseSQL reads an open poll's released tally; with the row lock (forUpdate) it
+	// waits for votes in flight. No row: the poll is closed (its close opened everything).
+	lockReleaseSQL = `SELECT released_total, released_version, released_counts FROM polls
+        WHERE id = @poll AND closed_at IS NULL`
+
+	// takeSQL takes the ballots being opened out of the box; each is deleted once, so each is
+	// counted once, whoever opens it.
+	takeSQL = `DELETE FROM ballots WHERE poll_id = @poll AND sealed IN @sealed`
+
+	// releaseSQL writes the tally the opened ballots make, to an open poll only.
+	releaseSQL = `UPDATE polls SET released_counts = @counts, released_total = @total, released_version = @version
+        WHERE id = @poll AND closed_at IS NULL`
+)
+
 // errNotDue rolls back an opening that found fewer ballots than a batch.
 var errNotDue = errors.New("fewer ballots than a batch")
 
@@ -137,7 +156,7 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 		if err != nil {
 			return err
 		}
-		res := tx.Exec(`DELETE FROM ballots WHERE poll_id = ? AND sealed IN ?`, pollID, take)
+		res := tx.Exec(takeSQL, map[string]any{"poll": pollID, "sealed": take})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -147,8 +166,8 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 		// One version per batch, as if each batch's own vote had opened it: the job that opens
 		// several batches at once moves the tally as far as their votes would have.
 		total, version := r.total+len(take), r.version+max(1, len(take)/batch)
-		if err := tx.Exec(`UPDATE polls SET released_counts = ?, released_total = ?, released_version = ? WHERE id = ?`,
-			countsText(s.dialect, counts), total, version, pollID).Error; err != nil {
+		if err := tx.Exec(releaseSQL, map[string]any{"poll": pollID, "counts": countsText(s.dialect, counts),
+			"total": total, "version": version}).Error; err != nil {
 			return err
 		}
 		t, opened = tallyOf(pollID, version, total, false, r.ids, counts), true
@@ -245,8 +264,7 @@ func (s *Store) lockRelease(tx *gorm.DB, pollID string) (r release, ok bool, err
 		ReleasedVersion int
 		ReleasedCounts  string
 	}
-	res := tx.Raw(`SELECT released_total, released_version, released_counts FROM polls
-		WHERE id = ? AND closed_at IS NULL`+s.forUpdate(), pollID).Scan(&p)
+	res := tx.Raw(lockReleaseSQL+s.forUpdate(), map[string]any{"poll": pollID}).Scan(&p)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return release{}, false, res.Error
 	}

@@ -126,17 +126,23 @@ func (d *DB) Migrator() (*goose.Provider, error) {
 	return goose.NewProvider(dialect, d.SQL(), sub, opts...)
 }
 
-// MigrateUp applies every pending migration and returns how many ran.
+// MigrateUp applies every pending migration and returns how many ran. On PostgreSQL it then
+// installs this binary's generated functions where the database has others (plpgsql.go).
 func (d *DB) MigrateUp(ctx context.Context) (int, error) {
 	p, err := d.Migrator()
 	if err != nil {
 		return 0, err
 	}
 	res, err := p.Up(ctx)
+	if err != nil || d.Dialect != Postgres {
+		return len(res), err
+	}
+	err = d.installFunctions(ctx)
 	return len(res), err
 }
 
-// CheckSchema fails when migrations are pending, so a replica never serves an old schema.
+// CheckSchema fails when migrations are pending or the vote function is not this binary's, so
+// a replica never serves an old schema.
 func (d *DB) CheckSchema(ctx context.Context) error {
 	p, err := d.Migrator()
 	if err != nil {
@@ -148,6 +154,9 @@ func (d *DB) CheckSchema(ctx context.Context) error {
 	}
 	if pending {
 		return errors.New("database schema is behind this binary: run `circly migrate up`")
+	}
+	if d.Dialect == Postgres {
+		return d.checkFunctions(ctx)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"circly"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -84,152 +83,12 @@ func (s *Store) Vote(ctx context.Context, userID string, req circly.VoteRequest)
 	return out, nil
 }
 
-// cast is what casting a ballot left: the released tally it saw, how many ballots wait (this
-// one among them) and, when a batch of more than one is due, the waiting ballots.
-type cast struct {
-	ReleasedTotal   int
-	ReleasedVersion int
-	ReleasedCounts  string
-	Waiting         int
-	Due             [][]byte
-}
-
 var errNotAnOption = circly.Errorf(circly.CodeValidation, "option_id is not an option of this poll").WithDetails(map[string]any{"field": "option_id"})
 
 // idempotencyExpiry is when an Idempotency-Key record made now expires: on the hour, so that the
 // record keeps no finer trace of when the vote was cast.
 func (s *Store) idempotencyExpiry(now time.Time) time.Time {
 	return now.Add(s.policy.IdempotencyTTL).Truncate(time.Hour).Add(time.Hour)
-}
-
-// castCall is the cast on PostgreSQL: one call of circly_vote, whose refusals roll it back
-// whole and come back as SQLSTATEs CV000–CV003.
-func (s *Store) castCall(ctx context.Context, userID string, req circly.VoteRequest, sealed []byte, now time.Time) (cast, error) {
-	var key *string
-	if req.IdempotencyKey != "" {
-		key = &req.IdempotencyKey
-	}
-	var r struct {
-		OReplay          bool
-		OReleasedTotal   int
-		OReleasedVersion int
-		OReleasedCounts  string
-		OWaiting         int
-		ODue             string
-	}
-	db := s.conn(ctx)
-	err := db.Raw(`SELECT o_replay, coalesce(o_released_total, 0) AS o_released_total,
-			coalesce(o_released_version, 0) AS o_released_version, coalesce(o_released_counts, '') AS o_released_counts,
-			coalesce(o_waiting, 0) AS o_waiting, coalesce(o_due, '') AS o_due
-		FROM circly_vote(?, ?, ?, ?, ?, ?, ?)`,
-		req.PollID, userID, sealed, key, s.policy.TallyReleaseBatch, now, s.idempotencyExpiry(now)).Scan(&r).Error
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "CV000":
-			return cast{}, s.whyNoVote(db, userID, req, now)
-		case "CV001":
-			return cast{}, circly.ErrPollClosed
-		case "CV002":
-			return cast{}, circly.ErrAlreadyVoted
-		case "CV003":
-			return cast{}, circly.ErrNotPollVoter
-		}
-	}
-	if err != nil {
-		return cast{}, err
-	}
-	if r.OReplay {
-		return cast{}, errReplay
-	}
-	due, err := parseHexList(r.ODue)
-	return cast{ReleasedTotal: r.OReleasedTotal, ReleasedVersion: r.OReleasedVersion, ReleasedCounts: r.OReleasedCounts,
-		Waiting: r.OWaiting, Due: due}, err
-}
-
-// castInTx is the cast on SQLite, statement by statement in one transaction (circly_vote does
-// the same on PostgreSQL). SQLite's single writer connection stands in for the row locks.
-func (s *Store) castInTx(ctx context.Context, userID string, req circly.VoteRequest, sealed []byte, now time.Time) (cast, error) {
-	var out cast
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if req.IdempotencyKey != "" {
-			// Waits for a concurrent request with the same key; replays it if that one committed.
-			res := tx.Exec(`INSERT INTO vote_idempotency (user_id, key, poll_id, expires_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (user_id, key) DO UPDATE SET poll_id = excluded.poll_id, expires_at = excluded.expires_at
-				WHERE vote_idempotency.expires_at <= ?`,
-				userID, req.IdempotencyKey, req.PollID, s.idempotencyExpiry(now), now)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				return errReplay
-			}
-		}
-		var p struct {
-			MemberID        string
-			Open            bool
-			Voter           bool
-			ReleasedTotal   int
-			ReleasedVersion int
-			ReleasedCounts  string
-		}
-		res := tx.Raw(`SELECT m.id AS member_id, (p.closed_at IS NULL AND p.deadline > ?) AS open,
-				(m.id = p.creator_member_id OR EXISTS (
-					SELECT 1 FROM poll_options vo WHERE vo.poll_id = p.id AND vo.member_id = m.id)) AS voter,
-				p.released_total, p.released_version, p.released_counts
-			FROM polls p
-			JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
-			JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
-			WHERE p.id = ?`,
-			now, userID, req.PollID).Scan(&p)
-		switch {
-		case res.Error != nil:
-			return res.Error
-		case res.RowsAffected == 0:
-			return s.whyNoVote(tx, userID, req, now)
-		case !p.Open:
-			return circly.ErrPollClosed
-		case !p.Voter:
-			return s.notAVoter(tx, userID, req.PollID)
-		}
-		// One ballot per membership and per person (the unique (poll_id, user_id) index).
-		res = tx.Exec(`INSERT INTO poll_participants (poll_id, member_id, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-			req.PollID, p.MemberID, userID)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return circly.ErrAlreadyVoted
-		}
-		if err := tx.Exec(`INSERT INTO ballots (poll_id, sealed) VALUES (?, ?)`, req.PollID, sealed).Error; err != nil {
-			return err
-		}
-		out = cast{ReleasedTotal: p.ReleasedTotal, ReleasedVersion: p.ReleasedVersion, ReleasedCounts: p.ReleasedCounts}
-		// Waiting ballots are the participants not yet released (as in circly_vote).
-		var n int64
-		if err := tx.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ?`, req.PollID).Scan(&n).Error; err != nil {
-			return err
-		}
-		out.Waiting = int(n) - p.ReleasedTotal
-		if out.Waiting >= s.policy.TallyReleaseBatch && s.policy.TallyReleaseBatch > 1 {
-			return tx.Raw(`SELECT sealed FROM ballots WHERE poll_id = ?`, req.PollID).Scan(&out.Due).Error
-		}
-		return nil
-	})
-	return out, err
-}
-
-// notAVoter tells a membership that began after the poll was created apart from a person who
-// already voted through an earlier one.
-func (s *Store) notAVoter(tx *gorm.DB, userID, pollID string) error {
-	var n int64
-	if err := tx.Raw(`SELECT count(*) FROM poll_participants WHERE poll_id = ? AND user_id = ?`, pollID, userID).Scan(&n).Error; err != nil {
-		return err
-	}
-	if n > 0 {
-		return circly.ErrAlreadyVoted
-	}
-	return circly.ErrNotPollVoter
 }
 
 // whyNoVote explains a vote whose checked read matched no row.

@@ -37,7 +37,8 @@ WHERE expires_at <> date_trunc('hour', expires_at);
 
 DROP FUNCTION circly_vote(uuid, uuid, uuid, varchar, integer, timestamptz, timestamptz, timestamptz);
 
--- The vote in one round trip. Outcomes: a normal return is a sealed ballot (o_replay false) or
+-- The vote in one round trip (since then generated from the Go statements: sqlstore/plpgsql.go
+-- installs it at `migrate up`). Outcomes: a normal return is a sealed ballot (o_replay false) or
 -- a key seen before (o_replay true, nothing written). o_waiting counts the ballots waiting in
 -- the box (this one included); when at least p_batch > 1 wait, o_due lists them (hex,
 -- comma-separated) for the caller to open a batch (at a batch of 1 the caller opens its own).
@@ -119,7 +120,7 @@ END
 $$;
 -- +goose StatementEnd
 
--- Opening a batch in one round trip: the caller read and opened p_sealed (hex, comma-separated)
+-- Opening a batch in one round trip (also generated since, like circly_vote): the caller read and opened p_sealed (hex, comma-separated)
 -- and counted them into p_add (by display_order). Nothing here knows whose ballots they were. Outcomes: o_opened
 -- false when the poll is closed (its close opened everything); CV004 when another opener took
 -- some of these ballots first (nothing changed; read again).
