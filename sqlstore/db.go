@@ -134,10 +134,10 @@ func (d *DB) MigrateUp(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	res, err := p.Up(ctx)
-	if err != nil || d.Dialect != Postgres {
+	if err != nil {
 		return len(res), err
 	}
-	err = d.installFunctions(ctx)
+	_, err = d.InstallFunctions(ctx)
 	return len(res), err
 }
 

@@ -114,34 +114,39 @@ func (f plpgsqlFunction) installed(ctx context.Context, q interface {
 	return src.String, err == nil && src.Valid, err
 }
 
-// installFunctions replaces each generated function whose installed body differs. Replicas
-// starting together take turns on an advisory lock: one replaces, the others find it current.
-func (d *DB) installFunctions(ctx context.Context) error {
+// InstallFunctions replaces each generated function whose installed body differs (PostgreSQL
+// only; MigrateUp calls it) and names those it replaced. Replicas starting together take turns
+// on an advisory lock: one replaces, the others find it current.
+func (d *DB) InstallFunctions(ctx context.Context) (replaced []string, err error) {
+	if d.Dialect != Postgres {
+		return nil, nil
+	}
 	tx, err := d.SQL().BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('circly generated functions'))`); err != nil {
-		return err
+		return nil, err
 	}
 	for _, f := range plpgsqlFunctions {
 		want, err := f.body()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		have, ok, err := f.installed(ctx, tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok || have == want {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, f.ddl(want)); err != nil {
-			return fmt.Errorf("install %s: %w", f.name, err)
+			return nil, fmt.Errorf("install %s: %w", f.name, err)
 		}
+		replaced = append(replaced, f.name)
 	}
-	return tx.Commit()
+	return replaced, tx.Commit()
 }
 
 // checkFunctions fails when an installed generated function is not this binary's.

@@ -89,7 +89,14 @@ func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 		for _, r := range res {
 			fmt.Fprintf(stdout, "applied %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
 		}
-		if err == nil && len(res) == 0 {
+		if err != nil {
+			return err
+		}
+		installed, err := db.InstallFunctions(ctx)
+		for _, name := range installed {
+			fmt.Fprintf(stdout, "installed this binary's %s\n", name)
+		}
+		if err == nil && len(res) == 0 && len(installed) == 0 {
 			fmt.Fprintln(stdout, "schema is up to date")
 		}
 		return err
