@@ -141,7 +141,7 @@ func (d *DB) MigrateUp(ctx context.Context) (int, error) {
 	return len(res), err
 }
 
-// CheckSchema fails when migrations are pending or the vote function is not this binary's, so
+// CheckSchema fails when migrations are pending or a generated function is not this binary's, so
 // a replica never serves an old schema.
 func (d *DB) CheckSchema(ctx context.Context) error {
 	p, err := d.Migrator()
