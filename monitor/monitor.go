@@ -30,7 +30,7 @@ func (m *Monitor) Run(ctx context.Context) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.Log.Info("monitor started", zap.Strings("urls", m.URLs), zap.Duration("interval", m.Interval),
+	m.Log.Info("monitor started", zap.Strings("urls", m.URLs), zap.Stringer("interval", m.Interval),
 		zap.Int("notifiers", len(m.Notifiers)))
 	var wg sync.WaitGroup
 	for _, u := range m.URLs {
