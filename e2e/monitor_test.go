@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"circly/internal/testproc"
+	"circly/internal/testredis"
 	"circly/monitor/smtptest"
 )
 
@@ -144,6 +145,34 @@ func TestMonitorAlertsDownAndRecovered(t *testing.T) {
 	}
 	if strings.Contains(logs, "T000/B000/token") || strings.Contains(logs, "s3cret") {
 		t.Errorf("the monitor logged a secret:\n%s", logs)
+	}
+}
+
+// TestMonitorDegradedDependency: a replica whose Redis dies answers 503 naming it; the monitor
+// sends one "degraded" naming redis, and one "recovered" when Redis is back.
+func TestMonitorDegradedDependency(t *testing.T) {
+	hook := &webhookReceiver{}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	rd := testredis.New(t)
+	replica := startServer(t, "replica", map[string]string{"DATA_DIR": t.TempDir(), "REDIS_URL": rd.URL(), "LOG_LEVEL": "error"})
+	startMonitor(t, map[string]string{"MONITOR_URLS": replica.URL, "MONITOR_INTERVAL": "200ms", "MONITOR_STABLE_CHECKS": "2",
+		"ALERT_WEBHOOK_URL": hookSrv.URL})
+
+	time.Sleep(time.Second)
+	rd.Stop()
+	texts := hook.waitTexts(1, 10*time.Second)
+	if len(texts) != 1 || !strings.HasPrefix(texts[0], "DEGRADED: "+replica.URL) || !strings.Contains(texts[0], "redis: unreachable") {
+		t.Fatalf("after Redis stopped: alerts %q, want one DEGRADED naming redis", texts)
+	}
+	rd.Start()
+	texts = hook.waitTexts(2, 15*time.Second)
+	if len(texts) != 2 || !strings.HasPrefix(texts[1], "RECOVERED: "+replica.URL) {
+		t.Fatalf("after Redis restarted: alerts %q, want DEGRADED then RECOVERED", texts)
+	}
+	time.Sleep(time.Second)
+	if got := hook.got(); len(got) != 2 {
+		t.Fatalf("alerts %q, want DEGRADED and RECOVERED only", got)
 	}
 }
 

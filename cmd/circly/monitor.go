@@ -32,8 +32,8 @@ func runMonitor() error {
 	m := &monitor.Monitor{
 		URLs: cfg.URLs, Interval: cfg.Interval, Timeout: cfg.Timeout, StableChecks: cfg.StableChecks,
 		Notifiers: alertNotifiers(cfg),
-		// Three attempts, 2s then 4s apart: a webhook's brief hiccup is ridden out, a dead one
-		// costs its replica's loop at most ~40s.
+		// Three attempts, 2s then 4s apart: a brief hiccup is ridden out; a dead webhook delays
+		// its replica's next check by at most 36s, a dead SMTP server by 66s.
 		Retry: monitor.Retry{Attempts: 3, Backoff: 2 * time.Second},
 		Log:   log,
 	}
