@@ -40,6 +40,8 @@ func run(args []string, stdout io.Writer) error {
 	case "help", "--help", "-h":
 		fmt.Fprintln(stdout, usage)
 		return nil
+	case "monitor":
+		return runMonitor()
 	}
 	load := config.Load
 	if cmd != "serve" {
@@ -63,7 +65,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 }
 
-const usage = `usage: circly [serve | migrate up|down|status | healthcheck | version]`
+const usage = `usage: circly [serve | migrate up|down|status | healthcheck | monitor | version]`
 
 func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
