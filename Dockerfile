@@ -1,5 +1,7 @@
 # --- build: a static binary --------------------------------------------------
-FROM golang:1.26-bookworm AS build
+# Runs on the builder's own platform and cross-compiles for the target one (buildx sets both), so
+# a multi-arch build (linux/amd64,linux/arm64) never runs the Go compiler under emulation.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
 
 WORKDIR /src
 
@@ -10,7 +12,8 @@ RUN go mod download
 COPY . .
 
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/circly ./cmd/circly \
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/circly ./cmd/circly \
  && mkdir -p /out/data
 
 # --- run: distroless, non-root -----------------------------------------------
