@@ -61,7 +61,8 @@ func TestEnvExampleValuesAreDefaults(t *testing.T) {
 	}
 }
 
-// settingsRead is every variable FromLookup asks for in a development and a production load.
+// settingsRead is every variable FromLookup asks for in a development and a production load,
+// and every one MonitorFromLookup asks for.
 func settingsRead(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
@@ -79,6 +80,12 @@ func settingsRead(t *testing.T) map[string]bool {
 			t.Fatalf("load %v: %v", env, err)
 		}
 	}
+	// `circly monitor` reads its own settings; each is read whatever the others say, so the
+	// refusal of an empty MONITOR_URLS does not hide one.
+	_, _ = config.MonitorFromLookup(func(name string) (string, bool) {
+		names[name] = true
+		return "", false
+	})
 	return names
 }
 
