@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"circly/internal/testpg"
 	"circly/internal/testsentry"
 
-	_ "github.com/glebarez/go-sqlite" // driver "sqlite", the one the binary uses
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -111,18 +109,18 @@ func TestSentryFromTheBinary(t *testing.T) {
 }
 
 // TestSentryTracesOff: with SENTRY_TRACES_SAMPLE_RATE=0 no transaction reaches Sentry, while
-// errors still do (a request failing on a table gone from the SQLite file).
+// errors still do (a request failing on a table gone from its database).
 func TestSentryTracesOff(t *testing.T) {
 	sink := testsentry.New(t)
-	dir := t.TempDir()
-	srv := startServer(t, "sentry-off", map[string]string{"DATA_DIR": dir, "LOG_FORMAT": "json",
-		"SENTRY_DSN": sink.DSN(), "SENTRY_TRACES_SAMPLE_RATE": "0"})
+	pg := testpg.New(t)
+	srv := startServer(t, "sentry-off", map[string]string{"DATABASE_URL": pg.URL(), "DATA_DIR": t.TempDir(),
+		"LOG_FORMAT": "json", "SENTRY_DSN": sink.DSN(), "SENTRY_TRACES_SAMPLE_RATE": "0"})
 	users := loginMany(t, "sentry-off", 2, srv.URL)
 	circle := formCircle(t, srv.URL, "Untraced", users)
 	must(t, 200, "GET", srv.URL+"/v1/circles/"+circle["id"].(string), users[1].Token, nil)
 	must(t, 200, "GET", srv.URL+"/v1/users/me", users[0].Token, nil)
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "circly.db"))
+	db, err := sql.Open("pgx", pg.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
