@@ -47,11 +47,15 @@ type runTrace struct {
 
 func startRunTrace(ctx context.Context, job string) (context.Context, runTrace) {
 	parent := sentry.CurrentHub()
-	if parent.Client() == nil {
+	client := parent.Client()
+	if client == nil {
 		return ctx, runTrace{}
 	}
 	hub := parent.Clone()
 	hub.Scope().SetTag("job", job)
+	if !client.Options().EnableTracing { // SENTRY_TRACES_SAMPLE_RATE=0
+		return sentry.SetHubOnContext(ctx, hub), runTrace{hub: hub}
+	}
 	tx := sentry.StartTransaction(sentry.SetHubOnContext(ctx, hub), job,
 		sentry.WithOpName("job"), sentry.WithTransactionSource(sentry.SourceTask))
 	return tx.Context(), runTrace{hub: hub, tx: tx}

@@ -18,17 +18,18 @@ var untracedRoutes = map[string]bool{
 // tracing gives each request a Sentry hub of its own (so an error it reports carries its trace)
 // and, when the request is sampled (SENTRY_TRACES_SAMPLE_RATE), a transaction named by method
 // and route pattern, "GET /v1/polls/:id", never by the raw path with its ids. Requests no route
-// matched (scanners) are not traced. Incoming sentry-trace headers are ignored on purpose: a
-// client cannot make its requests sampled.
+// matched (scanners) are not traced, nor any at SENTRY_TRACES_SAMPLE_RATE=0. Incoming
+// sentry-trace headers are ignored on purpose: a client cannot make its requests sampled.
 func tracing(c *gin.Context) {
 	parent := sentry.CurrentHub()
-	if parent.Client() == nil { // Sentry is off
+	client := parent.Client()
+	if client == nil { // Sentry is off
 		c.Next()
 		return
 	}
 	ctx := sentry.SetHubOnContext(c.Request.Context(), parent.Clone())
 	route := c.FullPath()
-	if route == "" || untracedRoutes[route] {
+	if route == "" || untracedRoutes[route] || !client.Options().EnableTracing {
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 		return
