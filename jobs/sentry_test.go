@@ -110,3 +110,42 @@ func countTagged(items []testsentry.Item, job string) int {
 	}
 	return n
 }
+
+// TestJobsUntracedAtRateZero: with tracing off a failing job still sends its event, and no run
+// sends a transaction.
+func TestJobsUntracedAtRateZero(t *testing.T) {
+	sink := testsentry.New(t)
+	if err := sentry.Init(sentry.ClientOptions{Dsn: sink.DSN()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sentry.CurrentHub().BindClient(nil) })
+	var busy atomic.Int32
+	s, err := jobs.NewScheduler(nil, nil,
+		jobs.Job{Name: "test_failing", Interval: 50 * time.Millisecond, Run: func(context.Context) (jobs.Counts, error) {
+			return nil, errors.New("ledger out of balance")
+		}},
+		jobs.Job{Name: "test_busy", Interval: 50 * time.Millisecond, Run: func(context.Context) (jobs.Counts, error) {
+			busy.Add(1)
+			return jobs.Counts{"closed": 1}, nil
+		}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	for deadline := time.Now().Add(10 * time.Second); busy.Load() < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the busy job did not tick")
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !sentry.Flush(10 * time.Second) {
+		t.Fatal("events not delivered within 10s")
+	}
+	sink.WaitFor("event", 0, "the failing job's error", func(it testsentry.Item) bool { return it.Tag("job") == "test_failing" })
+	if txs := sink.Of("transaction"); len(txs) > 0 {
+		t.Fatalf("%d transactions with tracing off:\n%s", len(txs), sink.Dump())
+	}
+}
