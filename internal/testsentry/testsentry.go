@@ -29,7 +29,7 @@ const maxEnvelope = 20 << 20
 // Item is one decoded envelope item.
 type Item struct {
 	Type    string         // "event", "transaction", "client_report", ...
-	Payload map[string]any // the item's JSON
+	Payload map[string]any // the item's JSON (nil if it is not an object)
 	Raw     string         // the item's bytes as sent
 }
 
@@ -147,7 +147,8 @@ func Decode(raw []byte) ([]Item, error) {
 			payload = bytes.TrimRight(payload, "\n")
 		}
 		it := Item{Type: hdr.Type, Raw: string(payload)}
-		if err := json.Unmarshal(payload, &it.Payload); err != nil {
+		// Events and transactions are JSON; an attachment may be anything.
+		if err := json.Unmarshal(payload, &it.Payload); err != nil && (hdr.Type == "event" || hdr.Type == "transaction") {
 			return nil, fmt.Errorf("%s item: %w", hdr.Type, err)
 		}
 		items = append(items, it)
