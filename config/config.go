@@ -63,6 +63,9 @@ type Config struct {
 
 	SentryDSN string
 
+	// SentryTracesSampleRate is the share (0..1) of HTTP requests and job runs traced to Sentry.
+	SentryTracesSampleRate float64
+
 	// MetricsAddr is where /metrics listens ("127.0.0.1:9090", ":9090"); empty: the main port.
 	MetricsAddr string
 	// MetricsPprof adds net/http/pprof under /debug/pprof/ on METRICS_ADDR (never on the main
@@ -179,6 +182,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.MetricsAddr = r.hostPort("METRICS_ADDR")
 	c.MetricsPprof = r.boolean("METRICS_PPROF", false)
 	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
+	c.SentryTracesSampleRate = r.fraction("SENTRY_TRACES_SAMPLE_RATE", 0.1)
 	if r.err != nil {
 		return Config{}, r.err
 	}

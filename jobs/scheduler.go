@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"circly/metrics"
 	"circly/sqlstore"
 
+	"github.com/getsentry/sentry-go"
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
 	"go.uber.org/zap"
@@ -104,40 +106,58 @@ func lastBoundary(now time.Time, interval time.Duration) time.Time {
 	return time.Unix(0, now.UnixNano()/iv*iv)
 }
 
-// runner wraps a job's work with its metrics and its log line.
+// runner wraps a job's work with its metrics, its log line and Sentry (see sentry.go).
 func (s *Scheduler) runner(j Job) func(ctx context.Context) {
+	var lastReport atomic.Int64 // when this job last sent an event (Unix ns)
 	return func(ctx context.Context) {
 		start := time.Now()
-		counts, err := RunOnce(ctx, j)
+		runCtx, trace := startRunTrace(ctx, j.Name)
+		counts, err := RunOnce(runCtx, j)
 		elapsed := time.Since(start)
 		fields := []zap.Field{zap.String("job", j.Name), zap.Duration("took", elapsed), zap.Any("counts", counts)}
+		var panicked *PanicError
 		switch {
+		case errors.As(err, &panicked):
+			s.log.Error("job run panicked", append(fields, zap.Error(err), zap.ByteString("stack", panicked.Stack))...)
+			trace.fail(err, &lastReport)
 		case err != nil && ctx.Err() != nil:
 			s.log.Info("job run interrupted by shutdown", append(fields, zap.Error(err))...)
+			trace.finish(sentry.SpanStatusCanceled)
 		case err != nil && sqlstore.Unavailable(err):
 			// An outage, not a defect: the next tick runs the job again once the database is back.
+			// Not sent to Sentry either: the outage has its own alert.
 			s.log.Warn("job run failed: database unavailable", append(fields, zap.Error(err))...)
+			trace.finish(sentry.SpanStatusUnavailable)
 		case err != nil:
 			s.log.Error("job run failed", append(fields, zap.Error(err))...)
+			trace.fail(err, &lastReport)
 		case len(counts) > 0:
 			s.log.Info("job run", fields...)
+			trace.finish(sentry.SpanStatusOK)
 		default:
 			s.log.Debug("job run", fields...) // an idle tick (nothing due) stays out of the info log
+			trace.drop()
 		}
 	}
 }
 
-// RunOnce runs one tick of a job with its metrics (tests call it directly).
-func RunOnce(ctx context.Context, j Job) (Counts, error) {
+// RunOnce runs one tick of a job with its metrics (tests call it directly). A panic is
+// recovered and returned as a *PanicError: the scheduler keeps ticking.
+func RunOnce(ctx context.Context, j Job) (counts Counts, err error) {
 	start := time.Now()
-	counts, err := j.Run(ctx)
-	metrics.JobDuration.WithLabelValues(j.Name).Observe(time.Since(start).Seconds())
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	metrics.JobRuns.WithLabelValues(j.Name, result).Inc()
-	return nonZero(counts), err
+	defer func() {
+		if v := recover(); v != nil {
+			err = newPanicError(v)
+		}
+		metrics.JobDuration.WithLabelValues(j.Name).Observe(time.Since(start).Seconds())
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		metrics.JobRuns.WithLabelValues(j.Name, result).Inc()
+		counts = nonZero(counts)
+	}()
+	return j.Run(ctx)
 }
 
 func nonZero(c Counts) Counts {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"regexp"
+
 	"github.com/getsentry/sentry-go"
 	"github.com/gin-gonic/gin"
 )
@@ -25,7 +27,10 @@ func (s *Server) reportError(c *gin.Context, err error) {
 }
 
 func (s *Server) sentryHub(c *gin.Context, status int) *sentry.Hub {
-	cur := sentry.CurrentHub()
+	cur := sentry.GetHubFromContext(c.Request.Context()) // the request's (see tracing): its trace
+	if cur == nil {
+		cur = sentry.CurrentHub()
+	}
 	if cur.Client() == nil {
 		return nil
 	}
@@ -41,11 +46,23 @@ func (s *Server) sentryHub(c *gin.Context, status int) *sentry.Hub {
 	return hub
 }
 
-// ScrubSentryEvent is the BeforeSend hook cmd/circly installs: a second guard that nothing of
-// an HTTP request, a user or a breadcrumb trail is ever sent, whichever code captured the event.
+// ScrubSentryEvent is the BeforeSend (and BeforeSendTransaction) hook cmd/circly installs: a
+// second guard that nothing of an HTTP request, a user or a breadcrumb trail is ever sent,
+// whichever code captured the event (a handler, a job), and that an error's text loses the ids
+// and push tokens it may quote.
 func ScrubSentryEvent(e *sentry.Event, _ *sentry.EventHint) *sentry.Event {
 	e.Request = nil
 	e.User = sentry.User{}
 	e.Breadcrumbs = nil
+	e.Message = scrubText(e.Message)
+	for i := range e.Exception {
+		e.Exception[i].Value = scrubText(e.Exception[i].Value)
+	}
 	return e
 }
+
+// personalText is what may point at a person inside an error's text: ids (users, members,
+// devices and polls are all UUIDs) and Expo push tokens.
+var personalText = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|Expo(nent)?PushToken\[[^\]]*\]`)
+
+func scrubText(s string) string { return personalText.ReplaceAllString(s, "<redacted>") }

@@ -119,7 +119,7 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(s.cfg.TrustedProxies)
-	r.Use(httpMetrics, s.requestIDMiddleware, s.accessLog, s.recovery, securityHeaders(s.cfg.Env),
+	r.Use(httpMetrics, s.requestIDMiddleware, tracing, s.accessLog, s.recovery, securityHeaders(s.cfg.Env),
 		s.cors(s.cfg.CORSAllowedOrigins), s.rateLimit)
 	r.NoRoute(s.h(func(c *gin.Context) error {
 		// The path is not echoed: decoded, it is whatever the client smuggled in (`..%2f..`).

@@ -17,7 +17,7 @@ import (
 
 // initSentry turns error reporting on when SENTRY_DSN is set. The returned function flushes
 // queued events; call it on the way out. Events never carry a request (see
-// server.ScrubSentryEvent).
+// server.ScrubSentryEvent). Jobs' errors and panics go there too (see jobs.Scheduler).
 func initSentry(cfg config.Config, log *zap.Logger) (flush func(), err error) {
 	if cfg.SentryDSN == "" {
 		return func() {}, nil
@@ -30,11 +30,16 @@ func initSentry(cfg config.Config, log *zap.Logger) (flush func(), err error) {
 		AttachStacktrace: true,
 		MaxBreadcrumbs:   -1,
 		BeforeSend:       server.ScrubSentryEvent,
+		// Transactions of HTTP requests (server.tracing) and job runs (jobs.Scheduler), a share
+		// SENTRY_TRACES_SAMPLE_RATE of them, scrubbed like events.
+		EnableTracing:         cfg.SentryTracesSampleRate > 0,
+		TracesSampleRate:      cfg.SentryTracesSampleRate,
+		BeforeSendTransaction: server.ScrubSentryEvent,
 	})
 	if err != nil {
 		return nil, errors.New("SENTRY_DSN: " + err.Error())
 	}
-	log.Info("error reporting to Sentry is on")
+	log.Info("error reporting to Sentry is on", zap.Float64("traces_sample_rate", cfg.SentryTracesSampleRate))
 	return func() { sentry.Flush(3 * time.Second) }, nil
 }
 
