@@ -77,14 +77,7 @@ func TestAlertsAndDashboardReadExportedMetrics(t *testing.T) {
 // as their _bucket, _sum and _count series, as PromQL reads them).
 func scrapeNames(t *testing.T, p *proc) map[string]bool {
 	t.Helper()
-	var addr []string
-	for deadline := time.Now().Add(10 * time.Second); addr == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		addr = regexp.MustCompile(`metrics are served apart.*"addr": ?"([0-9.]+:[0-9]+)"`).FindStringSubmatch(p.stderr.String())
-	}
-	if addr == nil {
-		t.Fatalf("the replica did not log its metrics address:\n%s", p.stderr.String())
-	}
-	resp, err := httpClient.Get("http://" + addr[1] + "/metrics")
+	resp, err := httpClient.Get("http://" + metricsAddr(t, p) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,4 +102,17 @@ func scrapeNames(t *testing.T, p *proc) map[string]bool {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// metricsAddr is the METRICS_ADDR listener the replica logged (started with LOG_LEVEL=info).
+func metricsAddr(t *testing.T, p *proc) string {
+	t.Helper()
+	var addr []string
+	for deadline := time.Now().Add(10 * time.Second); addr == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		addr = regexp.MustCompile(`metrics are served apart.*"addr": ?"([0-9.]+:[0-9]+)"`).FindStringSubmatch(p.stderr.String())
+	}
+	if addr == nil {
+		t.Fatalf("the replica did not log its metrics address:\n%s", p.stderr.String())
+	}
+	return addr[1]
 }
