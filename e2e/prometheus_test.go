@@ -84,6 +84,28 @@ func TestPrometheusEvaluatesTheRules(t *testing.T) {
 		t.Errorf("alerts active on a healthy replica: %s", strings.Join(active, ", "))
 	}
 
+	// The label values the rules select exist, so a renamed route, job or reason cannot leave
+	// a rule matching nothing.
+	for _, sel := range []string{
+		`http_request_duration_seconds_count{route="/v1/ws"}`,
+		`http_request_duration_seconds_count{route="/v1/polls/:id/live"}`,
+		`http_requests_total{status=~"2.."}`,
+		`ws_dropped_total{reason="slow_consumer"}`,
+		`realtime_publish_total{result="error"}`,
+		`jobs_interval_seconds{exported_job="close_polls"}`,
+		`jobs_interval_seconds{exported_job="open_ballots"}`,
+		`jobs_last_success_timestamp_seconds{exported_job="close_polls"}`,
+		`jobs_runs_total{job="circly",exported_job="close_polls",result="error"}`, // the scrape job keeps "job"
+		`push_sent_total{result="error"}`,
+		`go_sql_max_open_connections{db_name="circly"}`,
+		`go_sql_wait_count_total{db_name="circly"}`,
+		`health_dependency_up{dependency="database"} == 1`,
+	} {
+		if len(prom.query(t, sel)) == 0 {
+			t.Errorf("no series for %s", sel)
+		}
+	}
+
 	d, err := opstest.ReadDashboard(root)
 	if err != nil {
 		t.Fatal(err)
