@@ -96,8 +96,11 @@ func (s *Scheduler) add(j Job, lockers Lockers) error {
 		}
 		opts = append(opts, gocron.WithDistributedJobLocker(tickLocker{interval: j.Interval, inner: inner, now: time.Now}))
 	}
-	_, err := s.cron.NewJob(gocron.DurationJob(j.Interval), gocron.NewTask(s.runner(j)), opts...)
-	return err
+	if _, err := s.cron.NewJob(gocron.DurationJob(j.Interval), gocron.NewTask(s.runner(j)), opts...); err != nil {
+		return err
+	}
+	metrics.ScheduleJob(j.Name, j.Interval)
+	return nil
 }
 
 // lastBoundary is the last multiple of interval (since the Unix epoch) at or before now.
@@ -153,6 +156,8 @@ func RunOnce(ctx context.Context, j Job) (counts Counts, err error) {
 		result := "ok"
 		if err != nil {
 			result = "error"
+		} else {
+			metrics.JobLastSuccess.WithLabelValues(j.Name).SetToCurrentTime()
 		}
 		metrics.JobRuns.WithLabelValues(j.Name, result).Inc()
 		counts = nonZero(counts)

@@ -63,17 +63,34 @@ func (s *Server) storagePing(ctx context.Context) error {
 	return s.files.Ping(ctx)
 }
 
-func (s *Server) healthDetailed(c *gin.Context) {
-	ctx := c.Request.Context()
-	database, storage := check(ctx, s.db.Ping), check(ctx, s.storagePing)
-	services := gin.H{"database": database, "storage": storage}
-	healthy := database.Status == "ok" && storage.Status == "ok"
+// checkDependencies checks what /health/detailed reports; redis is "disabled" without Redis.
+func (s *Server) checkDependencies(ctx context.Context) map[string]serviceStatus {
+	services := map[string]serviceStatus{"database": check(ctx, s.db.Ping), "storage": check(ctx, s.storagePing)}
 	if s.redis != nil {
-		st := check(ctx, s.redis.Ping)
-		healthy = healthy && st.Status == "ok"
-		services["redis"] = st
+		services["redis"] = check(ctx, s.redis.Ping)
 	} else {
 		services["redis"] = serviceStatus{Status: "disabled"}
+	}
+	return services
+}
+
+// DependenciesUp is the health_dependency_up probe: each checked dependency, true when up
+// (a disabled one is left out).
+func (s *Server) DependenciesUp(ctx context.Context) map[string]bool {
+	up := map[string]bool{}
+	for name, st := range s.checkDependencies(ctx) {
+		if st.Status != "disabled" {
+			up[name] = st.Status == "ok"
+		}
+	}
+	return up
+}
+
+func (s *Server) healthDetailed(c *gin.Context) {
+	services := s.checkDependencies(c.Request.Context())
+	healthy := true
+	for _, st := range services {
+		healthy = healthy && st.Status != "error"
 	}
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)

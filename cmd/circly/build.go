@@ -85,6 +85,7 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 		Log: log, DB: db, Redis: redisHealth, Version: version, Storage: files,
 		Limiter: limiter, App: appSvc, Hub: live, Revoked: gone,
 	})
+	exportHealth(r, db, log)
 	if cfg.MetricsAddr != "" {
 		_, stopMetrics, err := serveMetrics(cfg, log)
 		if err != nil {

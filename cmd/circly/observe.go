@@ -10,6 +10,7 @@ import (
 	"circly/config"
 	"circly/metrics"
 	"circly/server"
+	"circly/sqlstore"
 
 	"github.com/getsentry/sentry-go"
 	"go.uber.org/zap"
@@ -69,4 +70,17 @@ func serveMetrics(cfg config.Config, log *zap.Logger) (addr string, stop func(),
 	}()
 	log.Info("metrics are served apart", zap.String("addr", ln.Addr().String()))
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// exportHealth adds to /metrics what the alerts watch besides the counters: the dependencies
+// /health/detailed checks (health_dependency_up) and the database pool (go_sql_*).
+func exportHealth(r *replica, db *sqlstore.DB, log *zap.Logger) {
+	metrics.SetHealthProbe(r.srv.DependenciesUp)
+	r.onClose(func() { metrics.SetHealthProbe(nil) })
+	unregister, err := metrics.RegisterDBPool(db.SQL())
+	if err != nil {
+		log.Warn("database pool statistics are not exported", zap.Error(err))
+		return
+	}
+	r.onClose(unregister)
 }
