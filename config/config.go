@@ -88,6 +88,9 @@ type Config struct {
 	// WSMaxConnsPerUser is the open WebSocket connections one user may hold on one replica
 	// (the contract's 10; load tests that fan one poll out to thousands raise it).
 	WSMaxConnsPerUser int
+
+	// Backup is the off-site backup bucket (config/backup.go).
+	Backup Backup
 }
 
 // UsesPostgres tells whether the distributed database is configured.
@@ -179,6 +182,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.MetricsAddr = r.hostPort("METRICS_ADDR")
 	c.MetricsPprof = r.boolean("METRICS_PPROF", false)
 	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
+	c.Backup = r.backup()
 	if r.err != nil {
 		return Config{}, r.err
 	}
