@@ -59,7 +59,12 @@ func (b *bucket) upload(ctx context.Context, set string, f File, path string) er
 	_, err = b.client.PutObject(ctx, b.name, key, r, f.Size, minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
 		UserMetadata: map[string]string{"sha256": f.SHA256},
-		Progress:     newProgress(b.log, "upload "+key, f.Size),
+		// The server checks each request's Content-MD5 and refuses a damaged body. The
+		// streaming (aws-chunked) signature is off: not every S3-compatible server decodes it,
+		// and the read-back below checks the whole object's SHA-256 anyway.
+		SendContentMd5:       true,
+		DisableContentSha256: true,
+		Progress:             newProgress(b.log, "upload "+key, f.Size),
 	})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)
@@ -82,7 +87,7 @@ func (b *bucket) download(ctx context.Context, set, file string, w io.Writer, li
 		return File{}, fmt.Errorf("download %s: %w", key, err)
 	}
 	if n > limit {
-		return File{}, fmt.Errorf("download %s: larger than %d bytes", key, limit)
+		return File{}, fmt.Errorf("%w: %s is larger than the %d bytes expected", ErrChecksum, key, limit)
 	}
 	return File{Name: file, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
