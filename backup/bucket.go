@@ -82,7 +82,7 @@ func (b *bucket) download(ctx context.Context, set, file string, w io.Writer, li
 	}
 	defer obj.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(obj, limit+1))
+	n, err := io.Copy(io.MultiWriter(w, h, newProgress(b.log, "download "+key, limit)), io.LimitReader(obj, limit+1))
 	if err != nil {
 		return File{}, fmt.Errorf("download %s: %w", key, err)
 	}

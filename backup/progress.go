@@ -6,7 +6,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// progress logs a long transfer every progressEvery; minio-go reads it as bytes go out.
+// progress logs a long transfer every progressEvery; minio-go reads it as bytes go out, a
+// download writes to it.
 type progress struct {
 	log   *zap.Logger
 	what  string
@@ -21,6 +22,10 @@ func newProgress(log *zap.Logger, what string, total int64) *progress {
 	return &progress{log: log, what: what, total: total, last: time.Now()}
 }
 
+// Write counts bytes written (downloads).
+func (p *progress) Write(b []byte) (int, error) { return p.Read(b) }
+
+// Read counts bytes read (minio-go's upload hook).
 func (p *progress) Read(b []byte) (int, error) {
 	p.done += int64(len(b))
 	if time.Since(p.last) >= progressEvery {

@@ -34,7 +34,8 @@ import (
 // images to an S3 server (s3rver, its own process on 127.0.0.1), the objects match the
 // manifest's checksums, an expired backup goes and a recent one and foreign objects stay, the
 // replicas export the backup's time, and `circly restore latest` into an empty database and an
-// empty DATA_DIR brings back the results and the image. A changed object is refused.
+// empty DATA_DIR brings back the results and the image (a newer partial upload is passed
+// over). A changed object is refused.
 func TestOffsiteBackupAndRestore(t *testing.T) {
 	for _, tool := range []string{"pg_dump", "pg_restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -104,6 +105,9 @@ func TestOffsiteBackupAndRestore(t *testing.T) {
 		put(set+"/db.dump", "old dump")
 		put(set+"/manifest.json", `{}`)
 	}
+	// A newer set that never got its manifest (a run that died mid-upload): not a backup.
+	partial := "circly/circly-" + time.Now().UTC().Add(time.Hour).Format("20060102T150405Z")
+	put(partial+"/db.dump", "half a dump")
 	put("circly/README.txt", "not a backup")
 	put("elsewhere/circly-20000101T000000Z/db.dump", "another prefix")
 
@@ -112,6 +116,20 @@ func TestOffsiteBackupAndRestore(t *testing.T) {
 		"BACKUP_S3_ENDPOINT": s3.URL, "BACKUP_S3_INSECURE": "true", "BACKUP_S3_BUCKET": s3.Bucket,
 		"BACKUP_S3_ACCESS_KEY": tests3.AccessKey, "BACKUP_S3_SECRET_KEY": tests3.SecretKey,
 	}
+	// Settings missing or wrong are named before anything runs.
+	noKeys := map[string]string{"DATABASE_URL": src, "ENV": "production"}
+	if r := runCmd(t, noKeys, time.Minute, "backup"); r.Code == 0 || !strings.Contains(r.Stderr, "BACKUP_S3_BUCKET") {
+		t.Errorf("backup without settings: exit %d, stderr %s", r.Code, r.Stderr)
+	}
+	wrongBucket := map[string]string{}
+	for k, v := range backupVars {
+		wrongBucket[k] = v
+	}
+	wrongBucket["BACKUP_S3_BUCKET"] = "no-such-bucket"
+	if r := runCmd(t, wrongBucket, time.Minute, "backup"); r.Code == 0 || !strings.Contains(r.Stderr, "BACKUP_S3_BUCKET") {
+		t.Errorf("backup to a missing bucket: exit %d, stderr %s", r.Code, r.Stderr)
+	}
+
 	started := time.Now().Add(-time.Second)
 	res := runCmd(t, backupVars, 2*time.Minute, "backup")
 	if res.Code != 0 {
@@ -160,7 +178,8 @@ func TestOffsiteBackupAndRestore(t *testing.T) {
 
 	// `backup list` shows both backups.
 	list := runCmd(t, backupVars, time.Minute, "backup", "list")
-	if list.Code != 0 || !strings.Contains(list.Stdout, name) || !strings.Contains(list.Stdout, strings.TrimPrefix(recent, "circly/")) {
+	if list.Code != 0 || !strings.Contains(list.Stdout, name) || !strings.Contains(list.Stdout, strings.TrimPrefix(recent, "circly/")) ||
+		!strings.Contains(list.Stdout, strings.TrimPrefix(partial, "circly/")+"  ") || !strings.Contains(list.Stdout, "partial") {
 		t.Errorf("backup list (%d):\n%s\n%s", list.Code, list.Stdout, list.Stderr)
 	}
 
@@ -189,6 +208,11 @@ func TestOffsiteBackupAndRestore(t *testing.T) {
 	// A second restore into the now full database is refused without --clean.
 	if again := runCmd(t, restoreVars, time.Minute, "restore", name); again.Code == 0 || !strings.Contains(again.Stderr, "--clean") {
 		t.Errorf("restore over a full database: exit %d\n%s", again.Code, again.Stderr)
+	}
+
+	// With --clean it replaces what is there.
+	if again := runCmd(t, restoreVars, 2*time.Minute, "restore", name, "--clean"); again.Code != 0 {
+		t.Errorf("restore --clean: exit %d\n%s", again.Code, again.Stderr)
 	}
 
 	restored := distributedEnv(t, dst, redisURL, secret)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -29,4 +30,14 @@ func (s *Store) LastBackup(ctx context.Context) (run BackupRun, ok bool, err err
 		return BackupRun{}, false, err
 	}
 	return rows[0], true, nil
+}
+
+// CheckBackupRuns fails when the database cannot take a RecordBackup (migration 00008 not
+// applied), so `circly backup` stops before dumping rather than after uploading.
+func (d *DB) CheckBackupRuns(ctx context.Context) error {
+	var n int64
+	if err := d.Gorm.WithContext(ctx).Raw(`SELECT count(*) FROM backup_runs WHERE 1 = 0`).Scan(&n).Error; err != nil {
+		return fmt.Errorf("the database has no backup_runs table (run `circly migrate up`): %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,16 @@ func TestBackupRuns(t *testing.T) {
 		}
 		if err := db.RecordBackup(e.ctx, sqlstore.BackupRun{Name: "circly-a", StartedAt: base, FinishedAt: base}); err == nil {
 			t.Error("the same backup name was recorded twice")
+		}
+
+		// Before migration 00008 `circly backup` is told so, before it dumps anything.
+		must(t, db.CheckBackupRuns(e.ctx))
+		p, err := db.Migrator()
+		must(t, err)
+		_, err = p.DownTo(e.ctx, 7) // before 00008_backup_runs
+		must(t, err)
+		if err := db.CheckBackupRuns(e.ctx); err == nil || !strings.Contains(err.Error(), "migrate up") {
+			t.Errorf("CheckBackupRuns without the table: %v, want a hint to migrate", err)
 		}
 	})
 }

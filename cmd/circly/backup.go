@@ -60,16 +60,21 @@ func backupCmd(cfg config.Config, args []string, stdout io.Writer) error {
 	case len(args) > 0:
 		return fmt.Errorf("usage: circly backup [list]")
 	}
-	res, err := backup.Run(ctx, o)
-	if err != nil {
-		o.Log.Error("backup failed", zap.Error(err))
-		return fmt.Errorf("backup: %w", err)
-	}
+	// The run is recorded at the end; a database that cannot take the record fails now, before
+	// an hour of dumping and uploading.
 	db, err := sqlstore.Open(sqlstore.OpenOptions{PostgresURL: cfg.DatabaseURL, MaxOpenConns: 1, Logger: o.Log})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := db.CheckBackupRuns(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	res, err := backup.Run(ctx, o)
+	if err != nil {
+		o.Log.Error("backup failed", zap.Error(err))
+		return fmt.Errorf("backup: %w", err)
+	}
 	run := sqlstore.BackupRun{Name: res.Manifest.Name, StartedAt: res.Started, FinishedAt: res.Finished, SizeBytes: res.Size}
 	if err := db.RecordBackup(ctx, run); err != nil {
 		return fmt.Errorf("backup %s is uploaded but could not be recorded (the replicas' metric will not see it): %w", run.Name, err)
