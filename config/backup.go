@@ -87,7 +87,6 @@ func (c Config) CheckBackup() error {
 	return errors.New("backups need " + strings.Join(missing, ", "))
 }
 
-
 // String is the bucket as logs show it (no keys).
 func (b Backup) String() string {
 	return fmt.Sprintf("%s/%s/%s", b.Endpoint, b.Bucket, b.Prefix)
