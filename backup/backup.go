@@ -85,18 +85,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	log.Info("images archived", zap.String("dir", o.UploadDir), zap.Int("files", images), zap.Int64("bytes", archive.Size))
 
 	m := Manifest{Name: name, CreatedAt: res.Started, Version: o.Version, Files: []File{dump, archive}, Images: images}
-	for _, f := range m.Files {
-		if err := b.upload(ctx, name, f, filepath.Join(work, f.Name)); err != nil {
-			return res, err
+	if err := uploadSet(ctx, b, work, m); err != nil {
+		// Best effort: a partial set is never restored as latest, and retention removes it
+		// anyway; removing it now keeps `backup list` clean.
+		partial := Set{Name: name, keys: []string{b.key(name, dumpName), b.key(name, uploadsName), b.key(name, manifestName)}}
+		if rmErr := b.remove(context.WithoutCancel(ctx), partial); rmErr != nil {
+			log.Warn("could not remove the partial backup", zap.Error(rmErr))
 		}
-		if err := b.verify(ctx, name, f); err != nil {
-			return res, err
-		}
-		res.Size += f.Size
-	}
-	if err := putManifest(ctx, b, work, m); err != nil {
 		return res, err
 	}
+	res.Size = dump.Size + archive.Size
 	res.Manifest, res.Finished = m, o.now()
 	log.Info("backup uploaded and verified", zap.Int64("bytes", res.Size), zap.Duration("took", res.Finished.Sub(res.Started)))
 
@@ -146,6 +144,20 @@ func writeArchive(dir, path string) (int, File, error) {
 		err = f.Sync()
 	}
 	return n, File{Name: uploadsName, Size: counter.n, SHA256: hex.EncodeToString(h.Sum(nil))}, err
+}
+
+// uploadSet uploads and reads back each file, then the manifest: the manifest exists only
+// when every file is in the bucket as written.
+func uploadSet(ctx context.Context, b *bucket, work string, m Manifest) error {
+	for _, f := range m.Files {
+		if err := b.upload(ctx, m.Name, f, filepath.Join(work, f.Name)); err != nil {
+			return err
+		}
+		if err := b.verify(ctx, m.Name, f); err != nil {
+			return err
+		}
+	}
+	return putManifest(ctx, b, work, m)
 }
 
 func putManifest(ctx context.Context, b *bucket, work string, m Manifest) error {
