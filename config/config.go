@@ -91,6 +91,9 @@ type Config struct {
 	// WSMaxConnsPerUser is the open WebSocket connections one user may hold on one replica
 	// (the contract's 10; load tests that fan one poll out to thousands raise it).
 	WSMaxConnsPerUser int
+
+	// Backup is the off-site backup bucket (config/backup.go).
+	Backup Backup
 }
 
 // UsesPostgres tells whether the distributed database is configured.
@@ -183,6 +186,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.MetricsPprof = r.boolean("METRICS_PPROF", false)
 	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	c.SentryTracesSampleRate = r.fraction("SENTRY_TRACES_SAMPLE_RATE", 0.1)
+	c.Backup = r.backup()
 	if r.err != nil {
 		return Config{}, r.err
 	}

@@ -258,8 +258,14 @@ func TestMigrateCommands(t *testing.T) {
 	if n := strings.Count(up.Stdout, "applied "); n != 1 {
 		t.Errorf("migrate up after down applied %d, want 1:\n%s", n, up.Stdout)
 	}
-	if !strings.Contains(up.Stdout, "installed this binary's circly_vote") {
+	// Rolling back 00007 (the vote functions) and applying it again leaves its bodies, which
+	// `up` replaces; a newer migration on top leaves the functions untouched.
+	reinstalled := strings.Contains(up.Stdout, "installed this binary's circly_vote")
+	if strings.Contains(down.Stdout, "00007_") && !reinstalled {
 		t.Errorf("migrate up after down left 00007's circly_vote:\n%s", up.Stdout)
+	}
+	if !strings.Contains(down.Stdout, "00007_") && reinstalled {
+		t.Errorf("migrate up reinstalled circly_vote though %q did not touch it:\n%s", down.Stdout, up.Stdout)
 	}
 	// Now it starts, without migrating by itself.
 	delete(prod, "PORT")

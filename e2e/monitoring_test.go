@@ -16,9 +16,6 @@ import (
 // not serve.
 var notFromTheService = map[string]string{
 	"up": "Prometheus's own series per scrape target",
-	// From the off-site backup branch (i14-backup), which defines it in package metrics; the
-	// merger removes this line once both branches are in.
-	"circly_backup_last_success_timestamp_seconds": "the backup branch's gauge",
 }
 
 // TestAlertsAndDashboardReadExportedMetrics: every metric name an alert rule or a dashboard

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,8 @@ func TestBallotKeyAcrossRestartsAndRollback(t *testing.T) {
 		if res.Code == 0 || !hasLine(res.Stderr, "BALLOT_KEY") {
 			t.Fatalf("serve with another key: exit %d, stderr:\n%s", res.Code, res.Stderr)
 		}
+		// The rollback under test is 00007's (sealed ballots): newer migrations go first.
+		rollBackTo(t, vars, 7)
 		res = runCmd(t, other, 60*time.Second, "migrate", "down")
 		if res.Code == 0 {
 			t.Fatalf("migrate down with another key dropped the box: %s", res.Stdout)
@@ -218,4 +221,27 @@ func TestBallotKeyAcrossRestartsAndRollback(t *testing.T) {
 			t.Fatalf("migrate up again: %s", res.Stderr)
 		}
 	})
+}
+
+// rollBackTo runs `migrate down` until the newest applied migration is version.
+func rollBackTo(t *testing.T, vars map[string]string, version int) {
+	t.Helper()
+	for range 100 {
+		newest := 0
+		for _, line := range strings.Split(runCmd(t, vars, 60*time.Second, "migrate", "status").Stdout, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[2] == "applied" {
+				if v, err := strconv.Atoi(f[0]); err == nil && v > newest {
+					newest = v
+				}
+			}
+		}
+		if newest <= version {
+			return
+		}
+		if res := runCmd(t, vars, 60*time.Second, "migrate", "down"); res.Code != 0 {
+			t.Fatalf("migrate down from %d: %s", newest, res.Stderr)
+		}
+	}
+	t.Fatalf("could not roll back to %d", version)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"circly"
+	"circly/sqlstore"
 )
 
 // App is what the jobs ask of the layer below them (app.Service implements it): the use cases
@@ -36,6 +37,7 @@ type App interface {
 	// gauges and clean-up
 	CountOpenPolls(ctx context.Context) (int64, error)
 	CountActiveUsers(ctx context.Context, since time.Time) (int64, error)
+	LastBackup(ctx context.Context) (sqlstore.BackupRun, bool, error)
 	DeleteExpiredIdempotencyKeys(ctx context.Context) (int64, error)
 	DeleteExpiredRefreshTokens(ctx context.Context, before time.Time, limit int) (int64, error)
 	DeleteReadNotifications(ctx context.Context, before time.Time, limit int) (int64, error)

@@ -89,7 +89,8 @@ func (r *Runner) Reminders(ctx context.Context) (Counts, error) {
 	return c, nil
 }
 
-// Gauges refreshes active_polls_total and active_users_24h. Every replica runs it for its own
+// Gauges refreshes active_polls_total, active_users_24h and
+// circly_backup_last_success_timestamp_seconds. Every replica runs it for its own
 // /metrics (the values are global, so any replica's answer is right).
 func (r *Runner) Gauges(ctx context.Context) (Counts, error) {
 	polls, err := r.app.CountOpenPolls(ctx)
@@ -102,6 +103,12 @@ func (r *Runner) Gauges(ctx context.Context) (Counts, error) {
 	}
 	metrics.ActivePolls.Set(float64(polls))
 	metrics.ActiveUsers24h.Set(float64(users))
+	// The off-site backup runs elsewhere (a CronJob) and records its good runs in the database.
+	if last, ok, err := r.app.LastBackup(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		metrics.BackupLastSuccess.Set(float64(last.FinishedAt.Unix()))
+	}
 	return Counts{}, nil
 }
 

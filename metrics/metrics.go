@@ -69,3 +69,11 @@ func register[C prometheus.Collector](c C) C {
 	Registry.MustRegister(c)
 	return c
 }
+
+// BackupLastSuccess is when the newest good off-site backup finished (unix seconds; 0: none).
+// `circly backup` runs as its own process and records each good backup in the database; every
+// replica sets this from there (the gauges job), so an alert sees it on any of them.
+var BackupLastSuccess = register(prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "circly_backup_last_success_timestamp_seconds",
+	Help: "Unix time the newest verified off-site backup finished; 0 when there is none.",
+}))

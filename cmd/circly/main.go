@@ -60,12 +60,17 @@ func run(args []string, stdout io.Writer) error {
 		return migrate(cfg, args, stdout)
 	case "healthcheck":
 		return healthcheck(cfg)
+	case "backup":
+		return backupCmd(cfg, args, stdout)
+	case "restore":
+		return restoreCmd(cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
 }
 
-const usage = `usage: circly [serve | migrate up|down|status | healthcheck | monitor | version]`
+const usage = `usage: circly [serve | migrate up|down|status | healthcheck | monitor | version]
+       circly backup [list] | restore [NAME|latest] [--clean]`
 
 func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
