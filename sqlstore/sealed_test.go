@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -87,6 +88,7 @@ func TestDatabaseCannotTellWhoChoseWhat(t *testing.T) {
 	db := testdb.Open(t, sqlstore.Postgres)
 	needPageinspect(t, db)
 	must(t, db.Gorm.Exec(`ALTER TABLE polls SET (autovacuum_enabled = false)`).Error)
+	holdRowVersions(t, db)
 	e := newEnv(t, db, noPollLimits()) // batch 3
 	replica2 := sqlstore.NewStore(db, e.s.Policy(), testkit.Ballots())
 	replica2.SetClock(e.clock.Now)
@@ -302,5 +304,23 @@ func TestOpeningJobCountsOneVersionPerBatch(t *testing.T) {
 		if n := e.scalar(`SELECT count(*) FROM ballots WHERE poll_id = ?`, p.ID); n != 1 {
 			t.Fatalf("%d ballots wait, want the 1 short of a batch", n)
 		}
+	})
+}
+
+// holdRowVersions keeps every row version of this test readable by pageinspect: PostgreSQL
+// prunes dead versions on its own whenever a page fills up and no snapshot still needs them, so
+// a snapshot held open from here to the end of the test keeps them all on the page.
+func holdRowVersions(t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx)
+	must(t, err)
+	_, err = conn.ExecContext(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ`)
+	must(t, err)
+	var one int
+	must(t, conn.QueryRowContext(ctx, `SELECT 1`).Scan(&one)) // takes the snapshot
+	t.Cleanup(func() {
+		_, _ = conn.ExecContext(ctx, `ROLLBACK`)
+		_ = conn.Close()
 	})
 }
