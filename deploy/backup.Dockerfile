@@ -2,14 +2,16 @@
 # which the distroless serving image lacks. pg_dump must be at least the server's major version
 # (PostgreSQL 15 here, as in compose.yaml).
 #   docker build -f deploy/backup.Dockerfile -t ghcr.io/circly/circly-backup .
-FROM golang:1.26-bookworm AS build
+# The build stage cross-compiles, as the Dockerfile's does (no Go compiler under emulation).
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
 
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/circly ./cmd/circly
+ARG TARGETOS TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/circly ./cmd/circly
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -382,3 +382,101 @@ func addrPort(addr string) int {
 	n, _ := strconv.Atoi(port)
 	return n
 }
+
+// TestUploadsOnSharedStorage: every replica keeps DATA_DIR (the uploads) on the one
+// ReadWriteMany claim the kustomization creates, and the backup CronJob archives that claim,
+// with the image the workflow builds for it.
+func TestUploadsOnSharedStorage(t *testing.T) {
+	type volume struct {
+		Name string `yaml:"name"`
+		PVC  *struct {
+			ClaimName string `yaml:"claimName"`
+		} `yaml:"persistentVolumeClaim"`
+	}
+	type podSpec struct {
+		Containers []struct {
+			Image        string `yaml:"image"`
+			VolumeMounts []struct {
+				Name      string `yaml:"name"`
+				MountPath string `yaml:"mountPath"`
+			} `yaml:"volumeMounts"`
+		} `yaml:"containers"`
+		Volumes []volume `yaml:"volumes"`
+	}
+	dataClaim := func(file string, spec podSpec) string {
+		for _, c := range spec.Containers {
+			for _, m := range c.VolumeMounts {
+				if m.MountPath != "/data" {
+					continue
+				}
+				for _, v := range spec.Volumes {
+					if v.Name == m.Name && v.PVC != nil {
+						return v.PVC.ClaimName
+					}
+				}
+				t.Errorf("%s: /data (DATA_DIR) is not on a persistent volume claim", file)
+			}
+		}
+		return ""
+	}
+	var d struct {
+		Spec struct {
+			Template struct {
+				Spec podSpec `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "k8s/deployment.yaml", &d)
+	var cj struct {
+		Spec struct {
+			JobTemplate struct {
+				Spec struct {
+					Template struct {
+						Spec podSpec `yaml:"spec"`
+					} `yaml:"template"`
+				} `yaml:"spec"`
+			} `yaml:"jobTemplate"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "k8s/backup-cronjob.yaml", &cj)
+	backupSpec := cj.Spec.JobTemplate.Spec.Template.Spec
+	claim := dataClaim("deployment.yaml", d.Spec.Template.Spec)
+	if got := dataClaim("backup-cronjob.yaml", backupSpec); got != claim || claim == "" {
+		t.Errorf("the replicas keep uploads on claim %q, the backup reads %q", claim, got)
+	}
+	var pvc struct {
+		Kind     string `yaml:"kind"`
+		Metadata struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+		Spec struct {
+			AccessModes []string `yaml:"accessModes"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "k8s/uploads-pvc.yaml", &pvc)
+	if pvc.Kind != "PersistentVolumeClaim" || pvc.Metadata.Name != claim || !slices.Contains(pvc.Spec.AccessModes, "ReadWriteMany") {
+		t.Errorf("uploads-pvc.yaml: %+v, want a ReadWriteMany claim named %q", pvc, claim)
+	}
+	if !slices.Contains(kustomizeResources(t), "uploads-pvc.yaml") {
+		t.Error("kustomization.yaml does not create the uploads claim")
+	}
+
+	var wf struct {
+		Env map[string]string `yaml:"env"`
+	}
+	readYAML(t, "../.github/workflows/images.yml", &wf)
+	for _, c := range backupSpec.Containers {
+		if image, _, _ := strings.Cut(c.Image, ":"); image != wf.Env["MANIFEST_BACKUP_IMAGE"] {
+			t.Errorf("backup-cronjob.yaml runs %s, the workflow builds %q", c.Image, wf.Env["MANIFEST_BACKUP_IMAGE"])
+		}
+	}
+	raw, err := os.ReadFile("../.github/workflows/images.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"file: deploy/backup.Dockerfile", `"$MANIFEST_BACKUP_IMAGE=$BACKUP_IMAGE"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("images.yml lacks %q", want)
+		}
+	}
+}
