@@ -20,32 +20,33 @@ import (
 // backupTimeout bounds one backup or restore run (a CronJob that hangs blocks the next one).
 const backupTimeout = 6 * time.Hour
 
-func backupOptions(cfg config.Config) (backup.Options, func(), error) {
+// backupRun prepares a backup or restore run: its options and a context that ends on SIGTERM,
+// on Ctrl-C or after backupTimeout. done releases both.
+func backupRun(cfg config.Config) (o backup.Options, ctx context.Context, done func(), err error) {
 	if err := cfg.CheckBackup(); err != nil {
-		return backup.Options{}, nil, err
+		return backup.Options{}, nil, nil, err
 	}
 	log, err := newLogger(cfg)
 	if err != nil {
-		return backup.Options{}, nil, err
+		return backup.Options{}, nil, nil, err
 	}
-	return backup.Options{
+	o = backup.Options{
 		Bucket: cfg.Backup, DatabaseURL: cfg.DatabaseURL, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
 		Version: version, Log: log.Named("backup"),
-	}, func() { _ = log.Sync() }, nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, backupTimeout)
+	return o, ctx, func() { cancel(); stop(); _ = log.Sync() }, nil
 }
 
 // backupCmd is `circly backup` (make one, upload, verify, expire old ones, record it) and
 // `circly backup list`.
 func backupCmd(cfg config.Config, args []string, stdout io.Writer) error {
-	o, done, err := backupOptions(cfg)
+	o, ctx, done, err := backupRun(cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, backupTimeout)
-	defer cancel()
 	switch {
 	case len(args) == 1 && args[0] == "list":
 		sets, err := backup.List(ctx, o)
@@ -97,15 +98,11 @@ func restoreCmd(cfg config.Config, args []string, stdout io.Writer) error {
 			return fmt.Errorf("usage: circly restore [NAME|latest] [--clean]")
 		}
 	}
-	o, done, err := backupOptions(cfg)
+	o, ctx, done, err := backupRun(cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, backupTimeout)
-	defer cancel()
 	m, err := backup.Restore(ctx, o, ro)
 	if err != nil {
 		o.Log.Error("restore failed", zap.Error(err))
