@@ -19,7 +19,7 @@ type PollClosedEventJSON struct {
 // the lazy close of a read both come here, and the store's conditional update lets exactly one
 // caller on any replica close (and announce) a poll; the others get closed == false.
 func (s *Service) ClosePoll(ctx context.Context, pollID string) (closed bool, notifications int, err error) {
-	c, err := s.Store.CloseAndNotify(ctx, pollID)
+	c, err := s.CloseAndNotify(ctx, pollID)
 	if err != nil || !c.Closed {
 		return false, 0, err
 	}
@@ -37,7 +37,7 @@ func (s *Service) ClosePoll(ctx context.Context, pollID string) (closed bool, no
 // GetPoll returns a poll the user may see, closed first when it is due.
 func (s *Service) GetPoll(ctx context.Context, userID, pollID string) (circly.Poll, error) {
 	p, err := s.Store.GetPoll(ctx, userID, pollID)
-	if err != nil || !p.Due(s.Store.Now()) {
+	if err != nil || !p.Due(s.Now()) {
 		return p, err
 	}
 	if _, _, err := s.ClosePoll(ctx, pollID); err != nil {
@@ -58,7 +58,7 @@ func (s *Service) GetResults(ctx context.Context, userID, pollID string) (circly
 // ListPolls lists the polls of the user's circles, after closing those that are due, so a list
 // never shows a finished poll as open.
 func (s *Service) ListPolls(ctx context.Context, userID string, f circly.PollFilter, page circly.Page) ([]circly.Poll, int64, error) {
-	due, err := s.Store.DuePollsOf(ctx, userID)
+	due, err := s.DuePollsOf(ctx, userID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -73,7 +73,7 @@ func (s *Service) ListPolls(ctx context.Context, userID string, f circly.PollFil
 // watchPoll is the live subscription's access check: the same rights as GetPoll, and the same
 // close of a due poll, so that its snapshot is the final one.
 func (s *Service) watchPoll(ctx context.Context, userID, pollID string) (circleID string, err error) {
-	circleID, due, err := s.Store.WatchPoll(ctx, userID, pollID)
+	circleID, due, err := s.WatchPoll(ctx, userID, pollID)
 	if err != nil || !due {
 		return circleID, err
 	}

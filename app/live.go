@@ -37,7 +37,7 @@ type CircleDeletedJSON struct {
 // CreatePoll opens a poll and announces it on its circle; its poll_start notifications are
 // written in the poll's transaction and announced on each recipient's user: channel.
 func (s *Service) CreatePoll(ctx context.Context, userID string, req circly.CreatePollRequest) (circly.Poll, error) {
-	p, notes, err := s.Store.CreatePollWithNotifications(ctx, userID, req)
+	p, notes, err := s.CreatePollWithNotifications(ctx, userID, req)
 	if err != nil {
 		return p, err
 	}
@@ -97,7 +97,7 @@ func (s *Service) DeletePoll(ctx context.Context, userID, pollID string) error {
 // DeleteAccount deletes the user's account, ends its live connections on every replica and
 // tells each circle it leaves behind that the member left.
 func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
-	ended, err := s.Store.DeleteUser(ctx, userID)
+	ended, err := s.DeleteUser(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Service) DeleteCircle(ctx context.Context, userID, circleID string) ([]
 		return closed, err
 	}
 	for _, id := range closed {
-		r, err := s.Store.PollResults(context.WithoutCancel(ctx), id)
+		r, err := s.PollResults(context.WithoutCancel(ctx), id)
 		if err != nil {
 			s.Log.Warn("final results of a poll closed with its circle", zap.String("poll_id", id), zap.Error(err))
 			continue

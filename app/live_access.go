@@ -26,7 +26,7 @@ func (a *LiveAccess) Authorize(ctx context.Context, userID, channel string) (str
 		circleID, err := a.App.watchPoll(ctx, userID, id)
 		return circleID, frameError(err)
 	case realtime.CirclePrefix:
-		return id, frameError(a.App.Store.WatchCircle(ctx, userID, id))
+		return id, frameError(a.App.WatchCircle(ctx, userID, id))
 	case realtime.UserPrefix:
 		if id != userID {
 			return "", &frames.Error{Code: frames.CodeForbidden, Message: "you may watch only your own user channel"}
@@ -55,19 +55,19 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snaps
 	version := 0
 	switch prefix {
 	case realtime.PollPrefix:
-		t, err := a.App.Store.Tally(ctx, id)
+		t, err := a.App.Tally(ctx, id)
 		if err != nil {
 			return frames.Snapshot{}, frameError(err)
 		}
 		v, version = TallyView(t), t.Version
 	case realtime.CirclePrefix:
-		c, err := a.App.Store.CircleLiveState(ctx, id)
+		c, err := a.App.CircleLiveState(ctx, id)
 		if err != nil {
 			return frames.Snapshot{}, frameError(err)
 		}
 		v = CircleSnapshotJSON{CircleID: c.CircleID, MemberCount: c.MemberCount, OpenPollIDs: c.OpenPollIDs}
 	case realtime.UserPrefix:
-		n, err := a.App.Store.UnreadNotificationCount(ctx, id)
+		n, err := a.App.UnreadNotificationCount(ctx, id)
 		if err != nil {
 			return frames.Snapshot{}, frameError(err)
 		}

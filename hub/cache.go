@@ -1,11 +1,11 @@
 package hub
 
 import (
-	"circly/frames"
 	"context"
 	"sync"
 	"time"
 
+	"circly/frames"
 	"circly/realtime"
 )
 

@@ -1,12 +1,12 @@
 package hub
 
 import (
-	"circly/frames"
 	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"circly/frames"
 	"circly/realtime"
 
 	"go.uber.org/zap"

@@ -6,12 +6,12 @@
 package hub
 
 import (
-	"circly/frames"
 	"context"
 	"errors"
 	"sync"
 	"time"
 
+	"circly/frames"
 	"circly/realtime"
 	"circly/revoked"
 

@@ -1,12 +1,12 @@
 package hub
 
 import (
-	"circly/frames"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
 
+	"circly/frames"
 	"circly/realtime"
 
 	"go.uber.org/zap"

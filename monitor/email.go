@@ -43,7 +43,7 @@ func (e Email) Send(ctx context.Context, a Alert) error {
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	// A cancelled context (SIGTERM) ends the conversation at once rather than at the deadline.
+	// A canceled context (SIGTERM) ends the conversation at once rather than at the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 	c, err := smtp.NewClient(conn, host)
