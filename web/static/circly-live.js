@@ -25,6 +25,21 @@ export function stopReasonFor(code) {
             return null;
     }
 }
+const CLOSE_KINDS = {
+    1000: "normal",
+    1001: "going_away",
+    1003: "unsupported",
+    1008: "policy",
+    1009: "too_big",
+    1013: "try_later",
+    4000: "client_timeout",
+    4001: "unauthorized",
+    4008: "slow_consumer",
+};
+/** closeKind names a close code for the app ("dropped" for codes the protocol does not use). */
+export function closeKind(code) {
+    return CLOSE_KINDS[code] ?? "dropped";
+}
 /**
  * backoffDelay is the wait before reconnect attempt n (from 1): "equal jitter" over an
  * exponential ceiling capped at maxMs, so a crowd of clients spreads out and none retries at once.
@@ -106,7 +121,7 @@ export class LiveClient {
             catch {
                 // already closing
             }
-            this.emit({ type: "close", code: 1000, reason: "client closed", willReconnect: false });
+            this.emit({ type: "close", code: 1000, kind: "normal", reason: "client closed", willReconnect: false });
         }
         this.setState("closed");
         this.emit({ type: "stopped", reason: "client" });
@@ -238,7 +253,7 @@ export class LiveClient {
         if (this.stopped)
             return;
         const stop = stopReasonFor(code);
-        this.emit({ type: "close", code, reason, willReconnect: stop === null });
+        this.emit({ type: "close", code, kind: closeKind(code), reason, willReconnect: stop === null });
         if (stop !== null) {
             this.stopped = true;
             this.clearTimers();

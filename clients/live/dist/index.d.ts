@@ -1,4 +1,4 @@
-import type { BackoffOptions, LiveClientOptions, LiveEventOf, LiveEventType, State, StopReason, Tally } from "./types.js";
+import type { BackoffOptions, CloseKind, LiveClientOptions, LiveEventOf, LiveEventType, State, StopReason, Tally } from "./types.js";
 export type * from "./types.js";
 /** Most channels one connection may hold (the server refuses the 101st). */
 export declare const MAX_CHANNELS = 100;
@@ -10,6 +10,8 @@ export declare const CLOSE_CLIENT_TIMEOUT = 4000;
  * 1013 try later, 4008 slow consumer, ...) is retried with backoff.
  */
 export declare function stopReasonFor(code: number): StopReason | null;
+/** closeKind names a close code for the app ("dropped" for codes the protocol does not use). */
+export declare function closeKind(code: number): CloseKind;
 /**
  * backoffDelay is the wait before reconnect attempt n (from 1): "equal jitter" over an
  * exponential ceiling capped at maxMs, so a crowd of clients spreads out and none retries at once.

@@ -15,6 +15,8 @@ export type ErrorCode = "NOT_CIRCLE_MEMBER" | "FORBIDDEN" | "POLL_NOT_FOUND" | "
 export type CircleEventName = "poll_created" | "poll_closed" | "member_joined" | "member_left" | "member_removed" | "circle_deleted";
 /** The client's connection state. */
 export type State = "connecting" | "authenticating" | "ready" | "waiting" | "closed";
+/** What a close code means (docs/api.md, "Limits"). */
+export type CloseKind = "normal" | "going_away" | "unsupported" | "policy" | "too_big" | "try_later" | "client_timeout" | "unauthorized" | "slow_consumer" | "dropped";
 /** Why the client stopped for good (it does not reconnect after these). */
 export type StopReason = "client" | "unauthorized" | "policy" | "protocol";
 /** Everything the client reports, told apart by `type`. */
@@ -73,6 +75,7 @@ export type LiveEvent = {
  | {
     type: "close";
     code: number;
+    kind: CloseKind;
     reason: string;
     willReconnect: boolean;
 }

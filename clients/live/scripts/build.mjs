@@ -18,6 +18,11 @@ if (!existsSync(tsc)) fail("typescript is not installed: run npm ci in clients/l
 const run = spawnSync(process.execPath, [tsc, "-p", root, "--outDir", out], { stdio: "inherit" });
 if (run.status !== 0) fail("tsc failed");
 
+// The declarations type events by name (test/types.check.ts compiles against them).
+const types = spawnSync(process.execPath, [tsc, "--noEmit", "--strict", "--target", "ES2020", "--module", "ES2020",
+  "--moduleResolution", "bundler", "--lib", "ES2020,DOM", join(root, "test", "types.check.ts")], { stdio: "inherit" });
+if (types.status !== 0) fail("test/types.check.ts does not compile against the declarations");
+
 // The page loads circly-live.js on its own: it must not import anything.
 const bundle = readFileSync(join(out, "index.js"), "utf8");
 if (/^\s*(import|export)\s.*\sfrom\s/m.test(bundle)) fail("dist/index.js imports other modules; keep runtime code in src/index.ts");

@@ -4,6 +4,7 @@
 // (WebSocket, JSON, timers), and imports nothing at run time.
 import type {
   BackoffOptions,
+  CloseKind,
   LiveClientOptions,
   LiveEvent,
   LiveEventOf,
@@ -48,6 +49,23 @@ export function stopReasonFor(code: number): StopReason | null {
     default:
       return null;
   }
+}
+
+const CLOSE_KINDS: Record<number, CloseKind> = {
+  1000: "normal",
+  1001: "going_away",
+  1003: "unsupported",
+  1008: "policy",
+  1009: "too_big",
+  1013: "try_later",
+  4000: "client_timeout",
+  4001: "unauthorized",
+  4008: "slow_consumer",
+};
+
+/** closeKind names a close code for the app ("dropped" for codes the protocol does not use). */
+export function closeKind(code: number): CloseKind {
+  return CLOSE_KINDS[code] ?? "dropped";
 }
 
 /**
@@ -145,7 +163,7 @@ export class LiveClient {
       } catch {
         // already closing
       }
-      this.emit({ type: "close", code: 1000, reason: "client closed", willReconnect: false });
+      this.emit({ type: "close", code: 1000, kind: "normal", reason: "client closed", willReconnect: false });
     }
     this.setState("closed");
     this.emit({ type: "stopped", reason: "client" });
@@ -275,7 +293,7 @@ export class LiveClient {
     this.pending.clear();
     if (this.stopped) return;
     const stop = stopReasonFor(code);
-    this.emit({ type: "close", code, reason, willReconnect: stop === null });
+    this.emit({ type: "close", code, kind: closeKind(code), reason, willReconnect: stop === null });
     if (stop !== null) {
       this.stopped = true;
       this.clearTimers();

@@ -35,6 +35,19 @@ export type CircleEventName =
 /** The client's connection state. */
 export type State = "connecting" | "authenticating" | "ready" | "waiting" | "closed";
 
+/** What a close code means (docs/api.md, "Limits"). */
+export type CloseKind =
+  | "normal" // 1000
+  | "going_away" // 1001, after a reconnect frame: the replica shuts down
+  | "unsupported" // 1003: a binary message
+  | "policy" // 1008: too many errors, or too many connections
+  | "too_big" // 1009: a message over 4 KiB
+  | "try_later" // 1013: the database is unreachable
+  | "client_timeout" // 4000: this client gave up on a silent connection
+  | "unauthorized" // 4001
+  | "slow_consumer" // 4008
+  | "dropped"; // anything else, e.g. 1006: the connection was lost or refused
+
 /** Why the client stopped for good (it does not reconnect after these). */
 export type StopReason =
   | "client" // close() was called
@@ -59,7 +72,7 @@ export type LiveEvent =
   /** An error frame; channel is set when it answers one of this client's subscribes. */
   | { type: "error"; code: ErrorCode | string; message: string; id?: number; channel?: string }
   /** A connection ended. willReconnect is false when the client stops (see "stopped"). */
-  | { type: "close"; code: number; reason: string; willReconnect: boolean }
+  | { type: "close"; code: number; kind: CloseKind; reason: string; willReconnect: boolean }
   /** The next connection attempt starts in delayMs (attempt counts from 1 since the last ready). */
   | { type: "reconnecting"; attempt: number; delayMs: number }
   /** The server asked this client to move to another replica (it shuts down). */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, stopReasonFor } from "../dist/index.js";
+import { backoffDelay, closeKind, stopReasonFor } from "../dist/index.js";
 
 test("backoff grows exponentially with jitter and stays under the cap", () => {
   const opts = { initialMs: 100, maxMs: 1000, factor: 2 };
@@ -23,4 +23,11 @@ test("auth, policy and protocol close codes stop the client; the others are retr
   assert.equal(stopReasonFor(1009), "protocol");
   assert.equal(stopReasonFor(1003), "protocol");
   for (const code of [1000, 1001, 1006, 1011, 1013, 4000, 4008]) assert.equal(stopReasonFor(code), null, String(code));
+});
+
+test("close codes have names", () => {
+  assert.equal(closeKind(4008), "slow_consumer");
+  assert.equal(closeKind(1013), "try_later");
+  assert.equal(closeKind(1001), "going_away");
+  assert.equal(closeKind(1006), "dropped");
 });

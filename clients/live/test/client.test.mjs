@@ -133,7 +133,7 @@ test("after a dropped connection it backs off, tries the next URL and resubscrib
   client.subscribe("user:u1");
   sockets[0].frame({ type: "subscribed", id: sockets[0].sentOf("subscribe")[0].id, channel: "poll:p1", data: tallyOf("p1", 5) });
   sockets[0].serverClose(1006);
-  assert.deepEqual(of("close")[0], { type: "close", code: 1006, reason: "", willReconnect: true });
+  assert.deepEqual(of("close")[0], { type: "close", code: 1006, kind: "dropped", reason: "", willReconnect: true });
   assert.deepEqual(of("reconnecting")[0], { type: "reconnecting", attempt: 1, delayMs: 3 });
   assert.equal(client.state, "waiting");
   await waitFor("a second socket", () => sockets.length === 2);
@@ -185,11 +185,11 @@ test("the server's reconnect frame moves the client to the next replica at once"
   client.close();
 });
 
-for (const [code, reason] of [[4001, "unauthorized"], [1008, "policy"], [1009, "protocol"]]) {
+for (const [code, reason, kind] of [[4001, "unauthorized", "unauthorized"], [1008, "policy", "policy"], [1009, "protocol", "too_big"]]) {
   test(`close ${code} stops the client (${reason}) instead of reconnecting`, async () => {
     const { client, sockets, of } = await setup();
     sockets[0].serverClose(code, "bye");
-    assert.deepEqual(of("close")[0], { type: "close", code, reason: "bye", willReconnect: false });
+    assert.deepEqual(of("close")[0], { type: "close", code, kind, reason: "bye", willReconnect: false });
     assert.deepEqual(of("stopped")[0], { type: "stopped", reason, code });
     assert.equal(client.state, "closed");
     await tick(40);
@@ -261,6 +261,7 @@ test("pings: a connection that stops answering is replaced", async () => {
   await waitFor("a replacement socket", () => sockets.length === 2, 2000);
   assert.equal(ws.closedWith.code, 4000);
   assert.equal(of("close")[0].code, 4000);
+  assert.equal(of("close")[0].kind, "client_timeout");
   client.close();
 });
 
