@@ -232,20 +232,23 @@ export class LiveClient {
             // A close event always follows; it carries the code.
         };
     }
-    /** drop abandons the current connection (it went silent) and reconnects. */
-    drop(reason) {
+    /**
+     * drop leaves the current connection and reconnects: it went silent (reported as 4000), or
+     * the server asked to move (reported as 1001, the close that would have followed).
+     */
+    drop(reason, code = CLOSE_CLIENT_TIMEOUT) {
         const ws = this.ws;
         if (!ws)
             return;
         this.ws = null;
         detach(ws);
         try {
-            ws.close(CLOSE_CLIENT_TIMEOUT, reason);
+            ws.close(code >= 3000 ? code : 1000, reason); // browsers only let clients send 1000 and 3000-4999
         }
         catch {
             // already closing
         }
-        this.afterClose(CLOSE_CLIENT_TIMEOUT, reason);
+        this.afterClose(code, reason);
     }
     afterClose(code, reason) {
         this.clearConnectionTimers();
@@ -318,7 +321,7 @@ export class LiveClient {
             case "reconnect":
                 this.emit({ type: "reconnect_requested", reason: String(f.reason ?? "") });
                 this.moveRequested = true;
-                this.drop("server asked to reconnect");
+                this.drop("server asked to reconnect", 1001);
                 return;
             case "pong":
                 return;

@@ -64,7 +64,10 @@ export declare class LiveClient {
     tally(poll: string): Tally | undefined;
     private nextUrl;
     private open;
-    /** drop abandons the current connection (it went silent) and reconnects. */
+    /**
+     * drop leaves the current connection and reconnects: it went silent (reported as 4000), or
+     * the server asked to move (reported as 1001, the close that would have followed).
+     */
     private drop;
     private afterClose;
     private onMessage;

@@ -173,7 +173,8 @@ test("the server's reconnect frame moves the client to the next replica at once"
   client.subscribe("poll:p1");
   sockets[0].frame({ type: "reconnect", reason: "shutdown" });
   assert.deepEqual(of("reconnect_requested")[0], { type: "reconnect_requested", reason: "shutdown" });
-  assert.equal(sockets[0].closedWith.code, 4000);
+  assert.equal(sockets[0].closedWith.code, 1000);
+  assert.deepEqual(of("close")[0], { type: "close", code: 1001, kind: "going_away", reason: "server asked to reconnect", willReconnect: true });
   await waitFor("a socket to replica B", () => sockets.length === 2);
   assert.equal(sockets[1].url, "ws://b/v1/ws");
   // The old connection's close (1001) arriving late changes nothing.
