@@ -99,7 +99,7 @@ export class LiveClient {
     }
     /** Starts connecting (once); the client then reconnects by itself until close(). */
     connect() {
-        if (!this.started) {
+        if (!this.started && !this.stopped) {
             this.started = true;
             void this.open();
         }

@@ -63,7 +63,11 @@ export type LiveEvent = {
     channel: string;
     reason?: string;
 }
-/** An error frame; channel is set when it answers one of this client's subscribes. */
+/**
+ * An error frame; channel is set when it answers one of this client's subscribes. The client's
+ * own failures (a token function that threw, a URL the WebSocket refused) come as code
+ * "CLIENT_ERROR", and a reconnect follows.
+ */
  | {
     type: "error";
     code: ErrorCode | string;

@@ -142,7 +142,7 @@ export class LiveClient {
 
   /** Starts connecting (once); the client then reconnects by itself until close(). */
   connect(): this {
-    if (!this.started) {
+    if (!this.started && !this.stopped) {
       this.started = true;
       void this.open();
     }

@@ -69,7 +69,11 @@ export type LiveEvent =
   | { type: "notification"; channel: string; data: unknown }
   /** A subscription ended: asked for (reason undefined) or by the server ("removed", "deleted"). */
   | { type: "unsubscribed"; channel: string; reason?: string }
-  /** An error frame; channel is set when it answers one of this client's subscribes. */
+  /**
+   * An error frame; channel is set when it answers one of this client's subscribes. The client's
+   * own failures (a token function that threw, a URL the WebSocket refused) come as code
+   * "CLIENT_ERROR", and a reconnect follows.
+   */
   | { type: "error"; code: ErrorCode | string; message: string; id?: number; channel?: string }
   /** A connection ended. willReconnect is false when the client stops (see "stopped"). */
   | { type: "close"; code: number; kind: CloseKind; reason: string; willReconnect: boolean }

@@ -282,6 +282,28 @@ test("close() stops for good; the token function is asked before each connection
   assert.equal(client.state, "closed");
 });
 
+test("a token function that fails is reported and retried", async () => {
+  let calls = 0;
+  const { client, sockets, of } = await setup(
+    {
+      token: async () => {
+        if (++calls === 1) throw new Error("refresh failed");
+        return "fresh";
+      },
+    },
+    { ready: false },
+  );
+  assert.equal(of("error")[0].code, "CLIENT_ERROR");
+  assert.match(of("error")[0].message, /refresh failed/);
+  assert.equal(of("reconnecting").length, 1);
+  sockets[0].open();
+  assert.deepEqual(sockets[0].sent[0], { type: "auth", token: "fresh" });
+  client.close();
+  client.connect(); // closed for good: no new connection
+  await tick(20);
+  assert.equal(sockets.length, 1);
+});
+
 test("bad options and channels are refused with clear errors", () => {
   const { FakeSocket } = fakeSockets();
   assert.throws(() => new LiveClient({ url: [], token: "t", WebSocket: FakeSocket }), /options\.url/);

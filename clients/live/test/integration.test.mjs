@@ -81,7 +81,11 @@ test("the client survives a killed replica and a drained one, and ends on the fi
     versions.push(e.tally.version);
     sources.push(e.source);
   });
-  client.on("ready", (e) => readies.push(e.url));
+  const readyAt = new Map(); // url -> time of ready there
+  client.on("ready", (e) => {
+    readies.push(e.url);
+    readyAt.set(e.url, Date.now());
+  });
   client.on("close", (e) => closes.push(`${e.code}/${e.kind}`));
   client.on("reconnect_requested", (e) => moves.push(e.reason));
   const offStopped = client.on("stopped", (e) => stoppedEarly.push(e));
@@ -96,6 +100,7 @@ test("the client survives a killed replica and a drained one, and ends on the fi
 
     // A dies. Votes go on through B while the client notices and reconnects: its snapshot
     // there fills the gap; the next vote reaches it as a live tally from B.
+    const killedAt = Date.now();
     process.kill(killPid, "SIGKILL");
     for (const i of [4, 5]) await vote(B, i);
     await waitFor("ready on replica B", 15000, () => readies.at(-1) === wsURL(B));
@@ -104,6 +109,7 @@ test("the client survives a killed replica and a drained one, and ends on the fi
     await waitFor("version 6 live from replica B", 10000, () => client.tally(poll.id)?.version === 6);
 
     // B shuts down: it sends `reconnect` within its drain; the client moves to C.
+    const termAt = Date.now();
     process.kill(termPid, "SIGTERM");
     await waitFor("the reconnect frame and ready on replica C", 15000, () => readies.at(-1) === wsURL(C));
     assert.deepEqual(moves, ["shutdown"]);
@@ -126,6 +132,8 @@ test("the client survives a killed replica and a drained one, and ends on the fi
       assert.ok(versions[i] > versions[i - 1], `versions went ${versions[i - 1]} -> ${versions[i]}: ${versions}`);
     }
     console.log(`versions seen: ${versions.join(",")} (${sources.join(",")}); closes ${closes.join(",")}`);
+    console.log(`ready on B ${readyAt.get(wsURL(B)) - killedAt} ms after A was killed; ` +
+      `ready on C ${readyAt.get(wsURL(C)) - termAt} ms after B got SIGTERM (drain 2 s)`);
   } finally {
     offStopped();
     client.close();
