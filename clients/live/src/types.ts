@@ -1,0 +1,132 @@
+// Types of the live protocol (docs/api.md, "Live updates") and of this client's events.
+// Only types live here, so the compiled client stays one self-contained ES module.
+
+/** A poll's released tally: the `data` of a `tally` frame and of a poll's snapshot. */
+export interface Tally {
+  poll_id: string;
+  version: number;
+  total_votes: number;
+  options: { option_id: string; vote_count: number }[];
+  is_closed: boolean;
+}
+
+/** Codes of the server's `error` frames. */
+export type ErrorCode =
+  | "NOT_CIRCLE_MEMBER"
+  | "FORBIDDEN"
+  | "POLL_NOT_FOUND"
+  | "CIRCLE_NOT_FOUND"
+  | "INVALID_CHANNEL"
+  | "TOO_MANY_CHANNELS"
+  | "UNKNOWN_FRAME"
+  | "INVALID_FORMAT"
+  | "INTERNAL_ERROR"
+  | "SERVICE_UNAVAILABLE";
+
+/** Circle events (`event` frames on `circle:<id>`). */
+export type CircleEventName =
+  | "poll_created"
+  | "poll_closed"
+  | "member_joined"
+  | "member_left"
+  | "member_removed"
+  | "circle_deleted";
+
+/** The client's connection state. */
+export type State = "connecting" | "authenticating" | "ready" | "waiting" | "closed";
+
+/** What a close code means (docs/api.md, "Limits"). */
+export type CloseKind =
+  | "normal" // 1000
+  | "going_away" // 1001, after a reconnect frame: the replica shuts down
+  | "unsupported" // 1003: a binary message
+  | "policy" // 1008: too many errors, or too many connections
+  | "too_big" // 1009: a message over 4 KiB
+  | "try_later" // 1013: the database is unreachable
+  | "client_timeout" // 4000: this client gave up on a silent connection
+  | "unauthorized" // 4001
+  | "slow_consumer" // 4008
+  | "dropped"; // anything else, e.g. 1006: the connection was lost or refused
+
+/** Why the client stopped for good (it does not reconnect after these). */
+export type StopReason =
+  | "client" // close() was called
+  | "unauthorized" // close 4001: bad or expired token, or a deleted account
+  | "policy" // close 1008: too many errors, or too many connections for this user
+  | "protocol"; // close 1003 or 1009: this client sent something the server refuses
+
+/** Everything the client reports, told apart by `type`. */
+export type LiveEvent =
+  | { type: "state"; state: State }
+  /** Authenticated on `url`; subscriptions are (re)sent now. */
+  | { type: "ready"; userId: string; url: string }
+  /** A subscription started (or was restored after a reconnect); data is its snapshot, null when the connection already held it. */
+  | { type: "subscribed"; channel: string; data: unknown }
+  /** A poll's tally moved forward: only ever emitted with a higher version than the last one. */
+  | { type: "tally"; channel: string; tally: Tally; previousVersion: number | null; source: "snapshot" | "live" }
+  | { type: "poll_closed"; channel: string; data: unknown }
+  | { type: "event"; channel: string; event: CircleEventName; data: unknown }
+  | { type: "notification"; channel: string; data: unknown }
+  /** A subscription ended: asked for (reason undefined) or by the server ("removed", "deleted"). */
+  | { type: "unsubscribed"; channel: string; reason?: string }
+  /**
+   * An error frame; channel is set when it answers one of this client's subscribes. The client's
+   * own failures (a token function that threw, a URL the WebSocket refused) come as code
+   * "CLIENT_ERROR", and a reconnect follows.
+   */
+  | { type: "error"; code: ErrorCode | string; message: string; id?: number; channel?: string }
+  /** A connection ended. willReconnect is false when the client stops (see "stopped"). */
+  | { type: "close"; code: number; kind: CloseKind; reason: string; willReconnect: boolean }
+  /** The next connection attempt starts in delayMs (attempt counts from 1 since the last ready). */
+  | { type: "reconnecting"; attempt: number; delayMs: number }
+  /** The server asked this client to move to another replica (it shuts down). */
+  | { type: "reconnect_requested"; reason: string }
+  | { type: "stopped"; reason: StopReason; code?: number };
+
+export type LiveEventType = LiveEvent["type"];
+
+/** The event of a given type. */
+export type LiveEventOf<K extends LiveEventType> = Extract<LiveEvent, { type: K }>;
+
+/** The part of the standard WebSocket this client uses (browser, React Native, Node 22+, undici). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface BackoffOptions {
+  /** First delay's upper bound, ms (default 500). */
+  initialMs?: number;
+  /** Largest delay, ms (default 30000). */
+  maxMs?: number;
+  /** Growth per attempt (default 2). */
+  factor?: number;
+}
+
+export interface LiveClientOptions {
+  /**
+   * WebSocket URL of `/v1/ws` (ws:// or wss://). With a list, each new connection tries the
+   * next one; with a function, it is called before each connection.
+   */
+  url: string | string[] | (() => string);
+  /** The access token, or a function giving the current one (called before each connection). */
+  token: string | (() => string | Promise<string>);
+  /** WebSocket constructor; default globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  backoff?: BackoffOptions;
+  /** Application-level ping period, ms (default 20000; 0 turns it off). */
+  pingIntervalMs?: number;
+  /** A connection that answers nothing within this after a ping is dropped and replaced, ms (default 10000). */
+  pingTimeoutMs?: number;
+  /** The server's `ready` must come within this after the connection opens, ms (default 15000). */
+  readyTimeoutMs?: number;
+  /** Random numbers in [0, 1) for the jitter (tests pass their own). */
+  random?: () => number;
+}
