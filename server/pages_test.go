@@ -49,6 +49,9 @@ func TestInvitePageThroughTheServer(t *testing.T) {
 		}
 		e.page(t, "/join/00000000-0000-4000-8000-000000000000", 404)
 		e.page(t, "/join/not-a-link", 404)
+		if h := e.request("HEAD", "/join/"+id, "", nil); h.Status != 200 || len(h.Raw) != 0 || h.Header.Get("Content-Security-Policy") != web.CSP {
+			t.Errorf("HEAD: %d, %d bytes, %v", h.Status, len(h.Raw), h.Header)
+		}
 
 		// Regenerated: the old link is unknown (404, as a join by it), the new one works.
 		nd := e.must(200, e.request("POST", "/v1/circles/"+d["id"].(string)+"/regenerate-invite", creator.Token, nil))

@@ -9,10 +9,14 @@ import (
 	"net/http"
 	"strconv"
 
-	"circly"
+	"regexp"
+	"strings"
 
-	"github.com/google/uuid"
+	"circly"
 )
+
+// linkIDPattern is an invite_link_id: a UUID in its 36-character form.
+var linkIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Invites answers what an invite link shows (app.Service implements it).
 type Invites interface {
@@ -68,12 +72,12 @@ type gonePage struct {
 // 404 page, expired ones 410 (the answers of a join by that link). An unexpected failure writes
 // a 500 (503 when transient is true for it) page and is returned for the caller to log.
 func (p *Pages) Invite(w http.ResponseWriter, r *http.Request, linkID string, transient func(error) bool) error {
-	id, err := uuid.Parse(linkID)
-	if err != nil || len(linkID) != 36 {
+	if !linkIDPattern.MatchString(linkID) {
 		return p.render(w, http.StatusNotFound, "gone", notFoundPage(p.publicURL))
 	}
-	link := p.publicURL + "/join/" + id.String()
-	preview, err := p.invites.InvitePreview(r.Context(), id.String())
+	id := strings.ToLower(linkID) // the store keeps the lower-case form
+	link := p.publicURL + "/join/" + id
+	preview, err := p.invites.InvitePreview(r.Context(), id)
 	var ce *circly.Error
 	switch {
 	case err == nil:
@@ -105,7 +109,7 @@ func (p *Pages) Invite(w http.ResponseWriter, r *http.Request, linkID string, tr
 	return p.render(w, http.StatusOK, "invite", invitePage{
 		head:     head{Title: "‘" + preview.CircleName + "’ 서클에 초대받았어요 · Circly", Description: desc, URL: link},
 		Circle:   preview,
-		DeepLink: template.URL("circly://join/" + id.String()),
+		DeepLink: template.URL("circly://join/" + id),
 	})
 }
 

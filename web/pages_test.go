@@ -83,6 +83,13 @@ func TestInvitePageShowsTheCircle(t *testing.T) {
 	}
 }
 
+func TestInvitePageTakesUpperCaseLinks(t *testing.T) {
+	res, body := serve(t, fakeInvites{preview: circly.InvitePreview{CircleName: "x", MemberCount: 1, MaxMembers: 10}}, "/join/"+strings.ToUpper(linkID))
+	if res.StatusCode != 200 || !strings.Contains(body, `href="circly://join/`+linkID+`"`) {
+		t.Fatalf("upper-case link: %d", res.StatusCode)
+	}
+}
+
 func TestInvitePageOfAFullCircleHasNoJoinButton(t *testing.T) {
 	_, body := serve(t, fakeInvites{preview: circly.InvitePreview{CircleName: "꽉 찬 서클", MemberCount: 10, MaxMembers: 10}}, "/join/"+linkID)
 	if !strings.Contains(body, `id="full"`) || strings.Contains(body, `id="open-app"`) {
