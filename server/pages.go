@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"circly/sqlstore"
 	"circly/web"
 
@@ -17,6 +19,9 @@ func (s *Server) webRoutes(r *gin.Engine) {
 	r.GET(web.StaticPrefix+"*file", static)
 	r.HEAD(web.StaticPrefix+"*file", static)
 }
+
+// isPagePath: the request is for a browser page, whose errors are pages too.
+func isPagePath(path string) bool { return strings.HasPrefix(path, "/join/") }
 
 // invitePage is the page behind every invite_link (<PUBLIC_URL>/join/<invite_link_id>).
 func (s *Server) invitePage(c *gin.Context) {

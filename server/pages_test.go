@@ -49,6 +49,9 @@ func TestInvitePageThroughTheServer(t *testing.T) {
 		}
 		e.page(t, "/join/00000000-0000-4000-8000-000000000000", 404)
 		e.page(t, "/join/not-a-link", 404)
+		if r := e.request("POST", "/join/"+id, "", nil); r.Status != 405 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("POST to the page: %d %q", r.Status, r.Header.Get("Content-Type"))
+		}
 		if h := e.request("HEAD", "/join/"+id, "", nil); h.Status != 200 || len(h.Raw) != 0 || h.Header.Get("Content-Security-Policy") != web.CSP {
 			t.Errorf("HEAD: %d, %d bytes, %v", h.Status, len(h.Raw), h.Header)
 		}
@@ -100,8 +103,10 @@ func TestInvitePageIsRateLimited(t *testing.T) {
 	path := "/join/00000000-0000-4000-8000-000000000000"
 	e.page(t, path, 404)
 	e.page(t, path, 404)
-	if r := e.request("GET", path, "", nil); r.Status != 429 || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("third page view: %d %v", r.Status, r.Header)
+	r := e.request("GET", path, "", nil)
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" || r.Header.Get("Content-Security-Policy") != web.CSP ||
+		!strings.Contains(string(r.Raw), "요청이 너무 많아요") {
+		t.Fatalf("third page view: %d %v\n%s", r.Status, r.Header, r.Raw)
 	}
 	// The static files do not count.
 	for range 3 {

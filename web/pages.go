@@ -113,6 +113,27 @@ func (p *Pages) Invite(w http.ResponseWriter, r *http.Request, linkID string, tr
 	})
 }
 
+// Problem writes the page of a request the server refused before a page ran (a rate limit's
+// 429, a 405, an unknown path under a page's prefix); the caller set any Retry-After.
+func (p *Pages) Problem(w http.ResponseWriter, status int) error {
+	switch status {
+	case http.StatusNotFound:
+		return p.render(w, status, "gone", notFoundPage(p.publicURL))
+	case http.StatusTooManyRequests:
+		return p.render(w, status, "gone", gonePage{
+			head:    head{Title: "Circly", Description: "잠시 후 다시 시도해 주세요.", URL: p.publicURL},
+			Heading: "요청이 너무 많아요",
+			Message: "잠시 후 이 페이지를 새로 고침해 주세요.",
+		})
+	default:
+		return p.render(w, status, "gone", gonePage{
+			head:    head{Title: "Circly", Description: "잠시 후 다시 시도해 주세요.", URL: p.publicURL},
+			Heading: "잠시 문제가 생겼어요",
+			Message: "잠시 후 이 페이지를 새로 고침해 주세요.",
+		})
+	}
+}
+
 func notFoundPage(url string) gonePage {
 	return gonePage{
 		head:    head{Title: "초대 링크를 찾을 수 없어요 · Circly", Description: "없는 초대 링크예요.", URL: url},
