@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +70,14 @@ func TestInvitePageServed(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
 		}
+	}
+	// The link preview's image is this server's, by an absolute URL a messenger can fetch.
+	img := regexp.MustCompile(`<meta property="og:image" content="([^"]+)">`).FindStringSubmatch(body)
+	if img == nil || !strings.HasPrefix(img[1], p.URL+"/static/") {
+		t.Fatalf("og:image %v", img)
+	}
+	if res, png := getPage(t, img[1]); res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" || !strings.HasPrefix(png, "\x89PNG") {
+		t.Errorf("og:image %s: %d %q", img[1], res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	if res, body := getPage(t, p.URL+"/join/00000000-0000-4000-8000-000000000000"); res.StatusCode != 404 || !strings.Contains(body, "<html lang=\"ko\">") {
 		t.Errorf("unknown link: %d\n%s", res.StatusCode, body)

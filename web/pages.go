@@ -38,7 +38,7 @@ func New(invites Invites, publicURL string) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: load static files: %w", err)
 	}
-	pages, err := parsePages(a)
+	pages, err := parsePages(a, publicURL)
 	if err != nil {
 		return nil, err
 	}

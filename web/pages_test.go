@@ -63,6 +63,7 @@ func TestInvitePageShowsTheCircle(t *testing.T) {
 		`<meta property="og:title" content="‘3반 &lt;b&gt;&#34;친구들&#34;&lt;/b&gt;’ 서클에 초대받았어요 · Circly">`,
 		`<meta property="og:description" content="멤버 4/10명`,
 		`<meta name="twitter:card" content="summary">`,
+		`<meta property="og:image" content="https://circly.example/static/og-image.png?v=`,
 		`id="get-app"`,
 	} {
 		if !strings.Contains(body, want) {

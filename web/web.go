@@ -29,9 +29,10 @@ const StaticPrefix = "/static/"
 // layout.html, whose "layout" template calls the page's "title" and "content".
 var pageNames = []string{"invite", "gone"}
 
-// parsePages builds one template set per page, with the asset helper bound to the static files.
-func parsePages(a *assets) (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"asset": a.url}
+// parsePages builds one template set per page, with the asset helper bound to the static files;
+// absolute makes an asset's URL absolute on publicURL, for the link preview's og:image.
+func parsePages(a *assets, publicURL string) (map[string]*template.Template, error) {
+	funcs := template.FuncMap{"asset": a.url, "absolute": func(path string) string { return publicURL + path }}
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
