@@ -8,6 +8,17 @@ const InviteAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 // InviteCodeLength is the length of an invite code.
 const InviteCodeLength = 6
 
+// InvitePreview is what anyone holding an invite link may see of its circle before joining:
+// no member names, no ids beyond the link's own.
+type InvitePreview struct {
+	CircleName  string
+	MemberCount int
+	MaxMembers  int
+}
+
+// Full reports whether a join would be refused for want of room.
+func (p InvitePreview) Full() bool { return p.MemberCount >= p.MaxMembers }
+
 // Circle is a group of friends, as one member sees it.
 type Circle struct {
 	ID              string

@@ -210,8 +210,8 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	}
 }
 
-// TestIngressRoutesOnlyTheAPI: by Kubernetes' path matching, the Ingress sends /v1/… and /health
-// to the http port and nothing of /metrics, /health/detailed or pprof anywhere.
+// TestIngressRoutesOnlyTheAPI: by Kubernetes' path matching, the Ingress sends /v1/…, /health and
+// the browser pages (/join/…, /static/…) to the http port and nothing of /metrics, /health/detailed or pprof anywhere.
 func TestIngressRoutesOnlyTheAPI(t *testing.T) {
 	var ing struct {
 		Spec struct {
@@ -249,7 +249,8 @@ func TestIngressRoutesOnlyTheAPI(t *testing.T) {
 		}
 		return false
 	}
-	for _, public := range []string{"/health", "/v1", "/v1/ws", "/v1/polls/0b6c/live", "/v1/auth/device-login", "/v1/uploads/abc"} {
+	for _, public := range []string{"/health", "/v1", "/v1/ws", "/v1/polls/0b6c/live", "/v1/auth/device-login", "/v1/uploads/abc",
+		"/join/3f6b7a2e-6c1d-4a52-9a7e-2d1c0b9e8f41", "/static/circly.css"} {
 		if !routed(public) {
 			t.Errorf("the Ingress does not route %s", public)
 		}

@@ -34,6 +34,7 @@ type App interface {
 	RemoveMember(ctx context.Context, userID, circleID, memberID string) (circly.Member, error)
 	RegenerateInvite(ctx context.Context, userID, circleID string) (circly.Circle, error)
 	CircleStats(ctx context.Context, userID, circleID string) (circly.CircleStats, error)
+	InvitePreview(ctx context.Context, linkID string) (circly.InvitePreview, error) // the invite page (web)
 
 	// templates, polls and votes
 	ListTemplates(ctx context.Context, category string, page circly.Page) ([]circly.Template, int64, error)

@@ -69,13 +69,13 @@ type rateLimiter struct {
 	lastWarning atomic.Int64 // unix nanos of the last "limiter failed" warning
 }
 
-// rateLimit applies the budgets to /v1 requests (CORS preflights excepted): the route's own,
+// rateLimit applies the budgets to /v1 requests and the invite pages (CORS preflights excepted): the route's own,
 // then the general one. A refused request gets 429 RATE_LIMIT_EXCEEDED with Retry-After and
 // X-RateLimit-*; an allowed one carries X-RateLimit-* of the general budget. When the limiter
 // fails (Redis down) the request goes through and a warning is logged: losing the limiter
 // must not take the API down.
 func (s *Server) rateLimit(c *gin.Context) {
-	if !strings.HasPrefix(c.Request.URL.Path, "/v1/") || c.Request.Method == "OPTIONS" {
+	if !rateLimited(c.Request.URL.Path) || c.Request.Method == "OPTIONS" {
 		c.Next()
 		return
 	}
@@ -126,6 +126,12 @@ func (s *Server) rateLimit(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// rateLimited: the API and the invite pages (which read the database) draw from the budgets;
+// health, metrics and the embedded static files do not.
+func rateLimited(path string) bool {
+	return strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/join/")
 }
 
 // limiterFailed logs a limiter failure at most once every 10 s per replica.

@@ -119,6 +119,13 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if status == http.StatusTooManyRequests {
 		rateLimitHeaders(c, e.Details)
 	}
+	if isPagePath(c.Request.URL.Path) { // a browser page refused (429, 405, ...): HTML, not JSON
+		if err := s.pages.Problem(c.Writer, status); err != nil {
+			s.logger(c).Error("page error", zap.Error(err))
+		}
+		c.Abort()
+		return
+	}
 	c.AbortWithStatusJSON(status, errorEnvelope{
 		Success:   false,
 		Error:     errorBody{Code: e.Code, Message: e.Message, Details: e.Details},

@@ -17,6 +17,7 @@ import (
 	"circly/ratelimit"
 	"circly/revoked"
 	"circly/storage"
+	"circly/web"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -66,6 +67,7 @@ type Server struct {
 	draining atomic.Bool
 	engine   *gin.Engine
 	limiter  *rateLimiter
+	pages    *web.Pages
 }
 
 // New builds the server and its routes.
@@ -96,6 +98,11 @@ func New(d Deps) *Server {
 	if s.limiter.l == nil {
 		s.limiter.l = ratelimit.NewMemory()
 	}
+	pages, err := web.New(s.app, s.cfg.PublicURL)
+	if err != nil {
+		panic(err) // the templates are embedded: a broken one fails every test that builds a server
+	}
+	s.pages = pages
 	s.engine = s.routes()
 	initRouteMetrics(s.engine)
 	return s
@@ -134,6 +141,8 @@ func (s *Server) routes() *gin.Engine {
 	if s.cfg.MetricsAddr == "" { // otherwise cmd/circly serves it on its own listener
 		r.GET("/metrics", gin.WrapH(metrics.Handler()))
 	}
+
+	s.webRoutes(r)
 
 	v1 := r.Group("/v1", s.bodyRules)
 	v1.POST("/auth/device-login", s.h(s.deviceLogin))

@@ -357,3 +357,24 @@ func (s *Store) endMembership(tx *gorm.DB, circleID, memberID, reason string, no
 	}
 	return tx.Exec(`UPDATE circles SET member_count = member_count - 1 WHERE id = ?`, circleID).Error
 }
+
+// InvitePreview reads what an invite link shows before joining, with the same answers as a
+// join by that link: unknown (or regenerated, or of a deleted circle) ErrInviteNotFound,
+// expired ErrInviteExpired. It locks nothing and changes nothing.
+func (s *Store) InvitePreview(ctx context.Context, linkID string) (circly.InvitePreview, error) {
+	var c struct {
+		Name            string
+		MemberCount     int
+		MaxMembers      int
+		InviteExpiresAt *time.Time
+	}
+	err := s.conn(ctx).Raw(`SELECT name, member_count, max_members, invite_expires_at FROM circles
+		WHERE deleted_at IS NULL AND invite_link_id = ?`, linkID).Take(&c).Error
+	if err != nil {
+		return circly.InvitePreview{}, notFound(err, circly.ErrInviteNotFound)
+	}
+	if c.InviteExpiresAt == nil || !c.InviteExpiresAt.After(s.Now()) {
+		return circly.InvitePreview{}, circly.ErrInviteExpired
+	}
+	return circly.InvitePreview{CircleName: c.Name, MemberCount: c.MemberCount, MaxMembers: c.MaxMembers}, nil
+}

@@ -48,6 +48,8 @@ var rules = []rule{
 		"the list of deleted accounts is shared by REST authentication and the hub, and depends on neither"},
 	{"circly/ballot", concat(web, redisLib, []string{"gorm.io/", "circly/"}),
 		"sealing a ballot is pure cryptography"},
+	{"circly/web", concat(web, sqlStack, redisLib, []string{"circly/app", "circly/sqlstore", "circly/server", "circly/hub", "circly/jobs"}),
+		"the pages render what the app answers; the server routes to them"},
 	{"circly/monitor", concat(web, sqlStack, redisLib, []string{"circly/"}),
 		"the monitor knows a replica only by what it answers over HTTP"},
 }
