@@ -132,7 +132,7 @@ func TestInvitePageInBrowser(t *testing.T) {
 	if got := eval(`document.querySelector('meta[property="og:url"]').content`); got != link {
 		t.Errorf("og:url %q", got)
 	}
-	// The stylesheet loaded under the CSP: the button has the page's colour, not a link's.
+	// The stylesheet loaded under the CSP: the button has the page's color, not a link's.
 	if got := eval(`getComputedStyle(document.getElementById('open-app')).backgroundColor`); got != "rgb(108, 76, 241)" {
 		t.Errorf("button background %q: the stylesheet did not apply", got)
 	}
