@@ -7,6 +7,8 @@ const linkId = root.dataset.linkId;
 const circleName = root.dataset.circleName;
 const $ = (id) => document.getElementById(id);
 const MAX_POLLS = 10;
+// The live client loads at once, by its hashed URL (cached for a year), while the page starts.
+const liveModule = import(root.dataset.liveClient);
 
 const messages = {
   INVITE_NOT_FOUND: "초대 링크를 찾을 수 없어요. 친구에게 새 링크를 받아 주세요.",
@@ -161,7 +163,15 @@ async function showCircle() {
   startLive();
 }
 
-async function loadPolls() {
+// loadPolls runs one at a time: two poll_created events close together must not render a
+// poll twice.
+let loading = Promise.resolve();
+function loadPolls() {
+  loading = loading.then(loadPollsNow, loadPollsNow);
+  return loading;
+}
+
+async function loadPollsNow() {
   const d = await api("GET", `/v1/polls?circle_id=${encodeURIComponent(circleId)}&status=all&limit=${MAX_POLLS}`);
   const list = $("poll-list");
   for (const p of d.polls) {
@@ -214,7 +224,8 @@ function deadlineText(s) {
 
 // applyTally shows a released tally; an older version than the one on screen is ignored.
 function applyTally(s, t) {
-  if (t.version < s.version) return;
+  if (t.version < s.version || s.card.dataset.results) return; // final results are on screen
+
   s.version = t.version;
   for (const o of t.options) {
     const opt = s.options.get(o.option_id);
@@ -279,7 +290,7 @@ async function showResults(pollId, results) {
 let live = null;
 
 async function startLive() {
-  const { LiveClient } = await import(root.dataset.liveClient);
+  const { LiveClient } = await liveModule;
   live = new LiveClient({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`,
     token: async () => {
