@@ -200,6 +200,24 @@ func TestLivePageInBrowser(t *testing.T) {
 	if got := eval(`JSON.stringify(window.__csp)`); got != "[]" {
 		t.Errorf("CSP violations after the reload: %s", got)
 	}
+
+	// A dead access token: the page refreshes it with the refresh token and carries on.
+	eval(`(() => { const s = JSON.parse(sessionStorage.getItem('circly.session')); s.access = 'not-a-token';
+		sessionStorage.setItem('circly.session', JSON.stringify(s)); return 'ok' })()`)
+	logWeight(t, nl, base, "reload", 0)
+	run("reload with a dead token", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("polls")))
+	waitFor("poll A after the refresh", card(a)+` && `+card(a)+`.dataset.total === '3'`, 10*time.Second)
+	waitFor("the live connection after the refresh", `document.getElementById('status').textContent === '실시간으로 보고 있어요.'`, 10*time.Second)
+	nl.mu.Lock()
+	refreshed := false
+	for _, u := range nl.urls {
+		refreshed = refreshed || u == base+"/v1/auth/refresh"
+	}
+	nl.problems = nil // the refused request with the dead token is logged by the browser
+	nl.mu.Unlock()
+	if !refreshed {
+		t.Error("the page did not call /v1/auth/refresh after a 401")
+	}
 }
 
 // logWeight logs the bytes the tab transferred since the last call (or fails above max when
