@@ -154,7 +154,7 @@ async function findCircle() {
 
 // --- polls ---
 
-const polls = new Map(); // poll id -> {card, options: Map(option id -> row), closed}
+const polls = new Map(); // poll id -> its card's state (renderPoll)
 
 async function showCircle() {
   await loadPolls();
@@ -182,6 +182,14 @@ async function loadPollsNow() {
       if (full.is_closed) await showResults(p.id);
     }
     list.append(polls.get(p.id).card); // newest first, as the API lists them
+  }
+  // Only the newest MAX_POLLS stay on screen and subscribed.
+  const listed = new Set(d.polls.map((p) => p.id));
+  for (const [id, s] of polls) {
+    if (listed.has(id)) continue;
+    s.card.remove();
+    live?.unsubscribe("poll:" + id);
+    polls.delete(id);
   }
   $("no-polls").hidden = polls.size > 0;
 }
