@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,7 +61,16 @@ func TestLivePageInBrowser(t *testing.T) {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	nl := &netLog{urls: map[network.RequestID]string{}, bytes: map[network.RequestID]float64{}, failed: map[network.RequestID]string{}}
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(nl.listen))
+	var sockets []string // WebSocket URLs the page opened (not in the request events)
+	var socketsMu sync.Mutex
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
+		nl.listen(ev)
+		if ws, ok := ev.(*network.EventWebSocketCreated); ok {
+			socketsMu.Lock()
+			sockets = append(sockets, ws.URL)
+			socketsMu.Unlock()
+		}
+	}))
 	defer cancel()
 	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
 	defer cancelTimeout()
@@ -190,6 +200,11 @@ func TestLivePageInBrowser(t *testing.T) {
 		t.Errorf("CSP violations on the page: %s", got)
 	}
 	logWeight(t, nl, base, "join, polls, votes and results", 0)
+	socketsMu.Lock()
+	if len(sockets) != 1 || sockets[0] != "ws://127.0.0.1:"+strconv.Itoa(port)+"/v1/ws" {
+		t.Errorf("WebSockets opened: %v, want the one /v1/ws of this server", sockets)
+	}
+	socketsMu.Unlock()
 
 	// A reload keeps the membership: the polls show without the join form, with the votes.
 	run("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("polls")))
