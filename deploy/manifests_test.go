@@ -250,7 +250,7 @@ func TestIngressRoutesOnlyTheAPI(t *testing.T) {
 		return false
 	}
 	for _, public := range []string{"/health", "/v1", "/v1/ws", "/v1/polls/0b6c/live", "/v1/auth/device-login", "/v1/uploads/abc",
-		"/join/3f6b7a2e-6c1d-4a52-9a7e-2d1c0b9e8f41", "/static/circly.css"} {
+		"/join/3f6b7a2e-6c1d-4a52-9a7e-2d1c0b9e8f41", "/join/3f6b7a2e-6c1d-4a52-9a7e-2d1c0b9e8f41/web", "/static/circly.css"} {
 		if !routed(public) {
 			t.Errorf("the Ingress does not route %s", public)
 		}

@@ -58,6 +58,7 @@ type invitePage struct {
 	head
 	Circle   circly.InvitePreview
 	DeepLink template.URL // circly://join/<uuid>; html/template would blank a non-http scheme
+	WebLink  string       // the live page, for people without the app
 }
 
 type gonePage struct {
@@ -67,23 +68,48 @@ type gonePage struct {
 }
 
 // Invite writes the page of invite link linkID: the circle's name, member count and whether it
-// is full, with a button that opens the app. Unknown, regenerated and deleted links get the
-// 404 page, expired ones 410 (the answers of a join by that link). An unexpected failure writes
-// a 500 (503 when transient is true for it) page and is returned for the caller to log.
+// is full, with a button that opens the app and a link to the live page. Unknown, regenerated
+// and deleted links get the 404 page, expired ones 410 (the answers of a join by that link). An
+// unexpected failure writes a 500 (503 when transient is true for it) page and is returned for
+// the caller to log.
 func (p *Pages) Invite(w http.ResponseWriter, r *http.Request, linkID string, transient func(error) bool) error {
-	if !linkIDPattern.MatchString(linkID) {
-		return p.render(w, http.StatusNotFound, "gone", notFoundPage(p.publicURL))
+	preview, id, done, err := p.lookup(w, r, linkID, transient)
+	if done {
+		return err
 	}
-	id := strings.ToLower(linkID) // the store keeps the lower-case form
 	link := p.publicURL + "/join/" + id
-	preview, err := p.invites.InvitePreview(r.Context(), id)
+	desc := "멤버 " + strconv.Itoa(preview.MemberCount) + "/" + strconv.Itoa(preview.MaxMembers) +
+		"명 · Circly에서 친구들과 익명으로 칭찬을 주고받아요."
+	if preview.Full() {
+		desc = "지금은 자리가 없어요 (" + strconv.Itoa(preview.MemberCount) + "/" + strconv.Itoa(preview.MaxMembers) + "명)."
+	}
+	return p.render(w, http.StatusOK, "invite", invitePage{
+		head:   head{Title: "‘" + preview.CircleName + "’ 서클에 초대받았어요 · Circly", Description: desc, URL: link},
+		Circle: preview,
+		// id matched linkIDPattern (hex and dashes only), so the URL needs no escaping.
+		DeepLink: template.URL("circly://join/" + id), // #nosec G203
+		WebLink:  "/join/" + id + "/web",
+	})
+}
+
+// lookup answers what invite link linkID shows. When done is true it has already written the
+// error page (404, 410, 500/503) and err is what the caller should log, if anything; otherwise
+// id is the link's lower-case form.
+func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, linkID string, transient func(error) bool) (preview circly.InvitePreview, id string, done bool, err error) {
+	if !linkIDPattern.MatchString(linkID) {
+		return preview, "", true, p.render(w, http.StatusNotFound, "gone", notFoundPage(p.publicURL))
+	}
+	id = strings.ToLower(linkID) // the store keeps the lower-case form
+	link := p.publicURL + "/join/" + id
+	preview, err = p.invites.InvitePreview(r.Context(), id)
 	var ce *circly.Error
 	switch {
 	case err == nil:
+		return preview, id, false, nil
 	case errors.As(err, &ce) && ce.Code == circly.CodeInviteNotFound:
-		return p.render(w, http.StatusNotFound, "gone", notFoundPage(link))
+		return preview, id, true, p.render(w, http.StatusNotFound, "gone", notFoundPage(link))
 	case errors.As(err, &ce) && ce.Code == circly.CodeInviteExpired:
-		return p.render(w, http.StatusGone, "gone", gonePage{
+		return preview, id, true, p.render(w, http.StatusGone, "gone", gonePage{
 			head:    head{Title: "만료된 초대 링크 · Circly", Description: "이 초대 링크는 기한이 지났어요.", URL: link},
 			Heading: "만료된 초대 링크예요",
 			Message: "초대 링크는 일정 기간이 지나면 더 이상 쓸 수 없어요. 초대한 친구에게 새 링크를 부탁해 주세요.",
@@ -98,19 +124,8 @@ func (p *Pages) Invite(w http.ResponseWriter, r *http.Request, linkID string, tr
 			Heading: "잠시 문제가 생겼어요",
 			Message: "잠시 후 이 페이지를 새로 고침해 주세요.",
 		})
-		return errors.Join(err, rerr)
+		return preview, id, true, errors.Join(err, rerr)
 	}
-	desc := "멤버 " + strconv.Itoa(preview.MemberCount) + "/" + strconv.Itoa(preview.MaxMembers) +
-		"명 · Circly에서 친구들과 익명으로 칭찬을 주고받아요."
-	if preview.Full() {
-		desc = "지금은 자리가 없어요 (" + strconv.Itoa(preview.MemberCount) + "/" + strconv.Itoa(preview.MaxMembers) + "명)."
-	}
-	return p.render(w, http.StatusOK, "invite", invitePage{
-		head:   head{Title: "‘" + preview.CircleName + "’ 서클에 초대받았어요 · Circly", Description: desc, URL: link},
-		Circle: preview,
-		// id matched linkIDPattern (hex and dashes only), so the URL needs no escaping.
-		DeepLink: template.URL("circly://join/" + id), // #nosec G203
-	})
 }
 
 // Problem writes the page of a request the server refused before a page ran (a rate limit's

@@ -27,7 +27,7 @@ const StaticPrefix = "/static/"
 
 // pageNames are the templates under templates/ that are pages; each is parsed together with
 // layout.html, whose "layout" template calls the page's "title" and "content".
-var pageNames = []string{"invite", "gone"}
+var pageNames = []string{"invite", "gone", "live"}
 
 // parsePages builds one template set per page, with the asset helper bound to the static files;
 // absolute makes an asset's URL absolute on publicURL, for the link preview's og:image.
