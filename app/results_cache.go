@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"circly"
 	"circly/metrics"
@@ -45,11 +47,11 @@ func (s *Service) cachedResults(ctx context.Context, userID, pollID string) (cir
 		}
 	}
 	key := resultsKey(head)
-	b, ok, err := s.ResultsCache.Get(ctx, key)
+	b, ok, readErr := s.ResultsCache.Get(ctx, key)
 	switch {
-	case err != nil:
+	case readErr != nil:
 		metrics.ResultsCache.WithLabelValues(metrics.ResultError).Inc()
-		s.Log.Warn("results cache read failed; reading the database", zap.String("poll_id", pollID), zap.Error(err))
+		s.warnCache("results cache read failed; reading the database", pollID, readErr)
 	case ok:
 		var r circly.Results
 		if json.Unmarshal(b, &r) == nil {
@@ -64,10 +66,26 @@ func (s *Service) cachedResults(ctx context.Context, userID, pollID string) (cir
 		return circly.Results{}, err
 	}
 	r := circly.Rank(head)
+	if readErr != nil {
+		return r, nil // Redis is failing: one timeout per read is enough
+	}
 	if b, err := json.Marshal(r); err == nil {
 		if err := s.ResultsCache.Set(ctx, key, b); err != nil {
-			s.Log.Warn("results cache write failed", zap.String("poll_id", pollID), zap.Error(err))
+			s.warnCache("results cache write failed", pollID, err)
 		}
 	}
 	return r, nil
+}
+
+// lastCacheWarn keeps a Redis outage to one warn line per cacheWarnEvery (the metric counts all).
+var lastCacheWarn atomic.Int64
+
+const cacheWarnEvery = 10 * time.Second
+
+func (s *Service) warnCache(msg, pollID string, err error) {
+	now, last := time.Now().UnixNano(), lastCacheWarn.Load()
+	if now-last < int64(cacheWarnEvery) || !lastCacheWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.Log.Warn(msg, zap.String("poll_id", pollID), zap.Error(err))
 }

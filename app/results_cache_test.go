@@ -12,6 +12,7 @@ import (
 	"circly/app"
 	"circly/internal/testdb"
 	"circly/internal/testkit"
+	"circly/internal/testredis"
 	"circly/metrics"
 	"circly/resultscache"
 	"circly/sqlstore"
@@ -43,7 +44,9 @@ func cachedReplicas(t *testing.T, st *sqlstore.Store, n int) []*app.Service {
 	return out
 }
 
-func cacheCount(result string) float64 { return testutil.ToFloat64(metrics.ResultsCache.WithLabelValues(result)) }
+func cacheCount(result string) float64 {
+	return testutil.ToFloat64(metrics.ResultsCache.WithLabelValues(result))
+}
 
 // TestResultsCacheNeverStale: each released version and the close are new answers, equal to
 // the uncached read; the same version read again is a hit, on the other replica too; the access
@@ -173,4 +176,35 @@ func TestResultsCacheConcurrentReads(t *testing.T) {
 			t.Fatalf("after three votes: %+v", got)
 		}
 	})
+}
+
+// TestResultsCacheRedisDown: with Redis gone a results read is served from the database and
+// counted as an error, not failed.
+func TestResultsCacheRedisDown(t *testing.T) {
+	ctx := context.Background()
+	st := sqlstore.NewStore(testdb.Open(t, sqlstore.SQLite), circly.DefaultPolicy(), testkit.Ballots())
+	rs := testredis.New(t)
+	rc := rs.Client()
+	t.Cleanup(func() { _ = rc.Close() })
+	svc := app.New(st, nil, nil)
+	svc.ResultsCache = resultscache.NewRedis(rc, "circly:")
+	users, c := circleOfThree(t, st, "rcache-down-")
+	p, err := svc.CreatePoll(ctx, users[0].ID, circly.CreatePollRequest{CircleID: c.ID,
+		TemplateID: "00000000-0000-4000-8000-000000000001", Deadline: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	errorsBefore := cacheCount(metrics.ResultError)
+	start := time.Now()
+	r, err := svc.GetResults(ctx, users[1].ID, p.ID)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("results read with Redis down took %v; a cache call is bounded by %v", took, resultscache.OpTimeout)
+	}
+	if err != nil || len(r.Results) != 2 {
+		t.Fatalf("results with Redis down: %+v %v", r, err)
+	}
+	if cacheCount(metrics.ResultError) != errorsBefore+1 {
+		t.Fatal("the failed cache read was not counted as an error")
+	}
 }

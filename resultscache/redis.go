@@ -17,6 +17,10 @@ const TTL = 10 * time.Minute
 // MaxValue is the largest entry stored (a poll's results are a few kilobytes at most).
 const MaxValue = 64 << 10
 
+// OpTimeout bounds one cache call: a slow or unreachable Redis costs a read at most this much
+// (go-redis would otherwise retry for seconds) before it goes to the database.
+const OpTimeout = 100 * time.Millisecond
+
 // Redis is the cache on a Redis server shared by the replicas.
 type Redis struct {
 	client *redis.Client
@@ -28,6 +32,8 @@ func NewRedis(c *redis.Client, prefix string) *Redis { return &Redis{client: c, 
 
 // Get returns the entry under key; ok is false when there is none.
 func (r *Redis) Get(ctx context.Context, key string) (value []byte, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
@@ -43,5 +49,7 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte) error {
 	if len(value) > MaxValue {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	return r.client.Set(ctx, r.prefix+key, value, TTL).Err()
 }
