@@ -22,9 +22,10 @@ type Service struct {
 	*sqlstore.Store
 	Broker realtime.Broker
 	Log    *zap.Logger
+	retry  republisher // messages whose publication failed, retried in order
+
 	// ResultsCache, when set, serves GetResults' ranking of an unchanged version (results_cache.go).
 	ResultsCache ResultsCache
-	retry        republisher // messages whose publication failed, retried in order
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).
