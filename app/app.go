@@ -23,6 +23,9 @@ type Service struct {
 	Broker realtime.Broker
 	Log    *zap.Logger
 	retry  republisher // messages whose publication failed, retried in order
+
+	// ResultsCache, when set, serves GetResults' ranking of an unchanged version (results_cache.go).
+	ResultsCache ResultsCache
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).

@@ -48,6 +48,9 @@ func (s *Service) GetPoll(ctx context.Context, userID, pollID string) (circly.Po
 
 // GetResults ranks a poll's released tally (closing the poll first when it is due).
 func (s *Service) GetResults(ctx context.Context, userID, pollID string) (circly.Results, error) {
+	if s.ResultsCache != nil {
+		return s.cachedResults(ctx, userID, pollID)
+	}
 	p, err := s.GetPoll(ctx, userID, pollID)
 	if err != nil {
 		return circly.Results{}, err

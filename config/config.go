@@ -91,6 +91,9 @@ type Config struct {
 	// WSMaxConnsPerUser is the open WebSocket connections one user may hold on one replica
 	// (the contract's 10; load tests that fan one poll out to thousands raise it).
 	WSMaxConnsPerUser int
+	// ResultsCache keeps ranked poll results in Redis per released version (off by default:
+	// docs/benchmarks.md, "Results cache", shows what it saves).
+	ResultsCache bool
 
 	// Backup is the off-site backup bucket (config/backup.go).
 	Backup Backup
@@ -169,6 +172,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		DBMaxOpenConns:    r.intRange("DB_MAX_OPEN_CONNS", 32, 1, 1000),
 		WSMaxConnsPerUser: r.intRange("WS_MAX_CONNS_PER_USER", 10, 1, 100_000),
 	}
+	c.ResultsCache = r.boolean("RESULTS_CACHE", false)
 	defaultFormat := "json"
 	if c.Env == EnvDevelopment {
 		defaultFormat = "console"
@@ -216,6 +220,9 @@ func (c *Config) finish(serving bool) error {
 	}
 	if c.MetricsPprof && c.MetricsAddr == "" {
 		return errors.New("METRICS_PPROF: needs METRICS_ADDR (profiles are never served on the public port)")
+	}
+	if c.ResultsCache && c.RedisURL == "" {
+		return errors.New("RESULTS_CACHE: needs REDIS_URL (the cache is shared by the replicas in Redis)")
 	}
 	if c.PollMinDuration > c.PollMaxDuration {
 		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")

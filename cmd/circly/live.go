@@ -10,6 +10,7 @@ import (
 	"circly/metrics"
 	"circly/realtime"
 	"circly/redisbroker"
+	"circly/resultscache"
 	"circly/revoked"
 	"circly/sqlstore"
 
@@ -26,6 +27,9 @@ func startLive(ctx context.Context, cfg config.Config, store *sqlstore.Store, rc
 		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})
 	}
 	appSvc := app.New(store, broker, log.Named("app"))
+	if rc != nil && cfg.ResultsCache {
+		appSvc.ResultsCache = resultscache.NewRedis(rc, "circly:")
+	}
 	access := &app.LiveAccess{App: appSvc}
 	h := hub.New(hub.Config{Broker: broker, Auth: access, Snapshots: access, Log: log.Named("hub"), Metrics: metrics.NewWS(),
 		Limits: hub.Limits{MaxConnsPerUser: cfg.WSMaxConnsPerUser}, Revoked: gone})
