@@ -47,7 +47,7 @@ func build(ctx context.Context, cfg config.Config) (*replica, error) {
 	defer cancel()
 	db, err := openDatabase(startCtx, cfg, log)
 	if err != nil {
-		return r, err
+		return r, sqlstore.PoolerHint(err)
 	}
 	r.onClose(func() { _ = db.Close() })
 	rc, err := openRedis(startCtx, cfg, log)
