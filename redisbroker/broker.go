@@ -64,7 +64,7 @@ type Broker struct {
 	client  redis.UniversalClient
 	sharded bool // SSUBSCRIBE/SPUBLISH on one shard of a cluster (see cluster.go)
 	opts    Options
-	log    *zap.Logger
+	log     *zap.Logger
 
 	mu        sync.RWMutex
 	h         realtime.Handler
