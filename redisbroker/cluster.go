@@ -105,6 +105,11 @@ func (c *ClusterBroker) Close() error {
 	return nil
 }
 
+// RedisChannel is the name channel has on Redis: its shard's hash tag, then the channel.
+func (c *ClusterBroker) RedisChannel(channel string) string {
+	return c.shards[c.shardOf(channel)].opts.Prefix + channel
+}
+
 // SubscribedCount returns how many channels are wanted over all shards.
 func (c *ClusterBroker) SubscribedCount() int {
 	n := 0
@@ -141,4 +146,12 @@ func (c *ClusterBroker) eachShard(channels []string, fn func(*Broker, []string) 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// reloadSlots has a cluster client re-read which node serves which slot before a shard
+// reconnects: after a failover or a slot move, its cached map points at the old node.
+func (b *Broker) reloadSlots(ctx context.Context) {
+	if cc, ok := b.client.(*redis.ClusterClient); ok && b.sharded {
+		cc.ReloadState(ctx)
+	}
 }

@@ -53,6 +53,7 @@ func (b *Broker) run(ctx context.Context, s *session) {
 			return
 		}
 		backoff = min(2*backoff, b.opts.MaxBackoff)
+		b.reloadSlots(ctx)
 		s = b.newSession(downSince)
 	}
 }

@@ -1,4 +1,4 @@
-// Package testrediscluster runs a private Redis Cluster (masters only) on loopback ports for
+// Package testrediscluster runs a private Redis Cluster (masters, maybe replicas) on loopback ports for
 // one test: N redis-server processes with cluster-enabled yes, joined by
 // `redis-cli --cluster create`. It fails the test when redis-server or redis-cli is missing:
 // cluster tests must never pass by skipping.
@@ -41,6 +41,13 @@ type node struct {
 // New starts a cluster of masters (at least 3) and stops it when the test ends.
 func New(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	return NewWithReplicas(t, masters, 0)
+}
+
+// NewWithReplicas starts a cluster of masters with replicas each (so a killed master fails
+// over to its replica) and stops it when the test ends.
+func NewWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("testrediscluster: a cluster needs at least 3 masters, got %d", masters)
 	}
@@ -55,11 +62,11 @@ func New(t testing.TB, masters int) *Cluster {
 			}
 		}
 	})
-	for i := 0; i < masters; i++ {
+	for i := 0; i < masters*(1+replicas); i++ {
 		c.nodes = append(c.nodes, startNode(t, server))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
@@ -99,7 +106,8 @@ func (c *Cluster) Client() *redis.ClusterClient {
 	return cc
 }
 
-// WaitOK waits until every running node reports cluster_state:ok and knows every slot.
+// WaitOK waits until every running node reports cluster_state:ok and knows every slot, and
+// every replica is in sync with its master.
 func (c *Cluster) WaitOK() {
 	c.t.Helper()
 	deadline := time.Now().Add(startTimeout)
@@ -111,7 +119,10 @@ func (c *Cluster) WaitOK() {
 		for {
 			info, err := cl.ClusterInfo(context.Background()).Result()
 			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_assigned:16384") {
-				break
+				repl, rerr := cl.Info(context.Background(), "replication").Result()
+				if rerr == nil && (!strings.Contains(repl, "role:slave") || strings.Contains(repl, "master_link_status:up")) {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				_ = cl.Close()
@@ -125,6 +136,55 @@ func (c *Cluster) WaitOK() {
 
 // Kill kills node i (SIGKILL, as a crash would) and waits for it to exit.
 func (c *Cluster) Kill(i int) { c.nodes[i].kill() }
+
+// KillMasterOf kills the master serving key and waits until a replica has taken its slots
+// over and the cluster is ok again.
+func (c *Cluster) KillMasterOf(key string) {
+	c.t.Helper()
+	cc := c.Client()
+	ctx := context.Background()
+	m, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		c.t.Fatalf("master of %q: %v", key, err)
+	}
+	dead := m.Options().Addr
+	for _, n := range c.nodes {
+		if addr(n.port) == dead {
+			n.kill()
+		}
+	}
+	slot := int(cc.ClusterKeySlot(ctx, key).Val())
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: addr(n.port), PoolSize: 1, MaxRetries: -1})
+		for ownerOf(ctx, cl, slot) == dead || ownerOf(ctx, cl, slot) == "" {
+			if time.Now().After(deadline) {
+				_ = cl.Close()
+				c.t.Fatalf("slot %d of killed master %s not taken over within %s", slot, dead, startTimeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cl.Close()
+	}
+	c.WaitOK()
+}
+
+// ownerOf is the address serving slot as cl sees it; empty when unknown.
+func ownerOf(ctx context.Context, cl *redis.Client, slot int) string {
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return ""
+	}
+	for _, r := range slots {
+		if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr
+		}
+	}
+	return ""
+}
 
 func startNode(t testing.TB, bin string) *node {
 	t.Helper()
@@ -153,6 +213,10 @@ func (n *node) start(bin, dir string) error {
 		"--cluster-enabled", "yes",
 		"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(n.port)+".conf"),
 		"--cluster-node-timeout", "1000",
+		// A test kills a master soon after the start: let its replica sync at once and take over
+		// however old its data.
+		"--repl-diskless-sync-delay", "0",
+		"--cluster-replica-validity-factor", "0",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", dir,
