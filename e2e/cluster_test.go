@@ -9,6 +9,7 @@ import (
 
 	"circly/internal/testdb"
 	"circly/internal/testrediscluster"
+	"circly/redisbroker"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -98,5 +99,71 @@ func TestLiveAcrossReplicasOnCluster(t *testing.T) {
 			t.Fatalf("removed member got %v", f)
 		}
 		break
+	}
+}
+
+// TestLiveClusterFailover: the master serving a poll's shard is killed mid-poll on a
+// 3-master, 3-replica cluster; votes go on through the failover, and every watcher on both
+// replicas ends on the final tally.
+func TestLiveClusterFailover(t *testing.T) {
+	pg := testdb.PostgresSchemaURL(t)
+	cluster := testrediscluster.NewWithReplicas(t, 3, 1)
+	secret := "e2e-cluster-secret-0123456789abcdef-" + t.Name()
+	env := func() map[string]string {
+		e := distributedEnv(t, pg, cluster.URL(), secret)
+		e["REDIS_CLUSTER"] = "true"
+		return e
+	}
+	A := startProc(t, "replica-A", env())
+	B := startProc(t, "replica-B", env())
+	A.waitHealthy(90 * time.Second)
+	B.waitHealthy(90 * time.Second)
+
+	const n = 8
+	users := loginMany(t, "fo", n, A.URL, B.URL)
+	circle := must(t, 201, "POST", A.URL+"/v1/circles", users[0].Token, map[string]any{"name": "Failover", "nickname": "m0"})
+	for i := 1; i < n; i++ {
+		d := must(t, 200, "POST", A.URL+"/v1/circles/join", users[i].Token,
+			map[string]any{"invite_code": circle["invite_code"], "nickname": fmt.Sprintf("m%d", i)})
+		users[i].MemberID = d["membership"].(map[string]any)["id"].(string)
+	}
+	poll := must(t, 201, "POST", A.URL+"/v1/polls", users[0].Token, map[string]any{
+		"circle_id": circle["id"], "template_id": firstTemplate(t, A.URL, users[0].Token), "duration_hours": 1})
+	pollCh := "poll:" + poll["id"].(string)
+	opts, optionMembers := optionsOf(t, poll)
+
+	var watchers []*wsConn
+	for i, base := range []string{A.URL, B.URL, B.URL} {
+		w := dialLive(t, base, users[1+i].Token)
+		w.subscribe(1, pollCh)
+		watchers = append(watchers, w)
+	}
+	vote := func(i int) { // for the first option that is not the voter
+		k := 0
+		if optionMembers[0] == users[i].MemberID {
+			k = 1
+		}
+		must(t, 201, "POST", A.URL+"/v1/polls/"+poll["id"].(string)+"/vote", users[i].Token, map[string]any{"option_id": opts[k]})
+	}
+	vote(1)
+	vote(2)
+	for _, w := range watchers {
+		w.untilVersion(pollCh, 2, 10*time.Second)
+	}
+
+	// The poll's Redis channel, named as the replicas name it, tells which master to kill.
+	names, err := redisbroker.NewCluster(nil, redisbroker.Options{Prefix: "circly:"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.KillMasterOf(names.RedisChannel(pollCh))
+	for i := 3; i < n; i++ {
+		vote(i)
+	}
+	for _, w := range watchers {
+		final := w.untilVersion(pollCh, n-1, 30*time.Second)
+		if num(final["total_votes"]) != n-1 {
+			t.Fatalf("final tally %v, want %d votes", final, n-1)
+		}
 	}
 }
