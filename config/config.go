@@ -94,6 +94,9 @@ type Config struct {
 	// ResultsCache keeps ranked poll results in Redis per released version (off by default:
 	// docs/benchmarks.md, "Results cache", shows what it saves).
 	ResultsCache bool
+	// RedisCluster reads REDIS_URL as a Redis Cluster (redis://host1:port?addr=host2:port&...):
+	// the broker uses sharded pub/sub; limits and job locks use one key per command.
+	RedisCluster bool
 
 	// Backup is the off-site backup bucket (config/backup.go).
 	Backup Backup
@@ -173,6 +176,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 		WSMaxConnsPerUser: r.intRange("WS_MAX_CONNS_PER_USER", 10, 1, 100_000),
 	}
 	c.ResultsCache = r.boolean("RESULTS_CACHE", false)
+	c.RedisCluster = r.boolean("REDIS_CLUSTER", false)
 	defaultFormat := "json"
 	if c.Env == EnvDevelopment {
 		defaultFormat = "console"
@@ -223,6 +227,9 @@ func (c *Config) finish(serving bool) error {
 	}
 	if c.ResultsCache && c.RedisURL == "" {
 		return errors.New("RESULTS_CACHE: needs REDIS_URL (the cache is shared by the replicas in Redis)")
+	}
+	if c.RedisCluster && c.RedisURL == "" {
+		return errors.New("REDIS_CLUSTER: needs REDIS_URL (the cluster's nodes: redis://host1:port?addr=host2:port)")
 	}
 	if c.PollMinDuration > c.PollMaxDuration {
 		return errors.New("POLL_MIN_DURATION: must not exceed POLL_MAX_DURATION")

@@ -61,9 +61,10 @@ const (
 // replies Subscribe waits for: a Handler method must hand off and return, and must not call
 // Subscribe itself (Unsubscribe and Publish are fine).
 type Broker struct {
-	client *redis.Client
-	opts   Options
-	log    *zap.Logger
+	client  redis.UniversalClient
+	sharded bool // SSUBSCRIBE/SPUBLISH on one shard of a cluster (see cluster.go)
+	opts    Options
+	log     *zap.Logger
 
 	mu        sync.RWMutex
 	h         realtime.Handler
@@ -160,7 +161,11 @@ func (b *Broker) Publish(ctx context.Context, m realtime.Message) error {
 	if err != nil {
 		return fmt.Errorf("realtime: encode message: %w", err)
 	}
-	if err := b.client.Publish(ctx, b.opts.Prefix+m.Channel, payload).Err(); err != nil {
+	publish := b.client.Publish
+	if b.sharded {
+		publish = b.client.SPublish
+	}
+	if err := publish(ctx, b.opts.Prefix+m.Channel, payload).Err(); err != nil {
 		return fmt.Errorf("realtime: publish: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -52,6 +53,7 @@ func (b *Broker) run(ctx context.Context, s *session) {
 			return
 		}
 		backoff = min(2*backoff, b.opts.MaxBackoff)
+		b.reloadSlots(ctx)
 		s = b.newSession(downSince)
 	}
 }
@@ -61,9 +63,13 @@ func (b *Broker) run(ctx context.Context, s *session) {
 func (b *Broker) runSession(ctx context.Context, s *session) {
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.end(b.read(sctx, s)) }()
-	go func() { defer wg.Done(); s.end(b.write(sctx, s)) }()
+	if err := b.bindShard(sctx, s); err != nil {
+		s.end(err)
+	} else {
+		wg.Add(2)
+		go func() { defer wg.Done(); s.end(b.read(sctx, s)) }()
+		go func() { defer wg.Done(); s.end(b.write(sctx, s)) }()
+	}
 	select {
 	case <-s.ended:
 	case <-ctx.Done():
@@ -83,6 +89,16 @@ func (b *Broker) runSession(ctx context.Context, s *session) {
 	s.releaseAll()
 }
 
+// bindShard subscribes a shard's marker before anything else reads or writes the connection:
+// go-redis dials a cluster pub/sub connection on the node owning the first channel named, and
+// on a random node when none is (a Receive or a PING first).
+func (b *Broker) bindShard(ctx context.Context, s *session) error {
+	if !b.sharded {
+		return nil
+	}
+	return b.op(ctx, func(ctx context.Context) error { return s.ps.SSubscribe(ctx, b.opts.Prefix+shardMarker) })
+}
+
 // read delivers what the connection brings until it fails. Any error ends the session: go-redis
 // would reconnect quietly on the next call, and then nobody would re-read missed state.
 func (b *Broker) read(ctx context.Context, s *session) error {
@@ -98,6 +114,12 @@ func (b *Broker) read(ctx context.Context, s *session) error {
 		case *redis.Pong:
 			if s.resolve(m.Payload) {
 				b.recovered(s)
+			}
+		case *redis.Subscription:
+			// Redis drops a shard's subscribers when its slot moves or its master changes:
+			// the marker, never unsubscribed by us, says so.
+			if m.Kind == "sunsubscribe" && m.Channel == b.opts.Prefix+shardMarker {
+				return errors.New("shard's slot moved to another node")
 			}
 		}
 	}
@@ -206,11 +228,15 @@ func (b *Broker) flush(ctx context.Context, s *session, all bool) error {
 	b.next = nil
 	b.mu.Unlock()
 
-	if err := b.send(ctx, s.ps.Subscribe, sub); err != nil {
+	subscribe, unsubscribe := s.ps.Subscribe, s.ps.Unsubscribe
+	if b.sharded {
+		subscribe, unsubscribe = s.ps.SSubscribe, s.ps.SUnsubscribe
+	}
+	if err := b.send(ctx, subscribe, sub); err != nil {
 		wait.release()
 		return err
 	}
-	if err := b.send(ctx, s.ps.Unsubscribe, unsub); err != nil {
+	if err := b.send(ctx, unsubscribe, unsub); err != nil {
 		wait.release()
 		return err
 	}

@@ -33,7 +33,7 @@ func (b *Broker) newSession(downSince time.Time) *session {
 	s := &session{
 		// The connection is dialed lazily by the first command: a dead Redis surfaces as an
 		// error of the session, not of the constructor.
-		ps:        b.client.Subscribe(context.Background()),
+		ps:        b.newPubSub(),
 		downSince: downSince,
 		sent:      make(map[string]struct{}),
 		pending:   make(map[string]*barrier),
@@ -42,6 +42,13 @@ func (b *Broker) newSession(downSince time.Time) *session {
 	}
 	s.lastSeen.Store(time.Now().UnixNano())
 	return s
+}
+
+func (b *Broker) newPubSub() *redis.PubSub {
+	if b.sharded {
+		return b.client.SSubscribe(context.Background())
+	}
+	return b.client.Subscribe(context.Background())
 }
 
 // await registers w (maybe nil) to be released by the reply to the PING carrying token.

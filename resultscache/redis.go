@@ -23,12 +23,14 @@ const OpTimeout = 100 * time.Millisecond
 
 // Redis is the cache on a Redis server shared by the replicas.
 type Redis struct {
-	client *redis.Client
+	client redis.UniversalClient
 	prefix string
 }
 
 // NewRedis returns a cache whose keys all start with prefix (e.g. "circly:").
-func NewRedis(c *redis.Client, prefix string) *Redis { return &Redis{client: c, prefix: prefix} }
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	return &Redis{client: c, prefix: prefix}
+}
 
 // Get returns the entry under key; ok is false when there is none.
 func (r *Redis) Get(ctx context.Context, key string) (value []byte, ok bool, err error) {

@@ -135,9 +135,12 @@ func openDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*sql
 }
 
 // openRedis connects to REDIS_URL; nil without one (the embedded mode).
-func openRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (*redis.Client, error) {
+func openRedis(ctx context.Context, cfg config.Config, log *zap.Logger) (redis.UniversalClient, error) {
 	if !cfg.UsesRedis() {
 		return nil, nil
+	}
+	if cfg.RedisCluster {
+		return openRedisCluster(ctx, cfg, log)
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -188,6 +191,6 @@ type redisLog struct{ l *zap.SugaredLogger }
 
 func (r redisLog) Printf(_ context.Context, format string, v ...any) { r.l.Warnf(format, v...) }
 
-type redisPinger struct{ c *redis.Client }
+type redisPinger struct{ c redis.UniversalClient }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }

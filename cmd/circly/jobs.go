@@ -12,7 +12,7 @@ import (
 
 // newScheduler wires the scheduled jobs: ticks claimed in Redis when there is one (replicas),
 // in memory otherwise (the embedded single replica); pushes go to EXPO_PUSH_URL.
-func newScheduler(cfg config.Config, svc *app.Service, rc *redis.Client, log *zap.Logger) (*jobs.Scheduler, error) {
+func newScheduler(cfg config.Config, svc *app.Service, rc redis.UniversalClient, log *zap.Logger) (*jobs.Scheduler, error) {
 	var lockers jobs.Lockers = jobs.NewMemoryLockers()
 	if rc != nil {
 		lockers = jobs.RedisLockers{Client: rc, Prefix: "circly:jobs:"}

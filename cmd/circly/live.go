@@ -9,7 +9,6 @@ import (
 	"circly/hub"
 	"circly/metrics"
 	"circly/realtime"
-	"circly/redisbroker"
 	"circly/resultscache"
 	"circly/revoked"
 	"circly/sqlstore"
@@ -21,10 +20,10 @@ import (
 // startLive builds the realtime broker (in memory in embedded mode), the app that publishes
 // through it and this replica's hub, which asks the app who may watch what. The caller closes
 // the hub (after its drain) and then the broker.
-func startLive(ctx context.Context, cfg config.Config, store *sqlstore.Store, rc *redis.Client, gone *revoked.Accounts, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
+func startLive(ctx context.Context, cfg config.Config, store *sqlstore.Store, rc redis.UniversalClient, gone *revoked.Accounts, log *zap.Logger) (realtime.Broker, *app.Service, *hub.Hub, error) {
 	var broker realtime.Broker = realtime.NewMemoryBroker()
 	if rc != nil {
-		broker = redisbroker.New(rc, redisbroker.Options{Prefix: "circly:", Logger: log})
+		broker = newRedisBroker(rc, log)
 	}
 	appSvc := app.New(store, broker, log.Named("app"))
 	if rc != nil && cfg.ResultsCache {

@@ -1,0 +1,274 @@
+// Package testrediscluster runs a private Redis Cluster (masters, maybe replicas) on loopback ports for
+// one test: N redis-server processes with cluster-enabled yes, joined by
+// `redis-cli --cluster create`. It fails the test when redis-server or redis-cli is missing:
+// cluster tests must never pass by skipping.
+package testrediscluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"circly/internal/testproc"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// startTimeout bounds each node's start and the cluster's agreement.
+const startTimeout = 20 * time.Second
+
+// Cluster is a running Redis Cluster of private redis-server processes.
+type Cluster struct {
+	t     testing.TB
+	nodes []*node
+}
+
+type node struct {
+	port int
+	log  *testproc.Output
+	mu   sync.Mutex
+	proc *testproc.Process // nil once killed
+}
+
+// New starts a cluster of masters (at least 3) and stops it when the test ends.
+func New(t testing.TB, masters int) *Cluster {
+	t.Helper()
+	return NewWithReplicas(t, masters, 0)
+}
+
+// NewWithReplicas starts a cluster of masters with replicas each (so a killed master fails
+// over to its replica) and stops it when the test ends.
+func NewWithReplicas(t testing.TB, masters, replicas int) *Cluster {
+	t.Helper()
+	if masters < 3 {
+		t.Fatalf("testrediscluster: a cluster needs at least 3 masters, got %d", masters)
+	}
+	server := findTool(t, "redis-server")
+	cli := findTool(t, "redis-cli")
+	c := &Cluster{t: t}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.kill()
+			if t.Failed() {
+				t.Logf("redis-server log (port %d):\n%s", n.port, n.log.String())
+			}
+		}
+	})
+	for i := 0; i < masters*(1+replicas); i++ {
+		c.nodes = append(c.nodes, startNode(t, server))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.WaitOK()
+	return c
+}
+
+// Addrs are host:port of every node, killed ones included.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = addr(n.port)
+	}
+	return addrs
+}
+
+// URL is the cluster in go-redis's cluster URL form: redis://first?addr=second&addr=third.
+func (c *Cluster) URL() string {
+	addrs := c.Addrs()
+	u := "redis://" + addrs[0]
+	for i, a := range addrs[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + a
+	}
+	return u
+}
+
+// Client returns a cluster client, closed when the test ends.
+func (c *Cluster) Client() *redis.ClusterClient {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 4})
+	c.t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// WaitOK waits until every running node reports cluster_state:ok and knows every slot, and
+// every replica is in sync with its master.
+func (c *Cluster) WaitOK() {
+	c.t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: addr(n.port), PoolSize: 1, MaxRetries: -1})
+		for {
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_assigned:16384") {
+				repl, rerr := cl.Info(context.Background(), "replication").Result()
+				if rerr == nil && (!strings.Contains(repl, "role:slave") || strings.Contains(repl, "master_link_status:up")) {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				_ = cl.Close()
+				c.t.Fatalf("node %d: cluster not ok within %s: %q %v", n.port, startTimeout, info, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cl.Close()
+	}
+}
+
+// Kill kills node i (SIGKILL, as a crash would) and waits for it to exit.
+func (c *Cluster) Kill(i int) { c.nodes[i].kill() }
+
+// KillMasterOf kills the master serving key and waits until a replica has taken its slots
+// over and the cluster is ok again.
+func (c *Cluster) KillMasterOf(key string) {
+	c.t.Helper()
+	cc := c.Client()
+	ctx := context.Background()
+	m, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		c.t.Fatalf("master of %q: %v", key, err)
+	}
+	dead := m.Options().Addr
+	for _, n := range c.nodes {
+		if addr(n.port) == dead {
+			n.kill()
+		}
+	}
+	slot := int(cc.ClusterKeySlot(ctx, key).Val())
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: addr(n.port), PoolSize: 1, MaxRetries: -1})
+		for ownerOf(ctx, cl, slot) == dead || ownerOf(ctx, cl, slot) == "" {
+			if time.Now().After(deadline) {
+				_ = cl.Close()
+				c.t.Fatalf("slot %d of killed master %s not taken over within %s", slot, dead, startTimeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cl.Close()
+	}
+	c.WaitOK()
+}
+
+// ownerOf is the address serving slot as cl sees it; empty when unknown.
+func ownerOf(ctx context.Context, cl *redis.Client, slot int) string {
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return ""
+	}
+	for _, r := range slots {
+		if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr
+		}
+	}
+	return ""
+}
+
+func startNode(t testing.TB, bin string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	// A free port can be taken between the probe and the bind: try a few.
+	for attempt := 0; ; attempt++ {
+		n := &node{port: testproc.FreePort(t), log: &testproc.Output{}}
+		err := n.start(bin, dir)
+		if err == nil {
+			return n
+		}
+		if attempt == 2 {
+			t.Fatalf("start redis-server: %v", err)
+		}
+	}
+}
+
+func (n *node) start(bin, dir string) error {
+	// The cluster bus listens on port+10000: keep the data port low enough for it.
+	if n.port > 55535 {
+		return fmt.Errorf("port %d leaves no room for the cluster bus", n.port)
+	}
+	cmd := exec.Command(bin,
+		"--port", strconv.Itoa(n.port),
+		"--bind", "127.0.0.1",
+		"--cluster-enabled", "yes",
+		"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(n.port)+".conf"),
+		"--cluster-node-timeout", "1000",
+		// A test kills a master soon after the start: let its replica sync at once and take over
+		// however old its data.
+		"--repl-diskless-sync-delay", "0",
+		"--cluster-replica-validity-factor", "0",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--daemonize", "no",
+		"--logfile", "",
+	)
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd.SysProcAttr = sysProcAttr()
+	c := redis.NewClient(&redis.Options{Addr: addr(n.port), PoolSize: 1, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	proc, err := testproc.Start(cmd, "redis-server", startTimeout, 20*time.Millisecond,
+		func(ctx context.Context) error { return c.Ping(ctx).Err() })
+	if err != nil {
+		return err
+	}
+	n.proc = proc
+	return nil
+}
+
+func (n *node) running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc != nil
+}
+
+func (n *node) kill() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil {
+		return
+	}
+	_ = n.proc.P.Kill()
+	<-n.proc.Exited
+	n.proc = nil
+}
+
+func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// findTool fails the test when the tool is missing: CI installs it with redis-server.
+func findTool(t testing.TB, name string) string {
+	t.Helper()
+	if p := "/usr/bin/" + name; fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is required for Redis Cluster tests (apt-get install redis-server): %v", name, err)
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
