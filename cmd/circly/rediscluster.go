@@ -40,5 +40,9 @@ func newRedisBroker(rc redis.UniversalClient, log *zap.Logger) realtime.Broker {
 		}
 		return b
 	}
-	return redisbroker.New(rc.(*redis.Client), opts)
+	c, ok := rc.(*redis.Client)
+	if !ok {
+		panic(fmt.Sprintf("redis client of type %T: neither a cluster nor a single node", rc))
+	}
+	return redisbroker.New(c, opts)
 }
