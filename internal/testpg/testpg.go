@@ -77,16 +77,10 @@ func New(t testing.TB) *Server {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	// A free port can be taken between the probe and the bind: try a few.
-	for attempt := 0; ; attempt++ {
-		s.port = testproc.FreePort(t)
-		if err = s.start(); err == nil {
-			return s
-		}
-		if attempt == 2 {
-			t.Fatalf("start postgres: %v\n%s", err, s.log.String())
-		}
+	if err := testproc.OnFreePort(t, func(port int) error { s.port = port; return s.start() }); err != nil {
+		t.Fatalf("start postgres: %v\n%s", err, s.log.String())
 	}
+	return s
 }
 
 // URL is the server's `postgres` database.

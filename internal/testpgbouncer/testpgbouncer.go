@@ -79,25 +79,24 @@ func New(t testing.TB, pgHost string, pgPort int, opts Options) *Bouncer {
 			t.Fatalf("run pgbouncer as root's stand-in: %v", err)
 		}
 	}
-	// A free port can be taken between the probe and the bind: try a few.
-	for attempt := 0; ; attempt++ {
-		b.Port = testproc.FreePort(t)
+	err = testproc.OnFreePort(t, func(port int) error {
+		b.Port = port
 		ini := filepath.Join(dir, "pgbouncer.ini")
 		if err := writeConfig(dir, ini, b.Port, pgHost, pgPort, opts, cred); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		cmd := exec.Command(bin, ini)
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = b.log, b.log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		var err error
 		proc, err = testproc.Start(cmd, "pgbouncer", startTimeout, 50*time.Millisecond, b.ready)
-		if err == nil {
-			return b
-		}
-		if attempt == 2 {
-			t.Fatalf("start pgbouncer: %v\n%s", err, b.log.String())
-		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start pgbouncer: %v\n%s", err, b.log.String())
 	}
+	return b
 }
 
 // URL is a pgx URL of database db through the bouncer, with extra query parameters appended

@@ -53,6 +53,19 @@ func FreePort(t testing.TB) int {
 	return addr.Port
 }
 
+// OnFreePort calls start with a free port until it succeeds, at most three times: a port found
+// free may be taken before the program binds it. It returns start's last error.
+func OnFreePort(t testing.TB, start func(port int) error) error {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = start(FreePort(t)); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 // Process is a started program whose exit is watched: Exited is closed once it has been waited for.
 type Process struct {
 	P      *os.Process

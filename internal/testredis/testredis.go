@@ -58,17 +58,10 @@ func New(t testing.TB) *Server {
 			t.Logf("redis-server log (port %d):\n%s", s.port, s.log.String())
 		}
 	})
-	// A free port can be taken between the probe and the bind: try a few.
-	for attempt := 0; ; attempt++ {
-		s.port = testproc.FreePort(t)
-		err := s.start()
-		if err == nil {
-			return s
-		}
-		if attempt == 2 {
-			t.Fatalf("start redis-server: %v", err)
-		}
+	if err := testproc.OnFreePort(t, func(port int) error { s.port = port; return s.start() }); err != nil {
+		t.Fatalf("start redis-server: %v", err)
 	}
+	return s
 }
 
 // Addr is host:port of the server.

@@ -196,17 +196,15 @@ func ownerOf(ctx context.Context, cl *redis.Client, slot int) string {
 func startNode(t testing.TB, bin string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	// A free port can be taken between the probe and the bind: try a few.
-	for attempt := 0; ; attempt++ {
-		n := &node{port: testproc.FreePort(t), log: &testproc.Output{}}
-		err := n.start(bin, dir)
-		if err == nil {
-			return n
-		}
-		if attempt == 2 {
-			t.Fatalf("start redis-server: %v", err)
-		}
+	var n *node
+	err := testproc.OnFreePort(t, func(port int) error {
+		n = &node{port: port, log: &testproc.Output{}}
+		return n.start(bin, dir)
+	})
+	if err != nil {
+		t.Fatalf("start redis-server: %v", err)
 	}
+	return n
 }
 
 func (n *node) start(bin, dir string) error {

@@ -37,28 +37,28 @@ func New(t testing.TB, bucket string) *Server {
 	}
 	s := &Server{Bucket: bucket, Dir: t.TempDir()}
 	log := &testproc.Output{}
-	for attempt := 0; ; attempt++ {
-		port := testproc.FreePort(t)
+	var proc *testproc.Process
+	err = testproc.OnFreePort(t, func(port int) error {
 		s.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 		cmd := exec.Command(bin, "--directory", s.Dir, "--address", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--silent", "--configure-bucket", bucket)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = sysProcAttr()
-		proc, err := testproc.Start(cmd, "s3rver", 30*time.Second, 50*time.Millisecond, s.ready)
-		if err == nil {
-			t.Cleanup(func() {
-				_ = proc.P.Kill()
-				<-proc.Exited
-				if t.Failed() {
-					t.Logf("s3rver output:\n%s", log.String())
-				}
-			})
-			return s
-		}
-		if attempt >= 2 {
-			t.Fatalf("start s3rver: %v\n%s", err, log.String())
-		}
+		var err error
+		proc, err = testproc.Start(cmd, "s3rver", 30*time.Second, 50*time.Millisecond, s.ready)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start s3rver: %v\n%s", err, log.String())
 	}
+	t.Cleanup(func() {
+		_ = proc.P.Kill()
+		<-proc.Exited
+		if t.Failed() {
+			t.Logf("s3rver output:\n%s", log.String())
+		}
+	})
+	return s
 }
 
 // ready is any HTTP answer from the server.
