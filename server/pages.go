@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strings"
 
 	"circly/sqlstore"
@@ -13,10 +14,11 @@ import (
 // webRoutes serves the browser pages (package web) beside the API. They pass through the same
 // middleware; a page sets its own Content-Security-Policy and Cache-Control over the API's.
 func (s *Server) webRoutes(r *gin.Engine) {
-	r.GET("/join/:id", s.invitePage)
-	r.HEAD("/join/:id", s.invitePage)
-	r.GET("/join/:id/web", s.livePage)
-	r.HEAD("/join/:id/web", s.livePage)
+	invite, live := s.page("invite", s.pages.Invite), s.page("live", s.pages.Live)
+	r.GET("/join/:id", invite)
+	r.HEAD("/join/:id", invite)
+	r.GET("/join/:id/web", live)
+	r.HEAD("/join/:id/web", live)
 	static := gin.WrapH(s.pages.Static())
 	r.GET(web.StaticPrefix+"*file", static)
 	r.HEAD(web.StaticPrefix+"*file", static)
@@ -25,29 +27,23 @@ func (s *Server) webRoutes(r *gin.Engine) {
 // isPagePath: the request is for a browser page, whose errors are pages too.
 func isPagePath(path string) bool { return strings.HasPrefix(path, "/join/") }
 
-// invitePage is the page behind every invite_link (<PUBLIC_URL>/join/<invite_link_id>).
-func (s *Server) invitePage(c *gin.Context) {
-	err := s.pages.Invite(c.Writer, c.Request, c.Param("id"), sqlstore.Unavailable)
-	switch {
-	case err == nil:
-	case sqlstore.Unavailable(err):
-		s.logger(c).Warn("invite page: database unavailable", zap.Error(err))
-	default:
-		s.logger(c).Error("invite page failed", zap.Error(err))
-		s.reportError(c, err)
-	}
-}
+// pagePath renders a page of an invite link (web.Pages.Invite, web.Pages.Live).
+type pagePath func(w http.ResponseWriter, r *http.Request, linkID string, transient func(error) bool) error
 
-// livePage is the page where someone without the app joins, votes and watches the tallies
-// (<PUBLIC_URL>/join/<invite_link_id>/web, linked from the invite page).
-func (s *Server) livePage(c *gin.Context) {
-	err := s.pages.Live(c.Writer, c.Request, c.Param("id"), sqlstore.Unavailable)
-	switch {
-	case err == nil:
-	case sqlstore.Unavailable(err):
-		s.logger(c).Warn("live page: database unavailable", zap.Error(err))
-	default:
-		s.logger(c).Error("live page failed", zap.Error(err))
-		s.reportError(c, err)
+// page serves one invite-link page: the invite page behind every invite_link
+// (<PUBLIC_URL>/join/<invite_link_id>) and the live page where someone without the app joins,
+// votes and watches the tallies (/join/<invite_link_id>/web). The page has already written its
+// error page; a database outage is logged at warn, any other failure at error and to Sentry.
+func (s *Server) page(name string, render pagePath) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		err := render(c.Writer, c.Request, c.Param("id"), sqlstore.Unavailable)
+		switch {
+		case err == nil:
+		case sqlstore.Unavailable(err):
+			s.logger(c).Warn(name+" page: database unavailable", zap.Error(err))
+		default:
+			s.logger(c).Error(name+" page failed", zap.Error(err))
+			s.reportError(c, err)
+		}
 	}
 }
