@@ -67,7 +67,7 @@ func New(t testing.TB) *Server {
 		_ = os.RemoveAll(dir)
 	})
 	if os.Geteuid() == 0 {
-		s.cred, err = postgresAccount(dir)
+		s.cred, err = testproc.PostgresAccount(dir, "the server")
 		if err != nil {
 			t.Fatalf("run PostgreSQL as root's stand-in: %v", err)
 		}

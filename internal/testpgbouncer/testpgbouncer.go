@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -75,7 +73,7 @@ func New(t testing.TB, pgHost string, pgPort int, opts Options) *Bouncer {
 	})
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		if cred, err = postgresAccount(dir); err != nil {
+		if cred, err = testproc.PostgresAccount(dir, "pgbouncer"); err != nil {
 			t.Fatalf("run pgbouncer as root's stand-in: %v", err)
 		}
 	}
@@ -188,25 +186,4 @@ func findBinary() (string, error) {
 		return Binary, nil
 	}
 	return exec.LookPath("pgbouncer")
-}
-
-// postgresAccount hands dir to the `postgres` account (Debian's packages create it) and returns
-// the credential to run pgbouncer with.
-func postgresAccount(dir string) (*syscall.Credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("no postgres account to run pgbouncer as: %w", err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := strconv.Atoi(u.Gid)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }

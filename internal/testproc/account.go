@@ -1,4 +1,4 @@
-package testpg
+package testproc
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"syscall"
 )
 
-// postgresAccount hands dir to the `postgres` account (Debian's packages create it) and returns
-// the credential to run PostgreSQL's programs with.
-func postgresAccount(dir string) (*syscall.Credential, error) {
+// PostgresAccount hands dir to the `postgres` account (Debian's packages create it) and returns
+// the credential to run a program as it: PostgreSQL and pgbouncer refuse to run as root. what
+// names the program in the error.
+func PostgresAccount(dir, what string) (*syscall.Credential, error) {
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("no postgres account to run the server as: %w", err)
+		return nil, fmt.Errorf("no postgres account to run %s as: %w", what, err)
 	}
 	uid, err := strconv.Atoi(u.Uid)
 	if err != nil {
