@@ -124,3 +124,41 @@ func TestClusterBrokerFailover(t *testing.T) {
 	}
 	t.Logf("%d shard reconnects after the failover", rec.ReconnectCount())
 }
+
+// TestClusterBrokerSlotMove reshards the slot of a subscribed shard to another master while
+// both brokers run: Redis drops the shard's subscriptions on the old owner, the shard
+// reconnects to the new one, HandleReconnect runs, and delivery goes on.
+func TestClusterBrokerSlotMove(t *testing.T) {
+	cluster := testrediscluster.New(t, 3)
+	client := cluster.Client()
+	opts := fastHealth
+	opts.Prefix = uniquePrefix()
+	pub := newClusterBroker(t, client, opts)
+	sub := newClusterBroker(t, client, opts)
+	rec := brokertest.NewRecorder()
+	ctx := context.Background()
+	if err := pub.Start(ctx, brokertest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Start(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	ch := realtime.PollChannel("moving")
+	brokertest.MustSubscribe(t, sub, ch)
+	brokertest.MustPublish(t, pub, brokertest.TallyMsg(ch, 1))
+	rec.WaitCount(t, ch, 1)
+
+	owner := cluster.MoveSlotOf(sub.RedisChannel(ch))
+	rec.WaitReconnects(t, 1)
+	v := 2
+	ok := brokertest.Eventually(func() bool {
+		_ = pub.Publish(ctx, brokertest.TallyMsg(ch, v))
+		v++
+		time.Sleep(50 * time.Millisecond)
+		got := rec.Versions(ch)
+		return got[len(got)-1] >= 2
+	})
+	if !ok {
+		t.Fatalf("nothing delivered after the slot moved to %s (versions %v)", owner, rec.Versions(ch))
+	}
+}

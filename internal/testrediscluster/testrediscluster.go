@@ -277,3 +277,86 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// MoveSlotOf moves the slot of key from its master to another master, as an operator's
+// resharding (`redis-cli --cluster reshard`) would: IMPORTING on the target, MIGRATING on the
+// source, its keys moved with MIGRATE, then SETSLOT NODE on every master. It returns the new
+// owner's address once every master agrees.
+func (c *Cluster) MoveSlotOf(key string) string {
+	c.t.Helper()
+	ctx := context.Background()
+	cc := c.Client()
+	slot := int(cc.ClusterKeySlot(ctx, key).Val())
+	src, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		c.t.Fatalf("master of %q: %v", key, err)
+	}
+	shards, err := cc.ClusterShards(ctx).Result()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var masters []*redis.Client
+	for _, sh := range shards {
+		for _, n := range sh.Nodes {
+			if n.Role == "master" && n.Health == "online" {
+				a := net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+				masters = append(masters, redis.NewClient(&redis.Options{Addr: a, PoolSize: 1}))
+			}
+		}
+	}
+	defer func() {
+		for _, m := range masters {
+			_ = m.Close()
+		}
+	}()
+	var from, to *redis.Client
+	for _, m := range masters {
+		if m.Options().Addr == src.Options().Addr {
+			from = m
+		} else if to == nil {
+			to = m
+		}
+	}
+	if from == nil || to == nil {
+		c.t.Fatalf("slot %d: no source or target among %d masters", slot, len(masters))
+	}
+	fromID, toID := from.ClusterMyID(ctx).Val(), to.ClusterMyID(ctx).Val()
+	must := func(what string, err error) {
+		if err != nil {
+			c.t.Fatalf("moving slot %d: %s: %v", slot, what, err)
+		}
+	}
+	must("importing", to.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID).Err())
+	must("migrating", from.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID).Err())
+	host, port, _ := net.SplitHostPort(to.Options().Addr)
+	for {
+		keys, err := from.ClusterGetKeysInSlot(ctx, slot, 100).Result()
+		must("keys", err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must("migrate", from.Do(ctx, args...).Err())
+	}
+	// The target first, then the source, then the rest: the order redis-cli uses.
+	must("node (target)", to.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+	must("node (source)", from.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+	for _, m := range masters {
+		if m != to && m != from {
+			must("node", m.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+		}
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, m := range masters {
+		for ownerOf(ctx, m, slot) != to.Options().Addr {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("slot %d: %s does not see it on %s within %s", slot, m.Options().Addr, to.Options().Addr, startTimeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return to.Options().Addr
+}
