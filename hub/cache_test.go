@@ -487,3 +487,37 @@ func subscribeBehindRead(t *testing.T, h *harness, ch string, entered, release c
 	close(release)
 	return f1, f2
 }
+
+// TestPartialReconnectRereadsOnlyItsPolls: a sharded broker's one recovered shard names its
+// channels; only those polls are re-read and pushed, the others keep their cache.
+func TestPartialReconnectRereadsOnlyItsPolls(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	pa, pb := uuidN("p", 1), uuidN("p", 2)
+	chA, chB := realtime.PollChannel(pa), realtime.PollChannel(pb)
+	h.world.addPoll(pa, "c")
+	h.world.addPoll(pb, "c")
+	h.world.join("c", "u1")
+	h.world.setVersion(chA, 1)
+	h.world.setVersion(chB, 1)
+	f := h.open("u1")
+	expectSubscribed(t, subscribe(t, f, 1, chA), chA)
+	expectSubscribed(t, subscribe(t, f, 2, chB), chB)
+
+	var mu sync.Mutex
+	reads := map[string]int{}
+	h.world.mu.Lock()
+	h.world.onSnap = func(ch string) { mu.Lock(); reads[ch]++; mu.Unlock() }
+	h.world.mu.Unlock()
+	h.world.setVersion(chA, 5) // lost with shard A's link
+	h.world.setVersion(chB, 7) // on another shard: not lost, its tally comes by the broker later
+	h.hub.HandleReconnectOf(func(ch string) bool { return ch == chA })
+	if v := frameVersion(t, f.expect(t, "tally")); v != 5 {
+		t.Fatalf("refresh pushed %d, want 5", v)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if reads[chA] != 1 || reads[chB] != 0 {
+		t.Fatalf("snapshot reads %v, want one of %s and none of %s", reads, chA, chB)
+	}
+}

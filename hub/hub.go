@@ -264,13 +264,18 @@ type out struct {
 // HandleReconnect implements realtime.Handler: messages may have been lost while the broker
 // link was down, so drop both caches and re-read the released tally of every poll this replica
 // serves and push it to its watchers (connections drop anything not newer than what they hold).
-func (h *Hub) HandleReconnect() {
+func (h *Hub) HandleReconnect() { h.HandleReconnectOf(nil) }
+
+// HandleReconnectOf implements realtime.PartialHandler: one shard of a sharded broker came
+// back, and only the polls it carries (all when carries is nil) are re-read. The grants are
+// all dropped: a removal on any channel may have been missed, and they refill on demand.
+func (h *Hub) HandleReconnectOf(carries func(channel string) bool) {
 	h.m.BrokerReconnect()
 	h.authz.reset()
 	h.mu.RLock()
 	var polls []*channel
-	for _, ch := range h.channels {
-		if ch.snap.poll {
+	for name, ch := range h.channels {
+		if ch.snap.poll && (carries == nil || carries(name)) {
 			ch.snap.drop()
 			polls = append(polls, ch)
 		}

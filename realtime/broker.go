@@ -62,6 +62,15 @@ type Handler interface {
 	HandleReconnect()
 }
 
+// PartialHandler is a Handler that can re-read part of what it serves. A sharded broker whose
+// one shard recovered names the channels that shard carries, so a failed node that served
+// several shards does not make the receiver re-read everything once per shard.
+type PartialHandler interface {
+	Handler
+	// HandleReconnectOf is HandleReconnect for the channels carries reports true for.
+	HandleReconnectOf(carries func(channel string) bool)
+}
+
 // Broker moves messages between replicas.
 type Broker interface {
 	// Start begins delivering messages of subscribed channels to h. It is called once.

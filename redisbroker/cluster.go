@@ -66,13 +66,15 @@ func (c *ClusterBroker) shardOf(channel string) int {
 }
 
 // Start implements Broker: every shard connects before it returns; if one cannot, all close.
-// Each shard reports its own recoveries to h.HandleReconnect.
+// Each shard reports its own recoveries: to h.HandleReconnectOf with its channels when h is a
+// realtime.PartialHandler, else to h.HandleReconnect.
 func (c *ClusterBroker) Start(ctx context.Context, h realtime.Handler) error {
 	errs := make([]error, len(c.shards))
 	var wg sync.WaitGroup
 	for i, b := range c.shards {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = b.Start(ctx, h) }()
+		sh := shardHandler{Handler: h, carries: func(ch string) bool { return c.shardOf(ch) == i }}
+		go func() { defer wg.Done(); errs[i] = b.Start(ctx, sh) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -80,6 +82,21 @@ func (c *ClusterBroker) Start(ctx context.Context, h realtime.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// shardHandler is what one shard delivers to: the messages as they come, and a recovery
+// narrowed to the shard's own channels where the handler can take that.
+type shardHandler struct {
+	realtime.Handler
+	carries func(channel string) bool
+}
+
+func (s shardHandler) HandleReconnect() {
+	if p, ok := s.Handler.(realtime.PartialHandler); ok {
+		p.HandleReconnectOf(s.carries)
+		return
+	}
+	s.Handler.HandleReconnect()
 }
 
 // Publish implements Broker, on the channel's shard.

@@ -3,6 +3,8 @@ package redisbroker_test
 import (
 	"context"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,7 +137,7 @@ func TestClusterBrokerSlotMove(t *testing.T) {
 	opts.Prefix = uniquePrefix()
 	pub := newClusterBroker(t, client, opts)
 	sub := newClusterBroker(t, client, opts)
-	rec := brokertest.NewRecorder()
+	rec := &partialRecorder{Recorder: brokertest.NewRecorder()}
 	ctx := context.Background()
 	if err := pub.Start(ctx, brokertest.NewRecorder()); err != nil {
 		t.Fatal(err)
@@ -161,4 +163,44 @@ func TestClusterBrokerSlotMove(t *testing.T) {
 	if !ok {
 		t.Fatalf("nothing delivered after the slot moved to %s (versions %v)", owner, rec.Versions(ch))
 	}
+	// The recovery named the moved shard's channels only: a channel on another shard is not
+	// re-read.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if c := realtime.PollChannel(strconv.Itoa(i)); hashTag(sub.RedisChannel(c)) != hashTag(sub.RedisChannel(ch)) {
+			other = c
+		}
+	}
+	carries := rec.only(t)
+	if !carries(ch) || carries(other) {
+		t.Fatalf("partial recovery carries %s: %v, %s: %v; want true, false", ch, carries(ch), other, carries(other))
+	}
 }
+
+// partialRecorder is a brokertest.Recorder that takes partial recoveries and keeps what each
+// one named.
+type partialRecorder struct {
+	*brokertest.Recorder
+	mu      sync.Mutex
+	carries []func(string) bool
+}
+
+func (r *partialRecorder) HandleReconnectOf(carries func(string) bool) {
+	r.mu.Lock()
+	r.carries = append(r.carries, carries)
+	r.mu.Unlock()
+	r.Recorder.HandleReconnect()
+}
+
+// only is the one partial recovery recorded.
+func (r *partialRecorder) only(t *testing.T) func(string) bool {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.carries) != 1 {
+		t.Fatalf("%d partial recoveries, want 1", len(r.carries))
+	}
+	return r.carries[0]
+}
+
+func hashTag(redisChannel string) string { return strings.SplitN(redisChannel, "}", 2)[0] }
