@@ -102,16 +102,18 @@ func TestLiveAcrossReplicasOnCluster(t *testing.T) {
 	}
 }
 
-// TestLiveClusterFailover: the master serving a poll's shard is killed mid-poll on a
-// 3-master, 3-replica cluster; votes go on through the failover, and every watcher on both
-// replicas ends on the final tally.
+// TestLiveClusterFailover: the shipped deployment's shape (two replicas on a 3-master,
+// 3-replica Redis Cluster, reaching PostgreSQL only through pgbouncer in transaction pooling,
+// migrated directly): the master serving a poll's shard is killed mid-poll; votes go on through
+// the failover, and every watcher on both replicas ends on the final tally.
 func TestLiveClusterFailover(t *testing.T) {
-	pg := testdb.PostgresSchemaURL(t)
+	pooled, _, _ := pooledDatabase(t, 4)
 	cluster := testrediscluster.NewWithReplicas(t, 3, 1)
 	secret := "e2e-cluster-secret-0123456789abcdef-" + t.Name()
 	env := func() map[string]string {
-		e := distributedEnv(t, pg, cluster.URL(), secret)
+		e := distributedEnv(t, pooled, cluster.URL(), secret)
 		e["REDIS_CLUSTER"] = "true"
+		e["AUTO_MIGRATE"] = "false"
 		return e
 	}
 	A := startProc(t, "replica-A", env())

@@ -52,20 +52,27 @@ func privateDatabase(t *testing.T) (direct, name, host string, port int) {
 	return u.String(), name, host, port
 }
 
-// TestThroughPgBouncer: migrations run directly against PostgreSQL; two replicas with
-// AUTO_MIGRATE=false reach it only through a real pgbouncer in transaction pooling mode with
-// fewer server connections than the replicas' pools. Login, circles, joins, concurrent votes
-// through both replicas (exact results), the live tally over WebSocket and the close job work.
-func TestThroughPgBouncer(t *testing.T) {
+// pooledDatabase is the deployment's database path: a private database migrated directly, and
+// a real pgbouncer in transaction pooling with poolSize server connections in front of it. It
+// returns the URL replicas use (with AUTO_MIGRATE=false), the database's name and the bouncer.
+func pooledDatabase(t *testing.T, poolSize int) (string, string, *testpgbouncer.Bouncer) {
+	t.Helper()
 	direct, dbName, pgHost, pgPort := privateDatabase(t)
 	if res := runCmd(t, map[string]string{"DATABASE_URL": direct, "DATA_DIR": t.TempDir()}, 60*time.Second,
 		"migrate", "up"); res.Code != 0 {
 		t.Fatalf("migrate up (direct): exit %d\n%s", res.Code, res.Stderr)
 	}
-
-	const poolSize = 4
 	bouncer := testpgbouncer.New(t, pgHost, pgPort, testpgbouncer.Options{PoolSize: poolSize})
-	pooled := bouncer.URL(dbName, pgbouncerExecMode)
+	return bouncer.URL(dbName, pgbouncerExecMode), dbName, bouncer
+}
+
+// TestThroughPgBouncer: migrations run directly against PostgreSQL; two replicas with
+// AUTO_MIGRATE=false reach it only through a real pgbouncer in transaction pooling mode with
+// fewer server connections than the replicas' pools. Login, circles, joins, concurrent votes
+// through both replicas (exact results), the live tally over WebSocket and the close job work.
+func TestThroughPgBouncer(t *testing.T) {
+	const poolSize = 4
+	pooled, dbName, bouncer := pooledDatabase(t, poolSize)
 	rd := testredis.New(t).URL()
 	secret := "e2e-pgbouncer-secret-0123456789abcdef"
 	env := func() map[string]string {

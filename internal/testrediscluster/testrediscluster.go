@@ -51,8 +51,24 @@ func NewWithReplicas(t testing.TB, masters, replicas int) *Cluster {
 	if masters < 3 {
 		t.Fatalf("testrediscluster: a cluster needs at least 3 masters, got %d", masters)
 	}
-	server := findTool(t, "redis-server")
 	cli := findTool(t, "redis-cli")
+	c := StartNodes(t, masters*(1+replicas))
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.WaitOK()
+	return c
+}
+
+// StartNodes starts n cluster-enabled redis-server nodes that know nothing of each other yet
+// (for a test of how they are joined), and stops them when the test ends.
+func StartNodes(t testing.TB, n int) *Cluster {
+	t.Helper()
+	server := findTool(t, "redis-server")
 	c := &Cluster{t: t}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -62,17 +78,9 @@ func NewWithReplicas(t testing.TB, masters, replicas int) *Cluster {
 			}
 		}
 	})
-	for i := 0; i < masters*(1+replicas); i++ {
+	for range n {
 		c.nodes = append(c.nodes, startNode(t, server))
 	}
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	c.WaitOK()
 	return c
 }
 
