@@ -13,7 +13,7 @@ import (
 
 // Config is one run of the generator (cmd/circly-loadgen fills it from flags).
 type Config struct {
-	Scenario  string   // classroom, hot, idle, storm, fixtures
+	Scenario  string   // classroom, hot, idle, storm, fixtures, results
 	VoteURL   string   // replica A: setup and votes
 	WatchURLs []string // replicas the watchers dial (round robin)
 	WSPath    string   // /v1/ws
@@ -60,8 +60,10 @@ func Run(ctx context.Context, c Config) error {
 		return runIdle(ctx, c, rest, src, prefix, rep)
 	case "fixtures":
 		return runFixtures(ctx, c, rest, prefix, rep)
+	case "results":
+		return runResults(ctx, c, rest, src, prefix, rep)
 	}
-	return fmt.Errorf("unknown scenario %q (classroom, hot, idle, storm, fixtures)", c.Scenario)
+	return fmt.Errorf("unknown scenario %q (classroom, hot, idle, storm, fixtures, results)", c.Scenario)
 }
 
 // wsClient is the handshake client of the watchers: no timeout (contexts bound each dial), no
