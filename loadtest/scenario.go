@@ -288,7 +288,7 @@ func voteAndCheck(ctx context.Context, c Config, send func(context.Context, Ball
 	orphans := f.Stop()
 
 	rep.kv("load average (before, after)", load0+" / "+LoadAvg())
-	rep.kv(rep.word("votes", "publishes"), fmt.Sprintf("%d accepted, %d failed %v, in %.1f s = %.0f votes/s (asked %.0f; last ballot left %.0f ms behind schedule)",
+	rep.kv(rep.word("votes", "publishes"), fmt.Sprintf("%d accepted, %d failed %v, in %.1f s = %.0f/s (asked %.0f; last ballot left %.0f ms behind schedule)",
 		st.OK, st.Failed, st.Errors, st.Elapsed.Seconds(), float64(st.OK)/st.Elapsed.Seconds(), c.Rate, float64(st.Behind.Microseconds())/1000))
 	rep.kv(rep.word("vote HTTP round trip", "publish HTTP round trip"), rep.hist(&tr.VoteRTT))
 	rep.kv("tallies delivered", fmt.Sprintf("%d frames = %.0f/s", frames, float64(frames)/st.Elapsed.Seconds()))
