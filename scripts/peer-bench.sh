@@ -15,6 +15,7 @@
 #   RATE      hot tallies per second (default 20)
 #   STORM     storm clients, in circles of 10 (default 19000)
 #   OUT       directory for every run's output and the servers' logs (default: a new temp dir)
+#   PEER_PORT, CIRCLY_PORT   the servers' ports on 127.0.0.1 (default 8190, 8191)
 #
 # Workloads: idle (CONNS connections, no channel, held DURATION: RSS per connection), connect
 # (CONNS connections each subscribing to its user channel: dial + auth + subscribe answered),
@@ -33,8 +34,8 @@ OUT=${OUT:-$(mktemp -d /tmp/peer-bench.XXXXXX)}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$OUT/bin
-PEER_PORT=8190
-CIRCLY_PORT=8191
+PEER_PORT=${PEER_PORT:-8190}
+CIRCLY_PORT=${CIRCLY_PORT:-8191}
 SECRET=peer-bench-secret-0123456789abcdef0123456789
 export PEER_SECRET=$SECRET
 
@@ -70,17 +71,19 @@ wait_health() {
 # start_server NAME LOG: a fresh peer or Circly process; sets SERVER_PID and URL.
 start_server() {
   local name=$1 logf=$2
+  URL=http://127.0.0.1:$CIRCLY_PORT
+  [ "$name" = peer ] && URL=http://127.0.0.1:$PEER_PORT
+  # Something else answering there would be measured instead of the fresh process.
+  ! curl -s -o /dev/null "$URL/health" 2>/dev/null || die "$URL already answers: stop it or set ${name^^}_PORT"
   if [ "$name" = peer ]; then
-    URL=http://127.0.0.1:$PEER_PORT
     "$BIN/peer" -addr "127.0.0.1:$PEER_PORT" >"$logf" 2>&1 &
   else
-    URL=http://127.0.0.1:$CIRCLY_PORT
     local data=$OUT/circly-data-$RUN
     # storm reuses one database (and -population) across rounds: its 1,900 circles take minutes
     # to set up on SQLite; the process is still fresh.
     [ "$WORKLOAD" = storm ] && data=$OUT/circly-data-storm
     mkdir -p "$data"
-    env -i PATH="$PATH" HOME="$HOME" PORT=$CIRCLY_PORT DATA_DIR="$data" SECRET_KEY=$SECRET \
+    env -i PATH="$PATH" HOME="$HOME" PORT="$CIRCLY_PORT" DATA_DIR="$data" SECRET_KEY="$SECRET" \
       TALLY_RELEASE_BATCH=1 POLL_OPEN_LIMIT=0 POLL_DAILY_LIMIT=0 RATE_LIMIT_REQUESTS=0 \
       AUTH_RATE_LIMIT=0 LOG_LEVEL=warn WS_MAX_CONNS_PER_USER=100 "$BIN/circly" >"$logf" 2>&1 &
   fi
