@@ -120,6 +120,12 @@ run_one() {
   stop_server
 }
 
+# ends FILE: how many connections ended during the run (the generator's "connection ends" line:
+# e.g. the server cut a slow consumer).
+ends() {
+  sed -n 's/^connection ends: *//p' "$1" | grep -o '×[0-9]*' | tr -d '×' | awk '{ n += $1 } END { print n + 0 }'
+}
+
 # figures WORKLOAD NAME FILE: the workload's figures, one "label<TAB>value" a line.
 figures() {
   local w=$1 name=$2 f=$3
@@ -129,6 +135,7 @@ figures() {
       printf 'server RSS per connection (connected / after hold), KB\t%s\n' \
         "$(sed -n "s/^server $name RSS:.*: \([0-9.]*\) KB per connection.*/\1/p" "$f" | paste -sd/ -)"
       printf 'server CPU while idle, cores\t%s\n' "$(sed -n "s/^server $name CPU: *\([0-9.]*\) cores.*/\1/p" "$f")"
+      printf 'connections ended during the hold\t%s\n' "$(ends "$f")"
       ;;
     connect)
       printf 'connect rate (dial + auth + subscribe answered), conn/s\t%s\n' \
@@ -149,6 +156,7 @@ figures() {
       printf 'tallies delivered / s\t%s\n' "$(sed -n 's/^tallies delivered:.*= \([0-9]*\)\/s.*/\1/p' "$f")"
       printf 'stale watchers (1 s / 5 s)\t%s\n' \
         "$(sed -n 's/^stale watchers: *\([0-9]*\) at 1 s[^,]*, \([0-9]*\) at.*/\1 \/ \2/p' "$f")"
+      printf 'connections ended during the run\t%s\n' "$(ends "$f")"
       ;;
     storm)
       printf 'storm: all subscribed again after, s\t%s\n' \
