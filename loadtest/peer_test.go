@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,5 +284,94 @@ func TestPeerScenarios(t *testing.T) {
 				t.Errorf("errors in the run:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestCirclyAndPeerReportTheSameFigures runs the hot scenario at a tiny scale on the real
+// circly binary (embedded: SQLite, the in-memory broker, the load-test settings) and on the
+// peer, and checks both print the same figures (named for votes on one, publishes on the other),
+// the figures scripts/peer-bench.sh puts side by side.
+func TestCirclyAndPeerReportTheSameFigures(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "circly")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/circly")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/circly: %v\n%s", err, out)
+	}
+	var circly string
+	var proc *testproc.Process
+	var logs testproc.Output
+	err := testproc.OnFreePort(t, func(port int) error {
+		circly = "http://127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PORT=" + strconv.Itoa(port), "DATA_DIR=" + dir,
+			"SECRET_KEY=" + peerSecret, "LOG_LEVEL=warn", "WS_MAX_CONNS_PER_USER=100"}
+		for k, v := range loadTestSettings {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		var err error
+		proc, err = testproc.Start(cmd, "circly", 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, circly+"/health", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("health: HTTP %d", resp.StatusCode)
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start circly: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() { _ = proc.P.Kill(); <-proc.Exited })
+	peer, peerPid := startPeer(t)
+
+	run := func(protocol string, pids map[string]int) string {
+		var out bytes.Buffer
+		cfg := Config{Scenario: "hot", Protocol: protocol, VoteURL: circly, WatchURLs: []string{circly}, WSPath: "/v1/ws",
+			PeerURL: peer, PeerKey: peerSecret, Members: 5, Watchers: 30, Rate: 40, Duration: time.Second, Voters: 4,
+			Settle: time.Second, DialConcurrency: 8, SetupConcurrency: 2, Sources: 2, Pids: pids, Out: &out}
+		if err := Run(context.Background(), cfg); err != nil {
+			t.Fatalf("%s: %v\n%s\ncircly log:\n%s", protocol, err, out.String(), logs.String())
+		}
+		return out.String()
+	}
+	figures := func(out string) (labels []string) {
+		for line := range strings.SplitSeq(out, "\n") {
+			label, _, ok := strings.Cut(line, ":")
+			if !ok || strings.HasPrefix(label, "server ") { // RSS and CPU lines name the process
+				continue
+			}
+			for _, w := range [][2]string{{"publishes", "votes"}, {"publish→deliver latency", "vote→tally latency"},
+				{"publish HTTP round trip", "vote HTTP round trip"}, {"last publish→final tally", "last vote→final tally"}} {
+				label = strings.Replace(label, w[0], w[1], 1)
+			}
+			labels = append(labels, label)
+		}
+		return labels
+	}
+	outC := run(ProtoCircly, map[string]int{"circly": proc.P.Pid, "loadgen": os.Getpid()})
+	outP := run(ProtoCentrifuge, map[string]int{"peer": peerPid, "loadgen": os.Getpid()})
+	if a, b := strings.Join(figures(outC), "|"), strings.Join(figures(outP), "|"); a != b {
+		t.Fatalf("the two runs print different figures:\ncircly:\n%s\npeer:\n%s", outC, outP)
+	}
+	for _, c := range []struct{ out, server string }{{outC, "circly"}, {outP, "peer"}} {
+		for _, want := range []string{"bytes per delivered frame:", "CPU per connection set up:",
+			"stale watchers:                0 at 1 s", "server " + c.server + " RSS:"} {
+			if !strings.Contains(c.out, want) {
+				t.Errorf("%s run lacks %q:\n%s", c.server, want, c.out)
+			}
+		}
+		// CPU per frame of the server and of the generator, on one line.
+		if !regexp.MustCompile(`(?m)^CPU per delivered frame: .*\b` + c.server + ` [0-9.]+\b.*µs`).MatchString(c.out) ||
+			!regexp.MustCompile(`(?m)^CPU per delivered frame: .*\bloadgen [0-9.]+`).MatchString(c.out) {
+			t.Errorf("%s run: no CPU per delivered frame for the server and the generator:\n%s", c.server, c.out)
+		}
 	}
 }
