@@ -369,7 +369,7 @@ func TestCirclyAndPeerReportTheSameFigures(t *testing.T) {
 			}
 		}
 		// CPU per frame of the server and of the generator, on one line.
-		if !regexp.MustCompile(`(?m)^CPU per delivered frame: .*\b` + c.server + ` [0-9.]+\b.*µs`).MatchString(c.out) ||
+		if !regexp.MustCompile(`(?m)^CPU per delivered frame: .*\b`+c.server+` [0-9.]+\b.*µs`).MatchString(c.out) ||
 			!regexp.MustCompile(`(?m)^CPU per delivered frame: .*\bloadgen [0-9.]+`).MatchString(c.out) {
 			t.Errorf("%s run: no CPU per delivered frame for the server and the generator:\n%s", c.server, c.out)
 		}
