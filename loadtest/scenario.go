@@ -14,6 +14,9 @@ import (
 // Config is one run of the generator (cmd/circly-loadgen fills it from flags).
 type Config struct {
 	Scenario  string   // classroom, hot, idle, storm, fixtures, results
+	Protocol  string   // circly (default) or centrifuge: the peer of bench/peer
+	PeerURL   string   // centrifuge: the peer's base URL (WebSocket and POST /publish)
+	PeerKey   string   // centrifuge: the peer's secret (signs tokens, is the publish API key)
 	VoteURL   string   // replica A: setup and votes
 	WatchURLs []string // replicas the watchers dial (round robin)
 	WSPath    string   // /v1/ws
@@ -49,7 +52,23 @@ func Run(ctx context.Context, c Config) error {
 	rest := &REST{Base: c.VoteURL, Client: NewHTTPClient(src, max(c.Voters, c.SetupConcurrency))}
 	prefix := fmt.Sprintf("lg%x", rand.Uint32())
 	rep := &reporter{w: c.Out}
-	rep.kv("scenario", c.Scenario)
+	switch c.Protocol {
+	case "", ProtoCircly:
+		c.Protocol = ProtoCircly
+	case ProtoCentrifuge:
+		if c.PeerURL == "" || c.PeerKey == "" {
+			return fmt.Errorf("-protocol centrifuge needs -peer <url> and -peer-secret (the peer's PEER_SECRET)")
+		}
+		if c.Scenario == "fixtures" {
+			return fmt.Errorf("the fixtures scenario is for Circly (k6)")
+		}
+		// Everything goes to the peer: it has no REST API, so the population is made here.
+		c.WatchURLs, c.WSPath = []string{c.PeerURL}, "/connection/websocket"
+		rep.peer = true
+	default:
+		return fmt.Errorf("unknown protocol %q (circly, centrifuge)", c.Protocol)
+	}
+	rep.kv("scenario", c.Scenario+" ("+c.Protocol+")")
 	rep.kv("load average at start", LoadAvg())
 	switch c.Scenario {
 	case "classroom", "storm":
@@ -66,6 +85,24 @@ func Run(ctx context.Context, c Config) error {
 	return fmt.Errorf("unknown scenario %q (classroom, hot, idle, storm, fixtures, results)", c.Scenario)
 }
 
+// Protocols the generator speaks.
+const (
+	ProtoCircly     = "circly"
+	ProtoCentrifuge = "centrifuge"
+)
+
+func (c Config) peer() bool { return c.Protocol == ProtoCentrifuge }
+
+// sender delivers ballots: votes through REST on Circly, tallies published to the peer.
+func (c Config) sender(rest *REST, src *Sources, pop *Population) func(context.Context, Ballot) (int64, error) {
+	if c.peer() {
+		return NewPublisher(c.PeerURL, c.PeerKey, NewHTTPClient(src, c.Voters), pop).Publish
+	}
+	return func(ctx context.Context, b Ballot) (int64, error) {
+		return rest.Vote(ctx, b.Token, b.PollID, b.OptionID)
+	}
+}
+
 // wsClient is the handshake client of the watchers: no timeout (contexts bound each dial), no
 // idle pool (upgraded connections leave the transport).
 func newFleet(c Config, tr *Tracker, src *Sources) *Fleet {
@@ -73,7 +110,9 @@ func newFleet(c Config, tr *Tracker, src *Sources) *Fleet {
 	ws.RcvBuf = c.RcvBuf
 	hc := NewHTTPClient(ws, 1)
 	hc.Timeout = 0
-	return NewFleet(tr, hc, c.DialConcurrency)
+	f := NewFleet(tr, hc, c.DialConcurrency)
+	f.Centrifuge = c.peer()
+	return f
 }
 
 func (c Config) watchURL(i int) string {
@@ -94,6 +133,13 @@ func connect(ctx context.Context, f *Fleet, ws []*Watcher, rep *reporter, pids m
 		parts = append(parts, fmt.Sprintf("%s %.2f", name, Cores(cpu0[name], cpu1[name])))
 	}
 	rep.kv("CPU while connecting", strings.Join(parts, ", ")+" cores")
+	parts = parts[:0]
+	for _, name := range sortedKeys(cpu1) {
+		if cpu1[name].Valid && cpu0[name].Valid && n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.3f", name, float64((cpu1[name].CPU-cpu0[name].CPU).Microseconds())/1000/float64(n)))
+		}
+	}
+	rep.kv("CPU per connection set up", strings.Join(parts, ", ")+" ms")
 	if n < int64(len(ws)) {
 		rep.errors(f)
 		return fmt.Errorf("only %d of %d watchers subscribed", n, len(ws))
@@ -113,7 +159,15 @@ func runCircles(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 		return fmt.Errorf("%d polls per circle would pass the 100 channels of a connection: lower the rate or duration, or add circles", polls)
 	}
 	t0 := time.Now()
-	pop, reused, err := setupClassroom(ctx, c, rest, polls, prefix)
+	var pop *Population
+	var reused string
+	var err error
+	if c.peer() {
+		pop, err = PeerPopulation(c.PeerKey, c.Circles, c.Members, polls)
+		reused = "made for the peer"
+	} else {
+		pop, reused, err = setupClassroom(ctx, c, rest, polls, prefix)
+	}
 	if err != nil {
 		return err
 	}
@@ -144,7 +198,7 @@ func runCircles(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 		rep.errors(f)
 		return err
 	}
-	return voteAndCheck(ctx, c, rest, tr, f, ClassroomBallots(pop), procs, len(ws), rep, ballotsPerPoll)
+	return voteAndCheck(ctx, c, c.sender(rest, src, pop), tr, f, ClassroomBallots(pop), procs, len(ws), rep)
 }
 
 // setupClassroom sets up circles and polls, reusing and saving the users and circles in
@@ -184,7 +238,13 @@ func runHot(ctx context.Context, c Config, rest *REST, src *Sources, prefix stri
 		return fmt.Errorf("%d polls would pass the 100 channels of a connection: lower -rate × -duration to at most %d votes", polls, 100*ballotsPerPoll)
 	}
 	t0 := time.Now()
-	pop, err := Setup(ctx, rest, SetupOptions{Circles: 1, Members: c.Members, PollsPerCircle: polls, Concurrency: 1, Prefix: prefix})
+	var pop *Population
+	var err error
+	if c.peer() {
+		pop, err = PeerPopulation(c.PeerKey, 1, c.Members, polls)
+	} else {
+		pop, err = Setup(ctx, rest, SetupOptions{Circles: 1, Members: c.Members, PollsPerCircle: polls, Concurrency: 1, Prefix: prefix})
+	}
 	if err != nil {
 		return err
 	}
@@ -205,31 +265,39 @@ func runHot(ctx context.Context, c Config, rest *REST, src *Sources, prefix stri
 		f.Stop()
 		return err
 	}
-	return voteAndCheck(ctx, c, rest, tr, f, HotBallots(pop), procs, len(ws), rep, ballotsPerPoll)
+	return voteAndCheck(ctx, c, c.sender(rest, src, pop), tr, f, HotBallots(pop), procs, len(ws), rep)
 }
 
-// voteAndCheck casts the ballots, waits for the watchers to settle, and reports latency, stale
-// watchers, conflation and server CPU over the voting window.
-func voteAndCheck(ctx context.Context, c Config, rest *REST, tr *Tracker, f *Fleet, ballots []Ballot, before map[string]ProcSample, n int, rep *reporter, ballotsPerPoll int) error {
+// voteAndCheck casts the ballots (on the peer: publishes their tallies), waits for the watchers
+// to settle, and reports latency, stale watchers, conflation, bytes per frame and each
+// process's CPU over the voting window.
+func voteAndCheck(ctx context.Context, c Config, send func(context.Context, Ballot) (int64, error), tr *Tracker, f *Fleet, ballots []Ballot, before map[string]ProcSample, n int, rep *reporter) error {
 	time.Sleep(2 * time.Second)
 	rep.memory(before, sampleProcs(c.Pids), n)
-	framesBefore := tr.Frames.Load()
+	framesBefore, bytesBefore := tr.Frames.Load(), tr.Bytes.Load()
 	cpu0 := sampleProcs(c.Pids)
 	load0 := LoadAvg()
-	st := CastVotes(ctx, rest, tr, ballots, c.Rate, c.Voters)
+	st := Deliver(ctx, tr, ballots, c.Rate, c.Voters, send)
 	cpu1 := sampleProcs(c.Pids)
 	time.Sleep(time.Second)
+	// CPU per frame: from the first ballot to 1 s after the last, when the fan-out is over.
+	cpuF, framesF := sampleProcs(c.Pids), tr.Frames.Load()-framesBefore
 	stale1 := f.Staleness(false)
 	time.Sleep(max(c.Settle-time.Second, 0))
 	stale := f.Staleness(true)
 	frames := tr.Frames.Load() - framesBefore
+	bytes := tr.Bytes.Load() - bytesBefore
 	orphans := f.Stop()
 
 	rep.kv("load average (before, after)", load0+" / "+LoadAvg())
-	rep.kv("votes", fmt.Sprintf("%d accepted, %d failed %v, in %.1f s = %.0f votes/s (asked %.0f; last ballot left %.0f ms behind schedule)",
+	rep.kv(rep.word("votes", "publishes"), fmt.Sprintf("%d accepted, %d failed %v, in %.1f s = %.0f/s (asked %.0f; last ballot left %.0f ms behind schedule)",
 		st.OK, st.Failed, st.Errors, st.Elapsed.Seconds(), float64(st.OK)/st.Elapsed.Seconds(), c.Rate, float64(st.Behind.Microseconds())/1000))
-	rep.kv("vote HTTP round trip", rep.hist(&tr.VoteRTT))
+	rep.kv(rep.word("vote HTTP round trip", "publish HTTP round trip"), rep.hist(&tr.VoteRTT))
 	rep.kv("tallies delivered", fmt.Sprintf("%d frames = %.0f/s", frames, float64(frames)/st.Elapsed.Seconds()))
+	if frames > 0 {
+		rep.kv("bytes per delivered frame", fmt.Sprintf("%.0f (WebSocket payload)", float64(bytes)/float64(frames)))
+	}
+	rep.perFrame(cpu0, cpuF, framesF)
 	var expected int64
 	watchersOf := map[int]int64{}
 	for _, w := range f.Watchers {
@@ -243,8 +311,8 @@ func voteAndCheck(ctx context.Context, c Config, rest *REST, tr *Tracker, f *Fle
 	if expected > 0 {
 		rep.kv("conflation", fmt.Sprintf("frames received %d vs votes × watchers %d (%.1f%%)", frames, expected, 100*float64(frames)/float64(expected)))
 	}
-	rep.kv("vote→tally latency", rep.hist(&tr.Latency))
-	rep.kv("last vote→final tally", rep.hist(&tr.Convergence))
+	rep.kv(rep.word("vote→tally latency", "publish→deliver latency"), rep.hist(&tr.Latency))
+	rep.kv(rep.word("last vote→final tally", "last publish→final tally"), rep.hist(&tr.Convergence))
 	rep.kv("stale watchers", fmt.Sprintf("%d at 1 s after the last vote, %d at %.0f s (must be 0)", stale1, stale, max(c.Settle, time.Second).Seconds()))
 	if orphans > 0 {
 		rep.kv("versions without a vote answer", fmt.Sprint(orphans))
@@ -256,7 +324,13 @@ func voteAndCheck(ctx context.Context, c Config, rest *REST, tr *Tracker, f *Fle
 
 func runIdle(ctx context.Context, c Config, rest *REST, src *Sources, prefix string, rep *reporter) error {
 	per := max(c.ConnsPerUser, 1)
-	users, err := Logins(ctx, rest, (c.Conns+per-1)/per, c.SetupConcurrency, prefix)
+	var users []User
+	var err error
+	if c.peer() {
+		users, err = PeerUsers(c.PeerKey, (c.Conns+per-1)/per)
+	} else {
+		users, err = Logins(ctx, rest, (c.Conns+per-1)/per, c.SetupConcurrency, prefix)
+	}
 	if err != nil {
 		return err
 	}
@@ -333,7 +407,32 @@ func sampleProcs(pids map[string]int) map[string]ProcSample {
 }
 
 // reporter prints one figure per line.
-type reporter struct{ w io.Writer }
+type reporter struct {
+	w    io.Writer
+	peer bool // the figures are the peer's: publishes, not votes
+}
+
+// word names a figure for the protocol: Circly's votes are the peer's publishes.
+func (r *reporter) word(circly, peer string) string {
+	if r.peer {
+		return peer
+	}
+	return circly
+}
+
+// perFrame prints each process's CPU time per delivered frame (server and generator alike).
+func (r *reporter) perFrame(before, after map[string]ProcSample, frames int64) {
+	if frames <= 0 {
+		return
+	}
+	var parts []string
+	for _, name := range sortedKeys(after) {
+		if before[name].Valid && after[name].Valid {
+			parts = append(parts, fmt.Sprintf("%s %.2f", name, float64((after[name].CPU-before[name].CPU).Nanoseconds())/1000/float64(frames)))
+		}
+	}
+	r.kv("CPU per delivered frame", strings.Join(parts, ", ")+fmt.Sprintf(" µs (over %d frames)", frames))
+}
 
 func (r *reporter) kv(k, v string) { fmt.Fprintf(r.w, "%-30s %s\n", k+":", v) }
 

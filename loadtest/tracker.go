@@ -26,6 +26,7 @@ type Tracker struct {
 	Convergence Histogram // last vote of a poll sent → watcher holds the final version
 	Frames      atomic.Int64
 	Snapshots   atomic.Int64
+	Bytes       atomic.Int64 // payload bytes of the tally frames counted in Frames
 }
 
 // NewTracker is a tracker for polls whose versions go up to maxVersion (the number of ballots a

@@ -70,6 +70,14 @@ type VoteStats struct {
 // only for a free voter) through voters concurrent HTTP requests, recording each accepted vote in
 // the tracker.
 func CastVotes(ctx context.Context, r *REST, tr *Tracker, ballots []Ballot, rate float64, voters int) VoteStats {
+	return Deliver(ctx, tr, ballots, rate, voters, func(ctx context.Context, b Ballot) (int64, error) {
+		return r.Vote(ctx, b.Token, b.PollID, b.OptionID)
+	})
+}
+
+// Deliver is CastVotes with any way of delivering a ballot that answers with the tally version
+// it released: a vote through REST, or a publish to the peer (Publisher.Publish).
+func Deliver(ctx context.Context, tr *Tracker, ballots []Ballot, rate float64, voters int, send func(context.Context, Ballot) (int64, error)) VoteStats {
 	var (
 		st    = VoteStats{Errors: map[string]int{}}
 		mu    sync.Mutex
@@ -84,7 +92,7 @@ func CastVotes(ctx context.Context, r *REST, tr *Tracker, ballots []Ballot, rate
 			defer wg.Done()
 			for b := range queue {
 				t0 := tr.Now()
-				v, err := r.Vote(ctx, b.Token, b.PollID, b.OptionID)
+				v, err := send(ctx, b)
 				if err != nil {
 					bad.Add(1)
 					key := short(err)

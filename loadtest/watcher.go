@@ -33,6 +33,7 @@ type Watcher struct {
 	first   bool          // the first subscription's snapshots are not latencies
 	refused bool          // an error frame came before the subscriptions were complete
 	slot    bool          // holds a dial slot (reader goroutine only)
+	counted bool          // the current connection counts in Fleet.Subscribed
 	retry   time.Duration // last resubscribe backoff
 }
 
@@ -43,6 +44,9 @@ type Fleet struct {
 	HTTP      *http.Client // dials through Sources; no timeout (contexts bound the handshakes)
 	DialSlots chan struct{}
 	Reconnect bool
+	// Centrifuge speaks the peer's protocol (bench/peer: Centrifuge's JSON protocol) instead
+	// of Circly's: the token goes in a connect command, not the handshake's header.
+	Centrifuge bool
 
 	Watchers    []*Watcher
 	Subscribed  atomic.Int64 // watchers whose current connection holds all its subscriptions
@@ -178,9 +182,13 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 		return ctx.Err()
 	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	hdr := http.Header{"Authorization": {"Bearer " + w.Token}}
+	if f.Centrifuge {
+		hdr = nil
+	}
 	c, resp, err := websocket.Dial(dctx, w.URL, &websocket.DialOptions{
 		HTTPClient:      f.HTTP,
-		HTTPHeader:      http.Header{"Authorization": {"Bearer " + w.Token}},
+		HTTPHeader:      hdr,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	cancel()
@@ -214,7 +222,8 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 	}
 	f.releaseSlot(w)
 	w.mu.Lock()
-	if w.acks == len(w.Polls)+len(w.Other) {
+	if w.counted {
+		w.counted = false
 		f.Subscribed.Add(-1)
 	}
 	w.conn = nil
@@ -223,8 +232,14 @@ func (f *Fleet) session(ctx context.Context, w *Watcher) error {
 	return err
 }
 
-// subscribe waits for ready and then sends every subscribe frame without waiting for answers.
+// subscribe waits for ready (on the peer: sends connect and waits for its reply) and then sends
+// every subscribe frame without waiting for answers.
 func (f *Fleet) subscribe(ctx context.Context, w *Watcher, c *websocket.Conn) error {
+	if f.Centrifuge {
+		if err := f.write(ctx, c, centrifugeConnect(w.Token)); err != nil {
+			return err
+		}
+	}
 	if err := f.next(w, c, true); err != nil {
 		return err
 	}
@@ -236,14 +251,8 @@ func (f *Fleet) subscribe(ctx context.Context, w *Watcher, c *websocket.Conn) er
 	id := 0
 	send := func(ch string) error {
 		id++
-		b = append(b[:0], `{"type":"subscribe","id":`...)
-		b = strconv.AppendInt(b, int64(id), 10)
-		b = append(b, `,"channel":"`...)
-		b = append(b, ch...)
-		b = append(b, `"}`...)
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return c.Write(wctx, websocket.MessageText, b)
+		b = f.subscribeFrame(b[:0], int64(id), ch)
+		return f.write(ctx, c, b)
 	}
 	for _, p := range w.Polls {
 		if err := send("poll:" + f.Tracker.ids[p]); err != nil {
@@ -256,6 +265,36 @@ func (f *Fleet) subscribe(ctx context.Context, w *Watcher, c *websocket.Conn) er
 		}
 	}
 	return nil
+}
+
+// subscribeFrame is the subscribe command of the fleet's protocol.
+func (f *Fleet) subscribeFrame(b []byte, id int64, ch string) []byte {
+	if f.Centrifuge {
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, `,"subscribe":{"channel":"`...)
+		b = append(b, ch...)
+		return append(b, `"}}`...)
+	}
+	b = append(b, `{"type":"subscribe","id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"channel":"`...)
+	b = append(b, ch...)
+	return append(b, `"}`...)
+}
+
+// centrifugeConnect is the connect command with the token.
+func centrifugeConnect(token string) []byte {
+	b := append([]byte(`{"id":`), strconv.Itoa(centrifugeConnectID)...)
+	b = append(b, `,"connect":{"token":"`...)
+	b = append(b, token...) // a JWT holds no character JSON escapes
+	return append(b, `","name":"circly-loadgen"}}`...)
+}
+
+func (f *Fleet) write(ctx context.Context, c *websocket.Conn, b []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.Write(wctx, websocket.MessageText, b)
 }
 
 // releaseSlot gives back the watcher's dial slot if it holds one (reader goroutine only).
@@ -271,6 +310,9 @@ func (f *Fleet) complete(w *Watcher) {
 	w.retry = 0
 	w.subAt.Store(f.Tracker.Now())
 	w.first = false
+	w.mu.Lock()
+	w.counted = true
+	w.mu.Unlock()
 	f.Subscribed.Add(1)
 }
 
@@ -282,7 +324,8 @@ func (f *Fleet) read(w *Watcher, c *websocket.Conn) error {
 	}
 }
 
-// next reads and handles one frame; wantReady demands the ready frame.
+// next reads and handles one message; wantReady demands the ready frame first. A Circly
+// message is one frame; a Centrifuge message is one or more lines, a frame each.
 func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 	_, r, err := c.Reader(context.Background())
 	if err != nil {
@@ -296,7 +339,35 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 		return nil
 	}
 	now := f.Tracker.Now()
-	fr, err := parseFrame(w.buf.Bytes())
+	msg := w.buf.Bytes()
+	if !f.Centrifuge {
+		return f.handle(w, c, msg, now, wantReady)
+	}
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, msg = msg[:i], msg[i+1:]
+		} else {
+			msg = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if err := f.handle(w, c, line, now, wantReady); err != nil {
+			return err
+		}
+		wantReady = false
+	}
+	return nil
+}
+
+// handle acts on one frame received at now.
+func (f *Fleet) handle(w *Watcher, c *websocket.Conn, b []byte, now int64, wantReady bool) error {
+	parse := parseFrame
+	if f.Centrifuge {
+		parse = parseCentrifuge
+	}
+	fr, err := parse(b)
 	if err != nil {
 		f.count(f.errorFrames, "unparsable frame")
 		return nil
@@ -307,6 +378,9 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 			return fmt.Errorf("first frame %q, not ready", typ)
 		}
 		return nil
+	}
+	if typ == "subscribed" && f.Centrifuge {
+		fr.Channel = []byte(w.channel(f.Tracker, fr.ID)) // a Centrifuge reply names only the id
 	}
 	switch typ {
 	case "tally", "poll_closed", "subscribed":
@@ -323,6 +397,7 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 			}()
 		} else {
 			f.Tracker.Frames.Add(1)
+			f.Tracker.Bytes.Add(int64(len(b)))
 		}
 		if fr.Version < 0 || !bytes.HasPrefix(fr.Channel, []byte("poll:")) {
 			return nil
@@ -332,6 +407,10 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 			w.mu.Lock() // Staleness reads the state while frames still arrive
 			f.Tracker.advance(&w.state[i], p, fr.Version, now, typ != "subscribed" || !w.first, &w.late)
 			w.mu.Unlock()
+		}
+	case "ping": // Centrifuge's application ping: answer with {}
+		if f.Centrifuge {
+			return f.write(context.Background(), c, []byte("{}"))
 		}
 	case "error":
 		f.count(f.errorFrames, string(fr.Code))
@@ -351,7 +430,7 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 			f.Failed.Add(1) // a subscription refused: this watcher will never be complete
 			f.releaseSlot(w)
 		}
-	case "reconnect", "pong", "event", "notification", "unsubscribed":
+	case "reconnect", "pong", "event", "notification", "unsubscribed", "other":
 	default:
 		f.count(f.errorFrames, "unexpected frame "+typ)
 	}
@@ -360,7 +439,8 @@ func (f *Fleet) next(w *Watcher, c *websocket.Conn, wantReady bool) error {
 
 // retryable error codes are the server's own trouble, not a refusal of this client.
 func retryable(code string) bool {
-	return code == "INTERNAL_ERROR" || code == "DATABASE_ERROR" || code == "SERVICE_UNAVAILABLE"
+	return code == "INTERNAL_ERROR" || code == "DATABASE_ERROR" || code == "SERVICE_UNAVAILABLE" ||
+		code == "centrifuge 100" // Centrifuge's internal server error
 }
 
 // channel is the channel subscribed with frame id (ids are 1-based positions: polls, then Other).
@@ -384,7 +464,7 @@ func (f *Fleet) resubscribe(w *Watcher, c *websocket.Conn, id int64, ch string) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"subscribe","id":%d,"channel":%q}`, id, ch))
+	_ = c.Write(ctx, websocket.MessageText, f.subscribeFrame(nil, id, ch))
 }
 
 // local is the position of poll p in w.Polls, or -1. Scenarios give each watcher a run of

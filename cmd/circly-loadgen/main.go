@@ -3,6 +3,7 @@
 //
 //	circly-loadgen -scenario classroom -vote http://127.0.0.1:8001 -watch http://127.0.0.1:8002 \
 //	    -circles 1900 -members 10 -rate 2000 -duration 60s -pids a=1234,b=1235
+//	circly-loadgen -protocol centrifuge -peer http://127.0.0.1:8100 -scenario hot -pids peer=1236
 package main
 
 import (
@@ -32,6 +33,9 @@ func run(args []string) error {
 	var c loadtest.Config
 	var watch, pids string
 	fs.StringVar(&c.Scenario, "scenario", "classroom", "classroom | hot | idle | storm | fixtures (set up a classroom and write it to -fixtures for k6)")
+	fs.StringVar(&c.Protocol, "protocol", "circly", "circly | centrifuge (the reference peer of bench/peer: idle, classroom as bare publishes, hot, storm)")
+	fs.StringVar(&c.PeerURL, "peer", "", "centrifuge: the peer's base URL, e.g. http://127.0.0.1:8100")
+	fs.StringVar(&c.PeerKey, "peer-secret", os.Getenv("PEER_SECRET"), "centrifuge: the peer's secret (default: $PEER_SECRET)")
 	fs.StringVar(&c.Fixtures, "fixtures", "", "fixtures: JSON file to write")
 	fs.StringVar(&c.Population, "population", "", "classroom, storm, fixtures: reuse the users and circles saved in this file (written on first use; holds tokens)")
 	fs.StringVar(&c.VoteURL, "vote", "http://127.0.0.1:8000", "base URL of the replica that takes setup and votes (replica A)")

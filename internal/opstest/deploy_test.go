@@ -354,3 +354,15 @@ func TestComposeMonitoringProfile(t *testing.T) {
 		t.Error(`prometheus.yml does not scrape api:9102 as job "circly" (the alerts select job="circly")`)
 	}
 }
+
+// TestScriptsPassShellcheck: every script under scripts/ (backups, the walk-through, the peer
+// benchmark) has no shellcheck finding.
+func TestScriptsPassShellcheck(t *testing.T) {
+	sc := tool(t, "shellcheck", "shellcheck")
+	r := root(t)
+	scripts, err := filepath.Glob(filepath.Join(r, "scripts", "*.sh"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts found under %s/scripts (%v)", r, err)
+	}
+	run(t, r, sc, scripts...)
+}
