@@ -2,7 +2,6 @@ package circly
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -53,34 +52,8 @@ func (s SanctionStep) String() string {
 // Ladder is the sanctions an account climbs, one rung per upheld report against it.
 type Ladder []SanctionStep
 
-// DefaultLadder is 24 hours, 7 days, 30 days, then removal.
-const DefaultLadder = "24h,168h,720h,remove"
-
-// ParseLadder reads "24h,168h,720h,remove": durations of at least a minute, then optionally
-// "remove" as the last rung.
-func ParseLadder(s string) (Ladder, error) {
-	var out Ladder
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if p == "remove" {
-			if i != len(parts)-1 {
-				return nil, fmt.Errorf("%q: remove can only be the last rung", s)
-			}
-			out = append(out, SanctionStep{Remove: true})
-			continue
-		}
-		d, err := time.ParseDuration(p)
-		if err != nil || d < time.Minute {
-			return nil, fmt.Errorf("%q: each rung is a duration of at least 1m (like 24h) or, last, remove", s)
-		}
-		out = append(out, SanctionStep{Duration: d})
-	}
-	if len(out) > 10 {
-		return nil, fmt.Errorf("%q: at most 10 rungs", s)
-	}
-	return out, nil
-}
+// DefaultLadder is 24 hours, 7 days, 30 days, then removal (SANCTION_LADDER's default).
+var DefaultLadder = Ladder{{Duration: 24 * time.Hour}, {Duration: 7 * 24 * time.Hour}, {Duration: 30 * 24 * time.Hour}, {Remove: true}}
 
 // Rung is the step for an account's n-th upheld report (0-based); past the top it stays there.
 func (l Ladder) Rung(n int) SanctionStep {

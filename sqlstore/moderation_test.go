@@ -10,7 +10,7 @@ import (
 	"circly/sqlstore"
 )
 
-var testLadder, _ = circly.ParseLadder(circly.DefaultLadder)
+var testLadder = circly.DefaultLadder
 
 // report files a report that must succeed.
 func (e *env) report(userID, typ, targetID, reason string) {
