@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"circly/auth"
+	"circly/metrics"
 	"circly/sqlstore"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // operator issues and records an operator token, as `circly admin token` does, on the store's
@@ -169,6 +172,8 @@ func TestAdminReview(t *testing.T) {
 			t.Fatalf("member content = %v", member)
 		}
 
+		upheld := testutil.ToFloat64(metrics.ModerationDecisions.WithLabelValues("uphold", "poll"))
+		dismissed := testutil.ToFloat64(metrics.ModerationDecisions.WithLabelValues("dismiss", "poll"))
 		path := "/v1/admin/targets/poll/" + pollID + "/decision"
 		r := e.must(200, e.request("POST", path, op, map[string]any{"decision": "uphold", "reason": "mocks a classmate"}))
 		if r["poll_hidden"] != true || num(t, r["reports"]) != 2 || r["decision_id"] == "" {
@@ -196,6 +201,10 @@ func TestAdminReview(t *testing.T) {
 			t.Fatalf("uphold with delete_poll = %v", r)
 		}
 		e.fail(404, "POLL_NOT_FOUND", e.request("GET", "/v1/polls/"+pollID, c.Members[0].Token, nil))
+		if u, d := testutil.ToFloat64(metrics.ModerationDecisions.WithLabelValues("uphold", "poll"))-upheld,
+			testutil.ToFloat64(metrics.ModerationDecisions.WithLabelValues("dismiss", "poll"))-dismissed; u < 2 || d < 1 {
+			t.Fatalf("circly_moderation_decisions_total moved by %v upholds and %v dismissals, want 2 and 1", u, d)
+		}
 
 		audit := e.must(200, e.request("GET", "/v1/admin/audit?limit=100", op, nil))
 		entries := list(t, audit["entries"])
@@ -280,11 +289,15 @@ func TestSanctionLadderEnforced(t *testing.T) {
 				}
 			}
 			e.report(c.Members[1], "user", member, "other")
+			removals := testutil.ToFloat64(metrics.SanctionsApplied.WithLabelValues("4"))
 			op, _ = e.operator("alice")
 			r := e.must(200, e.request("POST", "/v1/admin/targets/user/"+member+"/decision", op,
 				map[string]any{"decision": "uphold", "reason": "fourth time"}))
 			if s, _ := r["sanction"].(map[string]any); s == nil || s["removed"] != true || num(t, s["rung"]) != 4 {
 				t.Fatalf("4th rung: %v", r)
+			}
+			if testutil.ToFloat64(metrics.SanctionsApplied.WithLabelValues("4")) <= removals {
+				t.Fatal("circly_sanctions_applied_total{rung=\"4\"} did not move")
 			}
 			e.fail(401, "UNAUTHORIZED", e.request("GET", "/v1/users/me", target.Token, nil))
 			if n := e.scalar(`SELECT count(*) FROM users WHERE id = ?`, target.ID); n != 0 {
