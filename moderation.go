@@ -97,9 +97,12 @@ type DecisionResult struct {
 	CircleID    string // of the poll or membership
 	Restricted  bool   // a dismiss lifted a member's restriction
 	Sanction    *AppliedSanction
-	// Removed holds the ended memberships when the ladder removed the account.
-	Removed       []EndedMembership
-	Notifications []Notification
+	// Removed holds the ended memberships when the ladder removed the account, and
+	// RemovedUploads the ids of its uploaded files (their rows are gone; the caller deletes the
+	// files, as account deletion does).
+	Removed        []EndedMembership
+	RemovedUploads []string
+	Notifications  []Notification
 }
 
 // AppliedSanction is the rung an uphold put an account on.

@@ -224,6 +224,11 @@ func (s *Server) adminDecide(c *gin.Context) error {
 	}
 	out := decisionJSON{DecisionID: r.AuditID, Decision: decision, TargetType: typ, TargetID: id, Reports: r.Reports,
 		PollHidden: r.PollHidden, PollRestored: r.PollShown, PollDeleted: r.PollDeleted, RestrictionLifted: r.Restricted}
+	if r.Sanction != nil && r.Sanction.Step.Remove {
+		// The ladder's last rung deleted the account, as DELETE /v1/users/me does: its files too.
+		s.deleteFiles(c.Request.Context(), r.RemovedUploads)
+		s.users.forget(r.Sanction.UserID)
+	}
 	if r.Sanction != nil {
 		out.Sanction = &sanctionJSON{Rung: r.Sanction.Rung, Step: r.Sanction.Step.String(), Until: tsPtr(r.Sanction.Until), Removed: r.Sanction.Step.Remove}
 	}

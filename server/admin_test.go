@@ -288,6 +288,11 @@ func TestSanctionLadderEnforced(t *testing.T) {
 					t.Fatalf("rung %d: %d moderation notifications", i+1, found)
 				}
 			}
+			// The account's uploaded image goes with it, as DELETE /v1/users/me does.
+			e.must(201, e.upload(target.Token, fileAndType("me.png", "image/png", pngFile(t), "profile_image")...))
+			if e.uploadRows() != 1 || len(e.uploadDir()) != 1 {
+				t.Fatalf("upload rows %d, files %v", e.uploadRows(), e.uploadDir())
+			}
 			e.report(c.Members[1], "user", member, "other")
 			removals := testutil.ToFloat64(metrics.SanctionsApplied.WithLabelValues("4"))
 			op, _ = e.operator("alice")
@@ -302,6 +307,9 @@ func TestSanctionLadderEnforced(t *testing.T) {
 			e.fail(401, "UNAUTHORIZED", e.request("GET", "/v1/users/me", target.Token, nil))
 			if n := e.scalar(`SELECT count(*) FROM users WHERE id = ?`, target.ID); n != 0 {
 				t.Fatal("the account is still there")
+			}
+			if e.uploadRows() != 0 || len(e.uploadDir()) != 0 {
+				t.Fatalf("the removed account's upload stays: rows %d, files %v", e.uploadRows(), e.uploadDir())
 			}
 		})
 	}

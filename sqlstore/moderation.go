@@ -347,6 +347,11 @@ func (s *Store) sanction(tx *gorm.DB, userID, circleID, category string, ladder 
 	sd := map[string]any{"rung": rung, "step": step.String()}
 	details["sanction"] = sd
 	if step.Remove {
+		// As DELETE /v1/users/me: the account's uploads go first, then the account.
+		out.RemovedUploads = []string{}
+		if err := tx.Raw(`DELETE FROM uploads WHERE user_id = ? RETURNING id`, userID).Scan(&out.RemovedUploads).Error; err != nil {
+			return err
+		}
 		ended, err := s.deleteUserTx(tx, userID, now)
 		if err != nil {
 			return err
