@@ -199,6 +199,13 @@ func (s *Store) Decide(ctx context.Context, d circly.Decision, ladder circly.Lad
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		out = circly.DecisionResult{AuditID: uuid.NewString()}
 		now := s.Now()
+		if s.dialect == Postgres {
+			// Decisions on one target queue here whole, so two never interleave their row locks
+			// (reports, then the poll or membership, then the account). SQLite has one writer.
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(hashtext('circly decision ' || ?))`, d.TargetType+":"+d.TargetID).Error; err != nil {
+				return err
+			}
+		}
 		var reasons []string
 		if err := tx.Raw(`UPDATE reports SET status = ?, resolved_at = ?, decided_by = ?, decision_id = ?
 			WHERE target_type = ? AND target_id = ? AND status = ? RETURNING reason`,
