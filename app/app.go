@@ -26,6 +26,9 @@ type Service struct {
 
 	// ResultsCache, when set, serves GetResults' ranking of an unchanged version (results_cache.go).
 	ResultsCache ResultsCache
+
+	// Ladder is the sanctions ladder (SANCTION_LADDER); nil: circly.DefaultLadder.
+	Ladder circly.Ladder
 }
 
 // New returns a Service; a nil broker publishes nowhere (tests of the REST surface alone).

@@ -37,6 +37,9 @@ type CircleDeletedJSON struct {
 // CreatePoll opens a poll and announces it on its circle; its poll_start notifications are
 // written in the poll's transaction and announced on each recipient's user: channel.
 func (s *Service) CreatePoll(ctx context.Context, userID string, req circly.CreatePollRequest) (circly.Poll, error) {
+	if err := s.sanctioned(ctx, userID); err != nil {
+		return circly.Poll{}, err
+	}
 	p, notes, err := s.CreatePollWithNotifications(ctx, userID, req)
 	if err != nil {
 		return p, err
@@ -49,6 +52,9 @@ func (s *Service) CreatePoll(ctx context.Context, userID string, req circly.Crea
 
 // JoinCircle adds the user to a circle and announces the new member.
 func (s *Service) JoinCircle(ctx context.Context, userID string, req circly.JoinRequest) (circly.Circle, circly.Member, error) {
+	if err := s.sanctioned(ctx, userID); err != nil {
+		return circly.Circle{}, circly.Member{}, err
+	}
 	c, m, err := s.Store.JoinCircle(ctx, userID, req)
 	if err != nil {
 		return c, m, err
@@ -101,6 +107,13 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
+	s.announceAccountGone(ctx, userID, ended)
+	return nil
+}
+
+// announceAccountGone ends a deleted account's live connections on every replica and tells
+// each circle it left behind that the member left.
+func (s *Service) announceAccountGone(ctx context.Context, userID string, ended []circly.EndedMembership) {
 	s.publish(ctx, AccountGoneMessage(userID))
 	for _, m := range ended {
 		if m.CircleDeleted {
@@ -108,7 +121,6 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
 		}
 		s.publish(ctx, CircleEventMessage(m.CircleID, EventMemberLeft, MemberEventJSON{CircleID: m.CircleID, MemberID: m.MemberID, Nickname: m.Nickname}))
 	}
-	return nil
 }
 
 // DeleteCircle deletes a circle, sends the final results of the polls it closed to their

@@ -7,9 +7,9 @@ import (
 	"circly"
 )
 
-// NotificationDataJSON links a notification to its poll.
+// NotificationDataJSON links a notification to its poll (none for a moderation notice).
 type NotificationDataJSON struct {
-	PollID   string `json:"poll_id"`
+	PollID   string `json:"poll_id,omitempty"`
 	CircleID string `json:"circle_id"`
 }
 

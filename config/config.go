@@ -98,6 +98,10 @@ type Config struct {
 	// the broker uses sharded pub/sub; limits and job locks use one key per command.
 	RedisCluster bool
 
+	// SanctionLadder is the rungs an account climbs, one per upheld report against it
+	// (config/ladder.go).
+	SanctionLadder []SanctionStep
+
 	// Backup is the off-site backup bucket (config/backup.go).
 	Backup Backup
 }
@@ -194,6 +198,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.MetricsPprof = r.boolean("METRICS_PPROF", false)
 	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	c.SentryTracesSampleRate = r.fraction("SENTRY_TRACES_SAMPLE_RATE", 0.1)
+	c.SanctionLadder = r.ladder("SANCTION_LADDER")
 	c.Backup = r.backup()
 	if r.err != nil {
 		return Config{}, r.err

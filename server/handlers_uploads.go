@@ -267,6 +267,13 @@ func (s *Server) removeUploadsOf(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
+	s.deleteFiles(ctx, ids)
+	return nil
+}
+
+// deleteFiles removes stored files whose rows are already gone; a failure is logged, never
+// returned (the account they belonged to is deleted either way).
+func (s *Server) deleteFiles(ctx context.Context, ids []string) {
 	for _, id := range ids {
 		if s.files == nil {
 			break
@@ -275,5 +282,4 @@ func (s *Server) removeUploadsOf(ctx context.Context, userID string) error {
 			s.log.Warn("remove a deleted account's upload", zap.String("file_id", id), zap.Error(err))
 		}
 	}
-	return nil
 }

@@ -29,6 +29,8 @@ var statusOf = map[circly.Code]int{
 	circly.CodeNotPollCreator:     http.StatusForbidden,
 	circly.CodeNotPollVoter:       http.StatusForbidden,
 	circly.CodeNotCircleCreator:   http.StatusForbidden,
+	circly.CodeAccountSanctioned:  http.StatusForbidden,
+	circly.CodeAlreadyDecided:     http.StatusConflict,
 	circly.CodeNotFound:           http.StatusNotFound,
 	circly.CodeCircleNotFound:     http.StatusNotFound,
 	circly.CodePollNotFound:       http.StatusNotFound,

@@ -48,6 +48,10 @@ type Deps struct {
 	Revoked *revoked.Accounts
 	// Storage keeps uploaded images (nil: local disk under DATA_DIR/uploads).
 	Storage storage.Storage
+	// Operators checks operator tokens (nil: derived from SECRET_KEY, as `circly admin token` does).
+	Operators *auth.Operators
+	// Admin serves the admin API (nil: App, when it implements Admin).
+	Admin Admin
 }
 
 // Server holds the handlers' dependencies.
@@ -68,6 +72,9 @@ type Server struct {
 	engine   *gin.Engine
 	limiter  *rateLimiter
 	pages    *web.Pages
+
+	operators *auth.Operators
+	admin     Admin // nil: the admin API answers 503
 }
 
 // New builds the server and its routes.
@@ -93,6 +100,13 @@ func New(d Deps) *Server {
 		s.files = s.localStorage()
 	}
 	s.app = d.App
+	s.operators, s.admin = d.Operators, d.Admin
+	if s.operators == nil {
+		s.operators = auth.NewOperators(s.cfg.SecretKey)
+	}
+	if a, ok := d.App.(Admin); ok && s.admin == nil {
+		s.admin = a
+	}
 	s.users = newLiveUsers(s.app, s.log, time.Minute)
 	s.limiter = &rateLimiter{l: d.Limiter}
 	if s.limiter.l == nil {
@@ -151,6 +165,8 @@ func (s *Server) routes() *gin.Engine {
 	// Live updates authenticate by header or by their first frame, so they sit outside requireAuth.
 	v1.GET("/ws", s.h(s.ws))
 	v1.GET("/polls/:id/live", s.h(s.pollLive))
+
+	s.adminRoutes(v1) // operator tokens only: admin.go
 
 	a := v1.Group("", s.requireAuth)
 	a.GET("/users/me", s.h(s.getMe))

@@ -12,7 +12,7 @@ import (
 )
 
 // appTables are the tables the migrations create.
-var appTables = []string{"backup_runs", "ballots", "circle_members", "circles", "notification_settings", "notifications", "poll_creations", "poll_options", "poll_participants", "poll_reminders", "polls", "push_day_counts", "push_outbox", "push_tokens", "question_templates", "refresh_tokens", "reports", "template_uses", "uploads", "users", "vote_idempotency"}
+var appTables = []string{"audit_log", "backup_runs", "ballots", "circle_members", "circles", "notification_settings", "notifications", "operator_tokens", "poll_creations", "poll_options", "poll_participants", "poll_reminders", "polls", "push_day_counts", "push_outbox", "push_tokens", "question_templates", "refresh_tokens", "reports", "sanctions", "template_uses", "uploads", "users", "vote_idempotency"}
 
 // columns lists every column of every table in the database, as table → sorted column names.
 // goose's own bookkeeping table and SQLite internals are left out.

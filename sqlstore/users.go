@@ -95,53 +95,61 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up circly.UserUpdate)
 func (s *Store) DeleteUser(ctx context.Context, id string) ([]circly.EndedMembership, error) {
 	var ended []circly.EndedMembership
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		now := s.Now()
-		// Lock the user first, as poll creation does, so the user's own poll creations queue
-		// behind this. NO KEY UPDATE, not FOR UPDATE: another member's poll creation in one of
-		// this user's circles holds the circle's row and then notifies this user, which needs a
-		// key share of this row; FOR UPDATE here would wait for that circle while the poll
-		// waits for this row. The DELETE at the end takes the full lock.
-		var locked []string
-		if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+s.forUpdate(), id).Scan(&locked).Error; err != nil {
-			return err
-		}
-		if len(locked) == 0 {
-			return circly.ErrUnauthorized
-		}
-		var memberships []struct {
-			ID       string
-			CircleID string
-			Role     string
-			Nickname string
-		}
-		if err := tx.Raw(`SELECT id, circle_id, role, nickname FROM circle_members WHERE user_id = ? AND left_at IS NULL`, id).
-			Scan(&memberships).Error; err != nil {
-			return err
-		}
-		for _, m := range memberships {
-			if err := s.endMembership(tx, m.CircleID, m.ID, "deleted", now); err != nil {
-				return err
-			}
-			e := circly.EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
-			if m.Role == circly.RoleCreator {
-				deleted, err := s.handOverCircle(tx, m.CircleID, now)
-				if err != nil {
-					return err
-				}
-				e.CircleDeleted = deleted
-			}
-			ended = append(ended, e)
-		}
-		if err := tx.Exec(`DELETE FROM vote_idempotency WHERE user_id = ?`, id).Error; err != nil {
-			return err
-		}
-		// The row is locked (or, on SQLite, the one writer holds it): it is still there.
-		return tx.Exec(`DELETE FROM users WHERE id = ?`, id).Error
+		var err error
+		ended, err = s.deleteUserTx(tx, id, s.Now())
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ended, nil
+}
+
+// deleteUserTx is DeleteUser inside tx: a moderator's removal (the ladder's last rung) runs it
+// in the decision's transaction.
+func (s *Store) deleteUserTx(tx *gorm.DB, id string, now time.Time) ([]circly.EndedMembership, error) {
+	var ended []circly.EndedMembership
+	// Lock the user first, as poll creation does, so the user's own poll creations queue
+	// behind this. NO KEY UPDATE, not FOR UPDATE: another member's poll creation in one of
+	// this user's circles holds the circle's row and then notifies this user, which needs a
+	// key share of this row; FOR UPDATE here would wait for that circle while the poll
+	// waits for this row. The DELETE at the end takes the full lock.
+	var locked []string
+	if err := tx.Raw(`SELECT id FROM users WHERE id = ?`+s.forUpdate(), id).Scan(&locked).Error; err != nil {
+		return nil, err
+	}
+	if len(locked) == 0 {
+		return nil, circly.ErrUnauthorized
+	}
+	var memberships []struct {
+		ID       string
+		CircleID string
+		Role     string
+		Nickname string
+	}
+	if err := tx.Raw(`SELECT id, circle_id, role, nickname FROM circle_members WHERE user_id = ? AND left_at IS NULL`, id).
+		Scan(&memberships).Error; err != nil {
+		return nil, err
+	}
+	for _, m := range memberships {
+		if err := s.endMembership(tx, m.CircleID, m.ID, "deleted", now); err != nil {
+			return nil, err
+		}
+		e := circly.EndedMembership{CircleID: m.CircleID, MemberID: m.ID, Nickname: m.Nickname}
+		if m.Role == circly.RoleCreator {
+			deleted, err := s.handOverCircle(tx, m.CircleID, now)
+			if err != nil {
+				return nil, err
+			}
+			e.CircleDeleted = deleted
+		}
+		ended = append(ended, e)
+	}
+	if err := tx.Exec(`DELETE FROM vote_idempotency WHERE user_id = ?`, id).Error; err != nil {
+		return nil, err
+	}
+	// The row is locked (or, on SQLite, the one writer holds it): it is still there.
+	return ended, tx.Exec(`DELETE FROM users WHERE id = ?`, id).Error
 }
 
 // handOverCircle gives a circle whose creator left to its longest-standing member, or deletes

@@ -26,6 +26,7 @@ func startLive(ctx context.Context, cfg config.Config, store *sqlstore.Store, rc
 		broker = newRedisBroker(rc, log)
 	}
 	appSvc := app.New(store, broker, log.Named("app"))
+	appSvc.Ladder = ladderOf(cfg)
 	if rc != nil && cfg.ResultsCache {
 		appSvc.ResultsCache = resultscache.NewRedis(rc, "circly:")
 	}

@@ -64,13 +64,16 @@ func run(args []string, stdout io.Writer) error {
 		return backupCmd(cfg, args, stdout)
 	case "restore":
 		return restoreCmd(cfg, args, stdout)
+	case "admin":
+		return adminCmd(cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
 }
 
 const usage = `usage: circly [serve | migrate up|down|status | healthcheck | monitor | version]
-       circly backup [list] | restore [NAME|latest] [--clean]`
+       circly backup [list] | restore [NAME|latest] [--clean]
+       circly admin token --operator NAME [--ttl 8h] | admin revoke TOKEN_ID --reason TEXT`
 
 func migrate(cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
