@@ -29,6 +29,7 @@ var statusOf = map[circly.Code]int{
 	circly.CodeNotPollCreator:     http.StatusForbidden,
 	circly.CodeNotPollVoter:       http.StatusForbidden,
 	circly.CodeNotCircleCreator:   http.StatusForbidden,
+	circly.CodeMemberRestricted:   http.StatusForbidden,
 	circly.CodeNotFound:           http.StatusNotFound,
 	circly.CodeCircleNotFound:     http.StatusNotFound,
 	circly.CodePollNotFound:       http.StatusNotFound,
