@@ -24,6 +24,7 @@ const (
 	CodeNotPollCreator     Code = "NOT_POLL_CREATOR"
 	CodeNotPollVoter       Code = "NOT_POLL_VOTER"
 	CodeNotCircleCreator   Code = "NOT_CIRCLE_CREATOR"
+	CodeMemberRestricted   Code = "MEMBER_RESTRICTED"
 	CodeNotFound           Code = "NOT_FOUND"
 	CodeCircleNotFound     Code = "CIRCLE_NOT_FOUND"
 	CodePollNotFound       Code = "POLL_NOT_FOUND"
@@ -97,6 +98,8 @@ var (
 	ErrAlreadyVoted       = Errorf(CodeAlreadyVoted, "you have already voted in this poll")
 	ErrSelfVote           = Errorf(CodeSelfVote, "you cannot vote for yourself")
 	ErrNotPollVoter       = Errorf(CodeNotPollVoter, "you joined the circle after this poll started, so you cannot vote in it")
-	ErrInvalidToken       = Errorf(CodeInvalidToken, "the token is invalid")
-	ErrUnauthorized       = Errorf(CodeUnauthorized, "authentication required")
+	// ErrMemberRestricted names no reporter and no count: the member learns only that a review is under way.
+	ErrMemberRestricted = Errorf(CodeMemberRestricted, "reports about you in this circle are being reviewed; you cannot create polls in it until then")
+	ErrInvalidToken     = Errorf(CodeInvalidToken, "the token is invalid")
+	ErrUnauthorized     = Errorf(CodeUnauthorized, "authentication required")
 )

@@ -68,6 +68,7 @@ type PollAudit struct {
 // (then nothing else is set).
 type PollClose struct {
 	Closed        bool
+	Hidden        bool // hidden by reports: closed, and nobody is told (no notifications)
 	PollID        string
 	CircleID      string
 	Results       Results // the exact final tally, now released

@@ -17,6 +17,7 @@ type PushJob struct {
 	Timezone       string
 	CircleDeleted  bool
 	PollOver       bool                 // closed or past its deadline
+	PollHidden     bool                 // hidden by reports: no push may point at it
 	Settings       NotificationSettings `gorm:"-"`
 }
 

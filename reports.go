@@ -30,3 +30,12 @@ var (
 	ReportTypes   = []string{"poll", "circle", "user"}
 	ReportReasons = []string{"bullying", "inappropriate", "spam", "other"}
 )
+
+// AutoHide is what filing a report set off: the report that brought its target's pending
+// reports from distinct reporters to the threshold hides the poll (PollID) or restricts the
+// membership (MemberID). Both empty: nothing crossed, or the target was hidden already.
+type AutoHide struct {
+	PollID   string
+	MemberID string
+	CircleID string // the poll's or the membership's circle
+}

@@ -23,6 +23,9 @@ func (s *Service) ClosePoll(ctx context.Context, pollID string) (closed bool, no
 	if err != nil || !c.Closed {
 		return false, 0, err
 	}
+	if c.Hidden {
+		return true, 0, nil // members see a hidden poll nowhere: its close is announced nowhere
+	}
 	s.publish(ctx, PollClosedMessage(c.Results))
 	s.publish(ctx, CircleEventMessage(c.CircleID, EventPollClosed,
 		PollClosedEventJSON{PollID: c.PollID, CircleID: c.CircleID, TotalVotes: c.Results.TotalVotes}))

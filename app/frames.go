@@ -63,7 +63,8 @@ func RemovalMessage(userID, circleID string) realtime.Message {
 
 // PollDeletedMessage tells every replica that a poll was deleted: its watchers are unsubscribed.
 func PollDeletedMessage(pollID, circleID string) realtime.Message {
-	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindEnded, Target: realtime.PollChannel(pollID), CircleID: circleID}
+	return realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindEnded, Target: realtime.PollChannel(pollID),
+		CircleID: circleID, Reason: realtime.EndedDeleted}
 }
 
 // AccountGoneMessage tells every replica that userID's account was deleted: its live

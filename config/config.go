@@ -104,6 +104,8 @@ type Config struct {
 
 	// Backup is the off-site backup bucket (config/backup.go).
 	Backup Backup
+	// Reports is what members' reports set off (config/reports.go).
+	Reports Reports
 }
 
 // UsesPostgres tells whether the distributed database is configured.
@@ -200,6 +202,7 @@ func fromLookup(lookup func(string) (string, bool), serving bool) (Config, error
 	c.SentryTracesSampleRate = r.fraction("SENTRY_TRACES_SAMPLE_RATE", 0.1)
 	c.SanctionLadder = r.ladder("SANCTION_LADDER")
 	c.Backup = r.backup()
+	c.Reports = r.reports()
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -277,6 +280,8 @@ func (c Config) Masked() map[string]any {
 		"secret_key": mask(c.SecretKey), "ballot_key": mask(c.BallotKey), "expo_access_token": mask(c.ExpoAccessToken),
 		"tally_release_batch": c.TallyReleaseBatch, "poll_open_limit": c.PollOpenLimit,
 		"poll_daily_limit": c.PollDailyLimit, "auto_migrate": c.AutoMigrate,
+		"report_hide_poll_at": c.Reports.HidePollAt, "report_hide_member_at": c.Reports.HideMemberAt,
+		"report_rate_limit": c.Reports.RateLimit,
 	}
 }
 

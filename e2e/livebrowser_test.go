@@ -24,7 +24,8 @@ import (
 // TestLivePageInBrowser: headless Chromium opens a real invite link, follows "웹에서 참여하기"
 // to the live page, joins with a nickname, sees the polls the owner opens appear, votes, and
 // sees the tally on screen move when two other members vote over REST; a poll that reaches its
-// deadline shows its results. A reload keeps the membership (device id in localStorage). No
+// deadline shows its results. A reload keeps the membership (device id in localStorage). A
+// poll hidden by reports leaves the page by itself. No
 // request leaves the server's origin and no CSP violation happens. It saves a screenshot and
 // logs the live page's weight on first load.
 func TestLivePageInBrowser(t *testing.T) {
@@ -34,7 +35,8 @@ func TestLivePageInBrowser(t *testing.T) {
 	vars := distributedEnv(t, testdb.PostgresSchemaURL(t), "", "e2e-livepage-secret-0123456789abcdef")
 	delete(vars, "REDIS_URL") // in-memory broker and limits: one replica
 	vars["PORT"], vars["PUBLIC_URL"], vars["SHUTDOWN_DRAIN"] = strconv.Itoa(port), base, "1s"
-	vars["POLL_MIN_DURATION"] = "2s" // a poll that closes while the test watches
+	vars["POLL_MIN_DURATION"] = "2s"  // a poll that closes while the test watches
+	vars["REPORT_HIDE_POLL_AT"] = "2" // two members' reports hide a poll
 	p := startProcEnv(t, "live-page", port, envList(vars))
 	p.waitHealthy(90 * time.Second)
 
@@ -233,6 +235,13 @@ func TestLivePageInBrowser(t *testing.T) {
 	if !refreshed {
 		t.Error("the page did not call /v1/auth/refresh after a 401")
 	}
+
+	// Two members report poll A: it is hidden, and its card leaves the page by itself (its
+	// channel ends with reason "hidden" and the page reloads the list).
+	for _, u := range []user{m1, m2} {
+		must(t, 201, "POST", base+"/v1/reports", u.Token, map[string]any{"type": "poll", "target_id": a, "reason": "bullying"})
+	}
+	waitFor("the hidden poll gone from the page", `!`+card(a)+` && `+card(b), 10*time.Second)
 }
 
 // logWeight logs the bytes the tab transferred since the last call (or fails above limit when

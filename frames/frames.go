@@ -191,7 +191,8 @@ func Subscribed(id json.RawMessage, channel string, data json.RawMessage) []byte
 	return append(b, '}')
 }
 
-// Unsubscribed answers an unsubscribe, or ends a subscription (reason: "removed", "deleted").
+// Unsubscribed answers an unsubscribe, or ends a subscription (reason: "removed", "deleted",
+// "hidden").
 func Unsubscribed(id json.RawMessage, channel, reason string) []byte {
 	b := append([]byte(nil), `{"type":"unsubscribed"`...)
 	b = appendID(b, id)

@@ -237,7 +237,11 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 		h.removeUser(m.UserID, m.CircleID)
 		return
 	case m.Kind == realtime.KindEnded:
-		h.endChannel(m.Target, m.CircleID)
+		reason := m.Reason
+		if reason == "" {
+			reason = realtime.EndedDeleted // from a replica older than Reason
+		}
+		h.endChannel(m.Target, m.CircleID, reason)
 		return
 	}
 	// Encoded before the lock: the broker delivers only channels this replica watches.
@@ -347,9 +351,9 @@ func (h *Hub) endAccount(userID string) {
 	}
 }
 
-// endChannel ends every local subscription to a channel that no longer exists (a deleted
-// poll): each watcher gets `unsubscribed` with reason "deleted".
-func (h *Hub) endChannel(name, circleID string) {
+// endChannel ends every local subscription to a channel that no longer exists for its
+// watchers (a deleted or hidden poll): each gets `unsubscribed` with the reason.
+func (h *Hub) endChannel(name, circleID, reason string) {
 	// First: a subscribe that starts after this must not find a grant or a cached snapshot.
 	h.authz.removeChannel(name, circleID)
 	h.mu.RLock()
@@ -364,7 +368,7 @@ func (h *Hub) endChannel(name, circleID string) {
 	}
 	h.mu.RUnlock()
 	for _, c := range conns {
-		if c.endSub(name, "deleted") {
+		if c.endSub(name, reason) {
 			h.unwatch(c, name)
 		}
 	}

@@ -27,11 +27,12 @@ const (
 	reasonTypeDisabled = "type_disabled"
 	reasonDailyCap     = "daily_cap"
 	reasonPollOver     = "poll_over"
+	reasonPollHidden   = "poll_hidden"
 )
 
 // DispatchPushes sends the due pushes of the outbox. For each claimed push, in order: a circle
-// that is gone, a user without an active token or with the type turned off, or a poll_start or
-// poll_deadline push whose poll is already over ends it unsent;
+// that is gone, a poll hidden by reports, a user without an active token or with the type turned
+// off, or a poll_start or poll_deadline push whose poll is already over ends it unsent;
 // quiet hours hold it until they end (the in-app row was written at once); the daily cap drops
 // it; the rest go to the push service, up to 100 per request. A refused request is retried
 // later with backoff and, once PushMaxAttempts are spent, the row fails with the reason. A
@@ -49,6 +50,9 @@ func (r *Runner) DispatchPushes(ctx context.Context) (Counts, error) {
 		switch {
 		case j.CircleDeleted:
 			err = r.settle(ctx, c, j, circly.PushSkipped, reasonCircleGone)
+		case j.PollHidden:
+			// Members see a hidden poll nowhere; a push would lead to it.
+			err = r.settle(ctx, c, j, circly.PushSkipped, reasonPollHidden)
 		case j.Token == "":
 			err = r.settle(ctx, c, j, circly.PushSkipped, reasonNoToken)
 		case !j.Settings.PushEnabled(j.Type):

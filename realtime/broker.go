@@ -28,7 +28,8 @@ const (
 	// ends its connections.
 	KindRemoval
 	// KindEnded is a control message: the channel Target, of circle CircleID, is gone for
-	// everyone (its poll was deleted), so every replica ends its subscriptions to it.
+	// everyone (its poll was deleted, or hidden by reports: Reason), so every replica ends its
+	// subscriptions to it.
 	KindEnded
 )
 
@@ -50,7 +51,14 @@ type Message struct {
 	UserID   string          `json:"u,omitempty"`
 	CircleID string          `json:"c,omitempty"`
 	Target   string          `json:"t,omitempty"` // KindEnded: the channel that ended
+	Reason   string          `json:"r,omitempty"` // KindEnded: why, as watchers are told; empty: EndedDeleted
 }
+
+// Reasons a KindEnded message gives, sent to each watcher in its `unsubscribed` frame.
+const (
+	EndedDeleted = "deleted" // the poll was deleted
+	EndedHidden  = "hidden"  // the poll was hidden by reports
+)
 
 // Handler receives what a broker delivers. Both methods must return quickly (hand off, never
 // block on a client).

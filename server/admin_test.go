@@ -41,7 +41,8 @@ func (e *env) memberID(c circle, i int) string {
 	return ""
 }
 
-func (e *env) report(u user, typ, target, reason string) {
+// reportWhy files a report with its reason that must be accepted.
+func (e *env) reportWhy(u user, typ, target, reason string) {
 	e.t.Helper()
 	e.must(201, e.request("POST", "/v1/reports", u.Token, map[string]any{"type": typ, "target_id": target, "reason": reason}))
 }
@@ -101,7 +102,7 @@ func TestAdminDecisionNeedsReason(t *testing.T) {
 		c := e.newCircle(3)
 		p := e.newPoll(c)
 		pollID := p["id"].(string)
-		e.report(c.Members[1], "poll", pollID, "spam")
+		e.reportWhy(c.Members[1], "poll", pollID, "spam")
 		op, _ := e.operator("alice")
 		path := "/v1/admin/targets/poll/" + pollID + "/decision"
 		for _, body := range []map[string]any{
@@ -141,9 +142,9 @@ func TestAdminReview(t *testing.T) {
 		c := e.newCircle(4)
 		p := e.newPoll(c)
 		pollID := p["id"].(string)
-		e.report(c.Members[1], "poll", pollID, "bullying")
-		e.report(c.Members[2], "poll", pollID, "spam")
-		e.report(c.Members[1], "user", e.memberID(c, 3), "bullying")
+		e.reportWhy(c.Members[1], "poll", pollID, "bullying")
+		e.reportWhy(c.Members[2], "poll", pollID, "spam")
+		e.reportWhy(c.Members[1], "user", e.memberID(c, 3), "bullying")
 		op, _ := e.operator("alice")
 
 		d := e.must(200, e.request("GET", "/v1/admin/reports?limit=1", op, nil))
@@ -186,7 +187,7 @@ func TestAdminReview(t *testing.T) {
 		e.fail(404, "NOT_FOUND", e.request("POST", "/v1/admin/targets/poll/"+unknownID+"/decision", op, map[string]any{"decision": "dismiss", "reason": "x"}))
 
 		// Reported again and dismissed: the poll comes back.
-		e.report(c.Members[3], "poll", pollID, "other")
+		e.reportWhy(c.Members[3], "poll", pollID, "other")
 		r = e.must(200, e.request("POST", path, op, map[string]any{"decision": "dismiss", "reason": "it was a joke among friends"}))
 		if r["poll_restored"] != true {
 			t.Fatalf("dismiss = %v", r)
@@ -195,7 +196,7 @@ func TestAdminReview(t *testing.T) {
 			t.Fatal("the dismissed poll is still hidden")
 		}
 		// And once more, upheld with delete_poll: gone.
-		e.report(c.Members[2], "poll", pollID, "bullying")
+		e.reportWhy(c.Members[2], "poll", pollID, "bullying")
 		r = e.must(200, e.request("POST", path, op, map[string]any{"decision": "uphold", "reason": "again", "delete_poll": true}))
 		if r["poll_deleted"] != true {
 			t.Fatalf("uphold with delete_poll = %v", r)
@@ -239,9 +240,9 @@ func TestSanctionLadderEnforced(t *testing.T) {
 			other := e.newCircle(1)
 			var op string
 			for i, dur := range []time.Duration{24 * time.Hour, 168 * time.Hour, 720 * time.Hour} {
-				e.report(c.Members[1], "user", member, "bullying")
-				e.report(c.Members[2], "user", member, "spam")
-				e.report(c.Members[0], "user", member, "bullying")
+				e.reportWhy(c.Members[1], "user", member, "bullying")
+				e.reportWhy(c.Members[2], "user", member, "spam")
+				e.reportWhy(c.Members[0], "user", member, "bullying")
 				op, _ = e.operator("alice") // the store's clock moved past the last one's expiry
 				r := e.must(200, e.request("POST", "/v1/admin/targets/user/"+member+"/decision", op,
 					map[string]any{"decision": "uphold", "reason": fmt.Sprintf("rung %d", i+1)}))
@@ -293,7 +294,7 @@ func TestSanctionLadderEnforced(t *testing.T) {
 			if e.uploadRows() != 1 || len(e.uploadDir()) != 1 {
 				t.Fatalf("upload rows %d, files %v", e.uploadRows(), e.uploadDir())
 			}
-			e.report(c.Members[1], "user", member, "other")
+			e.reportWhy(c.Members[1], "user", member, "other")
 			removals := testutil.ToFloat64(metrics.SanctionsApplied.WithLabelValues("4"))
 			op, _ = e.operator("alice")
 			r := e.must(200, e.request("POST", "/v1/admin/targets/user/"+member+"/decision", op,

@@ -105,7 +105,7 @@ func newEnv(t testing.TB, d sqlstore.Dialect, opts ...envOption) *env {
 	}
 	// Rate limits are off unless a test turns them on (withConfig): most tests make many users
 	// from one address within a minute.
-	cfg.RateLimitRequests, cfg.AuthRateLimit = 0, 0
+	cfg.RateLimitRequests, cfg.AuthRateLimit, cfg.Reports.RateLimit = 0, 0, 0
 	st := envSettings{policy: circly.DefaultPolicy(), cfg: cfg, tokenTTL: time.Hour}
 	st.policy.TallyReleaseBatch = 1
 	for _, o := range opts {

@@ -61,6 +61,10 @@ var routeBudgets = map[string]budget{
 	}},
 	"POST /v1/polls":          {name: "poll_create", limit: perUserPerMinute(PollCreatePerMinute)},
 	"POST /v1/uploads/images": {name: "upload", limit: perUserPerMinute(UploadsPerMinute)},
+	// Reports can hide a poll or restrict a member: one person must not file them by the dozen.
+	"POST /v1/reports": {name: "report", limit: func(c config.Config) ratelimit.Limit {
+		return ratelimit.Limit{Rate: c.Reports.RateLimit, Period: time.Hour}
+	}},
 }
 
 // rateLimiter is the middleware's state.

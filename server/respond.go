@@ -31,6 +31,7 @@ var statusOf = map[circly.Code]int{
 	circly.CodeNotCircleCreator:   http.StatusForbidden,
 	circly.CodeAccountSanctioned:  http.StatusForbidden,
 	circly.CodeAlreadyDecided:     http.StatusConflict,
+	circly.CodeMemberRestricted:   http.StatusForbidden,
 	circly.CodeNotFound:           http.StatusNotFound,
 	circly.CodeCircleNotFound:     http.StatusNotFound,
 	circly.CodePollNotFound:       http.StatusNotFound,

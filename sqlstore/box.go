@@ -112,7 +112,7 @@ func (s *Store) openDue(ctx context.Context, pollID string, own []byte, waiting 
 		return circly.Tally{}, false, err
 	}
 	if !r.OOpened {
-		t, err := s.Tally(ctx, pollID)
+		t, err := s.tally(ctx, pollID, false)
 		return t, false, err
 	}
 	counts, err := parseCounts(r.OReleasedCounts)
@@ -174,7 +174,7 @@ func (s *Store) openBox(ctx context.Context, pollID string, own []byte, mode ope
 		return nil
 	})
 	if errors.Is(err, errNotDue) {
-		t, err = s.Tally(ctx, pollID)
+		t, err = s.tally(ctx, pollID, false)
 		return t, false, err
 	}
 	return t, opened, err

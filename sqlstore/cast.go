@@ -24,7 +24,8 @@ const (
         ON CONFLICT (user_id, key) DO UPDATE SET poll_id = excluded.poll_id, expires_at = excluded.expires_at
         WHERE vi.expires_at <= @now`
 
-	// checkSQL finds the poll through a live circle and the voter's current membership, and
+	// checkSQL finds the poll (not hidden by reports) through a live circle and the voter's
+	// current membership, and
 	// reads whether it is open, whether that membership is one of its voters (an option or the
 	// creator, fixed when the poll was made) and its released tally. No row: no such poll,
 	// circle or membership. The option was checked by the caller, against the poll's options,
@@ -36,7 +37,7 @@ const (
         FROM polls p
         JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
         JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = @user AND m.left_at IS NULL
-        WHERE p.id = @poll`
+        WHERE p.id = @poll AND p.hidden_at IS NULL`
 
 	// votedBeforeSQL tells a person who voted through an earlier membership from one whose
 	// membership began after the poll was made.

@@ -20,7 +20,8 @@ const memberColumns = `id, circle_id, user_id, nickname, role, joined_at`
 // circleColumns selects a Circle for viewer membership m and circle c; the one argument is now.
 const circleColumns = `c.id, c.name, c.max_members, c.member_count, m.role, c.invite_code, c.invite_link_id,
 	c.invite_expires_at, c.created_at,
-	(SELECT count(*) FROM polls p WHERE p.circle_id = c.id AND p.closed_at IS NULL AND p.deadline > ?) AS active_polls`
+	(SELECT count(*) FROM polls p WHERE p.circle_id = c.id AND p.closed_at IS NULL AND p.deadline > ?
+		AND ` + visiblePoll + `) AS active_polls`
 
 func newInviteCode() string {
 	b := make([]byte, circly.InviteCodeLength)
@@ -185,16 +186,16 @@ func (s *Store) UpdateCircle(ctx context.Context, userID, circleID string, up ci
 }
 
 // DeleteCircle soft-deletes a circle (creator only) and closes its open polls with their final
-// tallies. It returns the ids of the polls it closed.
+// tallies. It returns the ids of the polls it closed that members could see (a hidden poll is
+// closed too, and named nowhere).
 func (s *Store) DeleteCircle(ctx context.Context, userID, circleID string) ([]string, error) {
-	var closed []string
+	closed := []string{}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if _, err := s.lockedCreator(tx, circleID, userID); err != nil {
 			return err
 		}
-		var err error
-		closed, err = s.openPollIDs(tx, circleID)
-		if err != nil {
+		if err := tx.Raw(`SELECT p.id FROM polls p WHERE p.circle_id = ? AND p.closed_at IS NULL AND `+visiblePoll,
+			circleID).Scan(&closed).Error; err != nil {
 			return err
 		}
 		return s.deleteCircleTx(tx, circleID, s.Now())

@@ -38,9 +38,23 @@ func (s *Store) CircleLiveState(ctx context.Context, circleID string) (circly.Ci
 	}
 	out.MemberCount = n[0]
 	ids := []string{}
-	err := db.Raw(`SELECT id FROM polls WHERE circle_id = ? AND closed_at IS NULL ORDER BY created_at, id`, circleID).Scan(&ids).Error
+	err := db.Raw(`SELECT p.id FROM polls p WHERE p.circle_id = ? AND p.closed_at IS NULL AND `+visiblePoll+`
+		ORDER BY p.created_at, p.id`, circleID).Scan(&ids).Error
 	out.OpenPollIDs = ids
 	return out, err
+}
+
+// PollCircle is the circle of a poll, hidden or not (no access check: the caller announces a
+// change to it).
+func (s *Store) PollCircle(ctx context.Context, pollID string) (string, error) {
+	var ids []string
+	if err := s.conn(ctx).Raw(`SELECT circle_id FROM polls WHERE id = ?`, pollID).Scan(&ids).Error; err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", circly.ErrPollNotFound
+	}
+	return ids[0], nil
 }
 
 // PollResults ranks a poll's released tally with no access check, also for a poll whose circle

@@ -502,15 +502,3 @@ func (s *Store) OperatorTokenActive(ctx context.Context, id string) (bool, error
 		id, s.Now()).Scan(&n).Error
 	return n > 0, err
 }
-
-// PollCircle is the circle of a poll (ErrPollNotFound when it is gone).
-func (s *Store) PollCircle(ctx context.Context, pollID string) (string, error) {
-	var ids []string
-	if err := s.conn(ctx).Raw(`SELECT circle_id FROM polls WHERE id = ?`, pollID).Scan(&ids).Error; err != nil {
-		return "", err
-	}
-	if len(ids) == 0 {
-		return "", circly.ErrPollNotFound
-	}
-	return ids[0], nil
-}

@@ -12,10 +12,10 @@ import (
 
 var testLadder = circly.DefaultLadder
 
-// report files a report that must succeed.
-func (e *env) report(userID, typ, targetID, reason string) {
+// reportWhy files a report with its reason that must succeed.
+func (e *env) reportWhy(userID, typ, targetID, reason string) {
 	e.t.Helper()
-	if _, err := e.s.CreateReport(e.ctx, userID, circly.NewReport{Type: typ, TargetID: targetID, Reason: reason}); err != nil {
+	if _, _, err := e.s.FileReport(e.ctx, userID, circly.NewReport{Type: typ, TargetID: targetID, Reason: reason}); err != nil {
 		e.t.Fatalf("report: %v", err)
 	}
 }
@@ -39,9 +39,9 @@ func TestDecideDismissRestoresHiddenPollAndLiftsRestriction(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
 		p := e.poll(fx, 0)
-		e.report(fx.Users[1].ID, "poll", p.ID, "bullying")
-		e.report(fx.Users[2].ID, "poll", p.ID, "spam")
-		e.report(fx.Users[1].ID, "user", fx.Members[3].ID, "bullying")
+		e.reportWhy(fx.Users[1].ID, "poll", p.ID, "bullying")
+		e.reportWhy(fx.Users[2].ID, "poll", p.ID, "spam")
+		e.reportWhy(fx.Users[1].ID, "user", fx.Members[3].ID, "bullying")
 		// What the automatic threshold does (issue 18's other half), set by hand here.
 		must(t, e.db.Gorm.Exec(`UPDATE polls SET hidden_at = ? WHERE id = ?`, t0, p.ID).Error)
 		must(t, e.db.Gorm.Exec(`UPDATE circle_members SET restricted_at = ? WHERE id = ?`, t0, fx.Members[3].ID).Error)
@@ -103,7 +103,7 @@ func TestDecideUpholdHidesThenDeletesPoll(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
 		p := e.poll(fx, 0)
-		e.report(fx.Users[1].ID, "poll", p.ID, "inappropriate")
+		e.reportWhy(fx.Users[1].ID, "poll", p.ID, "inappropriate")
 		r := e.decide(circly.Decision{TargetType: "poll", TargetID: p.ID, Action: circly.DecisionUphold})
 		if !r.PollHidden || r.PollDeleted {
 			t.Fatalf("uphold = %+v", r)
@@ -115,7 +115,7 @@ func TestDecideUpholdHidesThenDeletesPoll(t *testing.T) {
 			t.Fatalf("report not reviewed")
 		}
 		// Reported again, upheld with delete_poll: the poll is gone.
-		e.report(fx.Users[2].ID, "poll", p.ID, "inappropriate")
+		e.reportWhy(fx.Users[2].ID, "poll", p.ID, "inappropriate")
 		r = e.decide(circly.Decision{TargetType: "poll", TargetID: p.ID, Action: circly.DecisionUphold, DeletePoll: true})
 		if !r.PollDeleted || r.PollHidden {
 			t.Fatalf("uphold with delete = %+v", r)
@@ -133,7 +133,7 @@ func TestDecideWithoutReasonWritesNothing(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
 		p := e.poll(fx, 0)
-		e.report(fx.Users[1].ID, "poll", p.ID, "spam")
+		e.reportWhy(fx.Users[1].ID, "poll", p.ID, "spam")
 		for _, reason := range []string{"", "   "} {
 			_, err := e.s.Decide(e.ctx, circly.Decision{Operator: "alice", TargetType: "poll", TargetID: p.ID, Action: circly.DecisionUphold, Reason: reason}, testLadder)
 			wantCode(t, err, circly.CodeValidation)
@@ -159,9 +159,9 @@ func TestSanctionLadder(t *testing.T) {
 		target := fx.Users[3]
 		member := fx.Members[3].ID
 		for i, want := range []time.Duration{24 * time.Hour, 168 * time.Hour, 720 * time.Hour} {
-			e.report(fx.Users[1].ID, "user", member, "bullying")
-			e.report(fx.Users[2].ID, "user", member, "spam")
-			e.report(fx.Users[0].ID, "user", member, "bullying")
+			e.reportWhy(fx.Users[1].ID, "user", member, "bullying")
+			e.reportWhy(fx.Users[2].ID, "user", member, "spam")
+			e.reportWhy(fx.Users[0].ID, "user", member, "bullying")
 			r := e.decide(circly.Decision{TargetType: "user", TargetID: member, Action: circly.DecisionUphold})
 			if r.Sanction == nil || r.Sanction.Rung != i+1 || r.Sanction.Until == nil || r.Sanction.Reason != "bullying" || len(r.Notifications) != 1 {
 				t.Fatalf("rung %d: %+v", i+1, r)
@@ -196,7 +196,7 @@ func TestSanctionLadder(t *testing.T) {
 				t.Fatalf("a reporter was notified")
 			}
 		}
-		e.report(fx.Users[1].ID, "user", member, "other")
+		e.reportWhy(fx.Users[1].ID, "user", member, "other")
 		r := e.decide(circly.Decision{TargetType: "user", TargetID: member, Action: circly.DecisionUphold})
 		if r.Sanction == nil || !r.Sanction.Step.Remove || r.Sanction.Rung != 4 || len(r.Removed) != 1 {
 			t.Fatalf("4th rung: %+v", r)
@@ -217,7 +217,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
 		p := e.poll(fx, 0)
-		e.report(fx.Users[1].ID, "poll", p.ID, "spam")
+		e.reportWhy(fx.Users[1].ID, "poll", p.ID, "spam")
 		e.decide(circly.Decision{TargetType: "poll", TargetID: p.ID, Action: circly.DecisionDismiss})
 		for _, q := range []string{`UPDATE audit_log SET reason = 'rewritten'`, `DELETE FROM audit_log`} {
 			if err := e.db.Gorm.Exec(q).Error; err == nil {
@@ -241,8 +241,8 @@ func TestConcurrentDecisionsOneWins(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(4, 10)
 		member := fx.Members[3].ID
-		e.report(fx.Users[1].ID, "user", member, "bullying")
-		e.report(fx.Users[2].ID, "user", member, "bullying")
+		e.reportWhy(fx.Users[1].ID, "user", member, "bullying")
+		e.reportWhy(fx.Users[2].ID, "user", member, "bullying")
 		const n = 16
 		var wg sync.WaitGroup
 		errs := make([]error, n)

@@ -11,10 +11,14 @@ import (
 
 const notificationColumns = `id, user_id, type, title, message, poll_id, circle_id, is_read, created_at`
 
+// visibleNote keeps out the notifications that point at a poll hidden by reports: members see
+// the poll nowhere, so no notification leads to it. They come back if a moderator restores it.
+const visibleNote = ` AND NOT EXISTS (SELECT 1 FROM polls p WHERE p.id = notifications.poll_id AND p.hidden_at IS NOT NULL)`
+
 // ListNotifications returns a user's notifications, newest first.
 func (s *Store) ListNotifications(ctx context.Context, userID, status string, page circly.Page) (circly.NotificationList, error) {
 	db := s.conn(ctx)
-	where := `user_id = ?`
+	where := `user_id = ?` + visibleNote
 	switch status {
 	case circly.NotificationsUnread:
 		where += ` AND is_read = false`
@@ -25,7 +29,7 @@ func (s *Store) ListNotifications(ctx context.Context, userID, status string, pa
 	if err := db.Raw(`SELECT count(*) FROM notifications WHERE `+where, userID).Scan(&out.Total).Error; err != nil {
 		return out, err
 	}
-	if err := db.Raw(`SELECT count(*) FROM notifications WHERE user_id = ? AND is_read = false`, userID).
+	if err := db.Raw(`SELECT count(*) FROM notifications WHERE user_id = ? AND is_read = false`+visibleNote, userID).
 		Scan(&out.Unread).Error; err != nil {
 		return out, err
 	}
@@ -37,19 +41,19 @@ func (s *Store) ListNotifications(ctx context.Context, userID, status string, pa
 // UnreadNotificationCount is the number of the user's unread notifications.
 func (s *Store) UnreadNotificationCount(ctx context.Context, userID string) (int, error) {
 	var n int64
-	err := s.conn(ctx).Raw(`SELECT count(*) FROM notifications WHERE user_id = ? AND is_read = false`, userID).Scan(&n).Error
+	err := s.conn(ctx).Raw(`SELECT count(*) FROM notifications WHERE user_id = ? AND is_read = false`+visibleNote, userID).Scan(&n).Error
 	return int(n), err
 }
 
 // MarkNotificationRead marks one of the user's notifications read (again is fine) and returns it.
 func (s *Store) MarkNotificationRead(ctx context.Context, userID, id string) (circly.Notification, error) {
 	db := s.conn(ctx)
-	if err := db.Exec(`UPDATE notifications SET is_read = true, read_at = ? WHERE id = ? AND user_id = ? AND is_read = false`,
-		s.Now(), id, userID).Error; err != nil {
+	if err := db.Exec(`UPDATE notifications SET is_read = true, read_at = ? WHERE id = ? AND user_id = ? AND is_read = false`+
+		visibleNote, s.Now(), id, userID).Error; err != nil {
 		return circly.Notification{}, err
 	}
 	var n circly.Notification
-	err := db.Raw(`SELECT `+notificationColumns+` FROM notifications WHERE id = ? AND user_id = ?`, id, userID).Take(&n).Error
+	err := db.Raw(`SELECT `+notificationColumns+` FROM notifications WHERE id = ? AND user_id = ?`+visibleNote, id, userID).Take(&n).Error
 	return n, notFound(err, circly.ErrNotificationNotFound)
 }
 

@@ -111,9 +111,11 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (cir
 		ReleasedTotal   int
 		ReleasedVersion int
 		ReleasedCounts  string
+		Hidden          bool
 	}
 	if err := tx.Raw(`SELECT p.circle_id, c.name AS circle_name, p.question_text, p.released_total, p.released_version,
-		p.released_counts FROM polls p JOIN circles c ON c.id = p.circle_id WHERE p.id = ?`, pollID).Take(&p).Error; err != nil {
+		p.released_counts, p.hidden_at IS NOT NULL AS hidden FROM polls p JOIN circles c ON c.id = p.circle_id WHERE p.id = ?`,
+		pollID).Take(&p).Error; err != nil {
 		return circly.PollClose{}, err
 	}
 	counts, err := parseCounts(p.ReleasedCounts)
@@ -126,6 +128,10 @@ func (s *Store) closeAndNotifyTx(tx *gorm.DB, pollID string, now time.Time) (cir
 	}
 	results := circly.Rank(circly.Poll{ID: pollID, CircleID: p.CircleID, QuestionText: p.QuestionText, TotalVotes: p.ReleasedTotal,
 		Version: p.ReleasedVersion, IsClosed: true, Options: opts})
+	if p.Hidden {
+		// Closed like any other, but nobody is told: members see a hidden poll nowhere.
+		return circly.PollClose{Closed: true, Hidden: true, PollID: pollID, CircleID: p.CircleID, Results: results}, nil
+	}
 
 	members, err := s.activeMembers(tx, p.CircleID)
 	if err != nil {
@@ -168,7 +174,7 @@ func (s *Store) DueReminders(ctx context.Context, minutes, limit int) ([]string,
 	now := s.Now()
 	ids := []string{}
 	err := s.conn(ctx).Raw(`SELECT p.id FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
-		WHERE p.closed_at IS NULL AND p.deadline > ? AND p.deadline <= ?
+		WHERE p.closed_at IS NULL AND p.deadline > ? AND p.deadline <= ? AND `+visiblePoll+`
 			AND NOT EXISTS (SELECT 1 FROM poll_reminders r WHERE r.poll_id = p.id AND r.minutes = ?)
 		ORDER BY p.deadline LIMIT ?`, now, now.Add(time.Duration(minutes)*time.Minute), minutes, limit).Scan(&ids).Error
 	return ids, err
@@ -191,14 +197,18 @@ func (s *Store) SendReminder(ctx context.Context, pollID string, minutes int) (c
 			CreatedAt    time.Time
 			ClosedAt     *time.Time
 			Deleted      bool
+			Hidden       bool
 		}
 		if err := tx.Raw(`SELECT p.circle_id, c.name AS circle_name, p.question_text, p.deadline, p.created_at, p.closed_at,
-			c.deleted_at IS NOT NULL AS deleted FROM polls p JOIN circles c ON c.id = p.circle_id WHERE p.id = ?`, pollID).
-			Take(&p).Error; err != nil {
+			c.deleted_at IS NOT NULL AS deleted, p.hidden_at IS NOT NULL AS hidden FROM polls p JOIN circles c ON c.id = p.circle_id
+			WHERE p.id = ?`, pollID).Take(&p).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return nil // deleted meanwhile
 			}
 			return err
+		}
+		if p.Hidden {
+			return nil // hidden meanwhile: undecided, so a poll a moderator restores is still reminded
 		}
 		res := tx.Exec(`INSERT INTO poll_reminders (poll_id, minutes, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (poll_id, minutes) DO NOTHING`, pollID, minutes, now)

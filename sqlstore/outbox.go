@@ -51,7 +51,7 @@ func (s *Store) ClaimPushes(ctx context.Context, limit int, lease time.Duration)
 	var rows []pushJobRow
 	if err := s.conn(ctx).Raw(`SELECT o.notification_id, o.user_id, n.type, n.title, n.message, n.poll_id, n.circle_id,
 			o.attempts, o.counted_day, u.timezone, c.deleted_at IS NOT NULL AS circle_deleted,
-			(p.closed_at IS NOT NULL OR p.deadline <= ?) AS poll_over,
+			(p.closed_at IS NOT NULL OR p.deadline <= ?) AS poll_over, p.hidden_at IS NOT NULL AS poll_hidden,
 			t.token AS token_raw, t.active AS token_active,
 			ns.poll_start_enabled, ns.poll_deadline_enabled, ns.poll_result_enabled, ns.quiet_hours_enabled,
 			ns.quiet_start_hour, ns.quiet_end_hour, ns.max_notifications_per_day AS max_per_day

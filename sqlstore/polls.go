@@ -27,13 +27,18 @@ type pollRow struct {
 	UserVoted       bool
 }
 
-// pollSelect reads polls as a viewer (first argument: the viewer's user id, twice).
+// pollSelect reads polls as a viewer (first argument: the viewer's user id, twice). Its users
+// add visiblePoll: a poll hidden by reports is not there for members.
 const pollSelect = `SELECT p.id, p.circle_id, p.creator_member_id, p.template_id, p.question_text, p.deadline,
 	p.created_at, p.closed_at, p.released_total, p.released_version, p.released_counts, m.id AS viewer_member_id,
 	EXISTS (SELECT 1 FROM poll_participants pp WHERE pp.poll_id = p.id AND pp.user_id = ?) AS user_voted
 	FROM polls p
 	JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL
 	LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL`
+
+// visiblePoll is the condition on polls p that members may see: not hidden by reports (or
+// kept hidden by a moderator). A hidden poll answers POLL_NOT_FOUND like one that never was.
+const visiblePoll = `p.hidden_at IS NULL`
 
 func (r pollRow) view() circly.Poll {
 	return circly.Poll{
@@ -82,6 +87,9 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		if err != nil {
 			return err
 		}
+		if err := s.checkNotRestricted(tx, req.CircleID, userID); err != nil {
+			return err
+		}
 		var tpl circly.Template
 		if err := tx.Raw(`SELECT id, question_text FROM question_templates WHERE id = ? AND is_active = true`,
 			req.TemplateID).Take(&tpl).Error; err != nil {
@@ -96,7 +104,9 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 		}
 		if lim := s.policy.PollOpenLimit; lim > 0 {
 			var open int64
-			if err := tx.Raw(`SELECT count(*) FROM polls WHERE circle_id = ? AND closed_at IS NULL AND deadline > ?`,
+			// A hidden poll does not count: members cannot see it, so it must not block them.
+			if err := tx.Raw(`SELECT count(*) FROM polls p WHERE p.circle_id = ? AND p.closed_at IS NULL AND p.deadline > ?
+				AND `+visiblePoll,
 				req.CircleID, now).Scan(&open).Error; err != nil {
 				return err
 			}
@@ -156,6 +166,21 @@ func (s *Store) CreatePollWithNotifications(ctx context.Context, userID string, 
 	return p, notes, err
 }
 
+// checkNotRestricted refuses poll creation to a member whose membership in the circle reports
+// restricted, until a moderator decides. Any membership of the person counts, a past one too:
+// leaving and joining again does not clear it. The answer names no reporter and no count.
+func (s *Store) checkNotRestricted(tx *gorm.DB, circleID, userID string) error {
+	var n int64
+	if err := tx.Raw(`SELECT count(*) FROM circle_members WHERE circle_id = ? AND user_id = ? AND restricted_at IS NOT NULL`,
+		circleID, userID).Scan(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		return circly.ErrMemberRestricted
+	}
+	return nil
+}
+
 // startOfLocalDay is midnight of now's day in the user's timezone.
 func startOfLocalDay(now time.Time, tz string) time.Time {
 	loc, err := time.LoadLocation(tz)
@@ -170,7 +195,7 @@ func startOfLocalDay(now time.Time, tz string) time.Time {
 // yet comes back as it is (Due): closing it is the app's, which announces the close.
 func (s *Store) pollForViewer(ctx context.Context, userID, pollID string) (pollRow, error) {
 	var r pollRow
-	err := s.conn(ctx).Raw(pollSelect+` WHERE p.id = ?`, userID, userID, pollID).Take(&r).Error
+	err := s.conn(ctx).Raw(pollSelect+` WHERE p.id = ? AND `+visiblePoll, userID, userID, pollID).Take(&r).Error
 	if err != nil {
 		return r, notFound(err, circly.ErrPollNotFound)
 	}
@@ -226,7 +251,7 @@ func (s *Store) ListPolls(ctx context.Context, userID string, f circly.PollFilte
 			return nil, 0, err
 		}
 	}
-	where := ` WHERE m.id IS NOT NULL`
+	where := ` WHERE m.id IS NOT NULL AND ` + visiblePoll
 	args := []any{userID, userID}
 	if f.CircleID != "" {
 		where += ` AND p.circle_id = ?`
@@ -282,7 +307,7 @@ func (s *Store) lockedOwnPoll(tx *gorm.DB, userID, pollID string) (ownPoll, erro
 		lock = " FOR UPDATE OF p"
 	}
 	err := tx.Raw(`SELECT p.id, p.circle_id, p.creator_member_id, p.created_at, p.deadline, p.closed_at
-		FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL WHERE p.id = ?`+lock, pollID).Take(&p).Error
+		FROM polls p JOIN circles c ON c.id = p.circle_id AND c.deleted_at IS NULL WHERE p.id = ? AND `+visiblePoll+lock, pollID).Take(&p).Error
 	if err != nil {
 		return p, notFound(err, circly.ErrPollNotFound)
 	}

@@ -10,16 +10,26 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateReport files a report. The target must be something the reporter can see: a poll or a
+// FileReport files a report. The target must be something the reporter can see: a poll or a
 // circle of a circle they are an active member of, or a membership (current or past) of such a
 // circle. Anything else answers the same not-found error as a target that does not exist, so a
 // report cannot probe for ids. A second pending report of the same target by the same reporter
 // is ALREADY_EXISTS; the partial unique index decides, so concurrent duplicates leave one row.
-func (s *Store) CreateReport(ctx context.Context, userID string, r circly.NewReport) (circly.Report, error) {
+//
+// A poll or membership report that brings the target's pending reports from distinct reporters
+// to the policy's threshold hides the poll (restricts the membership) in the same transaction;
+// the AutoHide says so, for the caller to announce. The report itself comes back the same
+// either way.
+func (s *Store) FileReport(ctx context.Context, userID string, r circly.NewReport) (circly.Report, circly.AutoHide, error) {
 	out := circly.Report{ID: uuid.NewString(), Type: r.Type, TargetID: r.TargetID, Reason: r.Reason,
 		Description: r.Description, Status: circly.ReportStatusPending, CreatedAt: s.Now()}
+	var hide circly.AutoHide
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.checkReportTarget(tx, userID, r.Type, r.TargetID); err != nil {
+			return err
+		}
+		t, err := s.lockReportTarget(tx, r.Type, r.TargetID)
+		if err != nil {
 			return err
 		}
 		res := tx.Exec(`INSERT INTO reports (id, reporter_user_id, target_type, target_id, reason, description, status, created_at)
@@ -34,12 +44,77 @@ func (s *Store) CreateReport(ctx context.Context, userID string, r circly.NewRep
 		if res.RowsAffected == 0 {
 			return circly.Errorf(circly.CodeAlreadyExists, "you already reported this %s; it is waiting for review", r.Type)
 		}
-		return nil
+		hide, err = s.hideAtThreshold(tx, t, out.CreatedAt)
+		return err
 	})
 	if err != nil {
-		return circly.Report{}, err
+		return circly.Report{}, circly.AutoHide{}, err
 	}
-	return out, nil
+	return out, hide, nil
+}
+
+// reportTarget is a poll or membership whose reports may hide it, locked for this report.
+type reportTarget struct {
+	typ, id, circleID string
+	threshold         int // 0: reports of this target hide nothing
+}
+
+// lockReportTarget locks the row that reports of a poll (the poll) or of a member (the
+// membership) would hide, before the report is inserted. Reports of one target so take turns,
+// and each counts the reporters with every earlier report committed: on PostgreSQL's READ
+// COMMITTED, two reports counted without the lock could each see the other missing, and the
+// threshold would pass with nothing hidden. SQLite's single writer already takes turns.
+func (s *Store) lockReportTarget(tx *gorm.DB, typ, id string) (reportTarget, error) {
+	t := reportTarget{typ: typ, id: id}
+	var q string
+	switch typ {
+	case "poll":
+		t.threshold, q = s.policy.ReportHidePollAt, `SELECT circle_id FROM polls WHERE id = ?`
+	case "user":
+		t.threshold, q = s.policy.ReportHideMemberAt, `SELECT circle_id FROM circle_members WHERE id = ?`
+	}
+	if t.threshold <= 0 {
+		return reportTarget{}, nil
+	}
+	var circles []string
+	if err := tx.Raw(q+s.forUpdate(), id).Scan(&circles).Error; err != nil {
+		return t, err
+	}
+	if len(circles) == 0 { // deleted since the check: the check's answer, had it come later
+		return t, circly.ErrNotFound
+	}
+	t.circleID = circles[0]
+	return t, nil
+}
+
+// hideAtThreshold hides the locked target once its pending reports come from threshold
+// distinct reporters. The conditional update makes it once: a target hidden already (by an
+// earlier report, or kept hidden by a moderator) is left as it is and reported as nothing new.
+func (s *Store) hideAtThreshold(tx *gorm.DB, t reportTarget, now time.Time) (circly.AutoHide, error) {
+	if t.threshold <= 0 {
+		return circly.AutoHide{}, nil
+	}
+	var reporters int64
+	if err := tx.Raw(`SELECT count(DISTINCT reporter_user_id) FROM reports
+		WHERE target_type = ? AND target_id = ? AND status = ?`, t.typ, t.id, circly.ReportStatusPending).
+		Scan(&reporters).Error; err != nil {
+		return circly.AutoHide{}, err
+	}
+	if reporters < int64(t.threshold) {
+		return circly.AutoHide{}, nil
+	}
+	q := `UPDATE polls SET hidden_at = ? WHERE id = ? AND hidden_at IS NULL`
+	if t.typ == "user" {
+		q = `UPDATE circle_members SET restricted_at = ? WHERE id = ? AND restricted_at IS NULL`
+	}
+	res := tx.Exec(q, now, t.id)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return circly.AutoHide{}, res.Error
+	}
+	if t.typ == "user" {
+		return circly.AutoHide{MemberID: t.id, CircleID: t.circleID}, nil
+	}
+	return circly.AutoHide{PollID: t.id, CircleID: t.circleID}, nil
 }
 
 // checkReportTarget returns nil when the reporter may report the target, else the target

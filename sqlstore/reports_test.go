@@ -18,7 +18,7 @@ func TestCreateReportTargets(t *testing.T) {
 			{Type: "circle", TargetID: fx.ID, Reason: "spam", Description: &desc},
 			{Type: "user", TargetID: fx.Members[2].ID, Reason: "inappropriate"},
 		} {
-			got, err := e.s.CreateReport(e.ctx, reporter, r)
+			got, _, err := e.s.FileReport(e.ctx, reporter, r)
 			must(t, err)
 			if got.ID == "" || got.Type != r.Type || got.TargetID != r.TargetID || got.Status != "pending" || !got.CreatedAt.Equal(t0) {
 				t.Fatalf("report = %+v", got)
@@ -70,7 +70,7 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 			{fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: unknown, Reason: "spam"}, circly.CodeNotFound},
 		}
 		for i, c := range cases {
-			_, err := e.s.CreateReport(e.ctx, c.user, c.r)
+			_, _, err := e.s.FileReport(e.ctx, c.user, c.r)
 			if err == nil {
 				t.Fatalf("case %d: no error", i)
 			}
@@ -79,10 +79,10 @@ func TestCreateReportHidesWhatTheReporterCannotSee(t *testing.T) {
 		// A member who left can still be reported by those who remain.
 		_, err := e.s.LeaveCircle(e.ctx, fx.Users[2].ID, fx.ID)
 		must(t, err)
-		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: fx.Members[2].ID, Reason: "bullying"})
+		_, _, err = e.s.FileReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "user", TargetID: fx.Members[2].ID, Reason: "bullying"})
 		must(t, err)
 		// One who left can no longer report the circle.
-		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, _, err = e.s.FileReport(e.ctx, fx.Users[2].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		wantCode(t, err, circly.CodeCircleNotFound)
 		if n := e.scalar(`SELECT count(*) FROM reports`); n != 1 {
 			t.Fatalf("%d report rows, want 1", n)
@@ -95,16 +95,16 @@ func TestCreateReportOncePerPendingTarget(t *testing.T) {
 		fx := e.circle(3, 10)
 		u := fx.Users[1].ID
 		r := circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"}
-		_, err := e.s.CreateReport(e.ctx, u, r)
+		_, _, err := e.s.FileReport(e.ctx, u, r)
 		must(t, err)
-		_, err = e.s.CreateReport(e.ctx, u, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "other"})
+		_, _, err = e.s.FileReport(e.ctx, u, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "other"})
 		wantCode(t, err, circly.CodeAlreadyExists)
 		// Another reporter may report the same target.
-		_, err = e.s.CreateReport(e.ctx, fx.Users[2].ID, r)
+		_, _, err = e.s.FileReport(e.ctx, fx.Users[2].ID, r)
 		must(t, err)
 		// Once reviewed, the same reporter may report again.
 		must(t, e.db.Gorm.Exec(`UPDATE reports SET status = 'reviewed' WHERE reporter_user_id = ?`, u).Error)
-		_, err = e.s.CreateReport(e.ctx, u, r)
+		_, _, err = e.s.FileReport(e.ctx, u, r)
 		must(t, err)
 	})
 }
@@ -115,7 +115,7 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 		p := e.poll(fx, 0)
 		const n = 24
 		errs := race(n, func(i int) error {
-			_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "poll", TargetID: p.ID,
+			_, _, err := e.s.FileReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "poll", TargetID: p.ID,
 				Reason: circly.ReportReasons[i%len(circly.ReportReasons)]})
 			return err
 		})
@@ -132,14 +132,14 @@ func TestCreateReportConcurrentDuplicatesLeaveOneRow(t *testing.T) {
 func TestReportOfDeletedAccountStays(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env) {
 		fx := e.circle(3, 10)
-		_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, _, err := e.s.FileReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		must(t, err)
 		_, err = e.s.DeleteUser(e.ctx, fx.Users[1].ID)
 		must(t, err)
 		if n := e.scalar(`SELECT count(*) FROM reports WHERE reporter_user_id IS NULL`); n != 1 {
 			t.Fatalf("%d anonymous reports after the account went, want 1", n)
 		}
-		_, err = e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+		_, _, err = e.s.FileReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 		if err == nil {
 			t.Fatal(fmt.Errorf("a deleted account filed a report"))
 		}

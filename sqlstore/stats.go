@@ -122,7 +122,7 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (circl
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS closed_polls,
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN released_total ELSE 0 END), 0) AS closed_votes,
 			COALESCE(sum(CASE WHEN closed_at IS NOT NULL THEN `+s.countsLength("released_counts")+` + 1 ELSE 0 END), 0) AS eligible
-		FROM polls WHERE circle_id = ?`, circleID).Take(&tot).Error; err != nil {
+		FROM polls p WHERE p.circle_id = ? AND `+visiblePoll, circleID).Take(&tot).Error; err != nil {
 		return circly.CircleStats{}, err
 	}
 	out := circly.CircleStats{CircleID: circleID, TotalPolls: tot.TotalPolls, TotalVotes: tot.TotalVotes, ClosedPolls: tot.ClosedPolls}
@@ -138,7 +138,7 @@ func (s *Store) CircleStats(ctx context.Context, userID, circleID string) (circl
 		CreatedAt     time.Time
 		ReleasedTotal int64
 	}
-	if err := db.Raw(`SELECT created_at, released_total FROM polls WHERE circle_id = ? AND created_at >= ?`,
+	if err := db.Raw(`SELECT p.created_at, p.released_total FROM polls p WHERE p.circle_id = ? AND p.created_at >= ? AND `+visiblePoll,
 		circleID, first.UTC()).Scan(&recent).Error; err != nil {
 		return circly.CircleStats{}, err
 	}

@@ -51,7 +51,7 @@ func TestStatsAndReportsUseIndexes(t *testing.T) {
 	for range 3 {
 		e.voteAll(fx, e.poll(fx, 0), 1, 2)
 	}
-	_, err := e.s.CreateReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
+	_, _, err := e.s.FileReport(e.ctx, fx.Users[1].ID, circly.NewReport{Type: "circle", TargetID: fx.ID, Reason: "spam"})
 	must(t, err)
 	// Thousands of other users, circles, polls, ballots and reports, so the planner sees tables
 	// where a scan would cost something.

@@ -108,7 +108,7 @@ func (s *Store) whyNoVote(tx *gorm.DB, userID string, req circly.VoteRequest, no
 		LEFT JOIN circle_members m ON m.circle_id = p.circle_id AND m.user_id = ? AND m.left_at IS NULL
 		LEFT JOIN poll_options o ON o.id = ?
 		LEFT JOIN circle_members om ON om.id = o.member_id
-		WHERE p.id = ?`, userID, req.OptionID, req.PollID).Take(&chk).Error
+		WHERE p.id = ? AND `+visiblePoll, userID, req.OptionID, req.PollID).Take(&chk).Error
 	switch {
 	case err != nil:
 		return notFound(err, circly.ErrPollNotFound)
@@ -226,8 +226,15 @@ func tallyOf(pollID string, version, total int, closed bool, optionIDs []string,
 	return t
 }
 
-// Tally returns a poll's current released tally (no access check: callers check rights).
+// Tally returns a poll's current released tally as members may see it (no access check: callers
+// check rights), POLL_NOT_FOUND for a hidden poll: it is what live snapshots and vote replays
+// show, and a subscribe authorized just before a hide must not get a snapshot after it.
 func (s *Store) Tally(ctx context.Context, pollID string) (circly.Tally, error) {
+	return s.tally(ctx, pollID, true)
+}
+
+// tally reads a poll's released tally; visibleOnly refuses a hidden poll.
+func (s *Store) tally(ctx context.Context, pollID string, visibleOnly bool) (circly.Tally, error) {
 	db := s.conn(ctx)
 	var p struct {
 		ReleasedTotal   int
@@ -235,8 +242,11 @@ func (s *Store) Tally(ctx context.Context, pollID string) (circly.Tally, error) 
 		ReleasedCounts  string
 		ClosedAt        *time.Time
 	}
-	if err := db.Raw(`SELECT released_total, released_version, released_counts, closed_at FROM polls WHERE id = ?`, pollID).
-		Take(&p).Error; err != nil {
+	q := `SELECT released_total, released_version, released_counts, closed_at FROM polls p WHERE p.id = ?`
+	if visibleOnly {
+		q += ` AND ` + visiblePoll
+	}
+	if err := db.Raw(q, pollID).Take(&p).Error; err != nil {
 		return circly.Tally{}, notFound(err, circly.ErrPollNotFound)
 	}
 	counts, err := parseCounts(p.ReleasedCounts)

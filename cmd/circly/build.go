@@ -165,6 +165,8 @@ func policyOf(cfg config.Config) circly.Policy {
 	policy.PollMinDuration = cfg.PollMinDuration
 	policy.PollMaxDuration = cfg.PollMaxDuration
 	policy.RefreshTokenTTL = cfg.RefreshTokenTTL
+	policy.ReportHidePollAt = cfg.Reports.HidePollAt
+	policy.ReportHideMemberAt = cfg.Reports.HideMemberAt
 	return policy
 }
 

@@ -320,6 +320,10 @@ async function startLive() {
   live.on("event", ({ event }) => {
     if (event === "poll_created" || event === "poll_closed") loadPolls().catch((e) => status(explain(e)));
   });
+  live.on("unsubscribed", ({ channel, reason }) => {
+    // The server ended a poll's channel (deleted, or hidden by reports): the list drops it.
+    if (reason && channel.startsWith("poll:")) loadPolls().catch((e) => status(explain(e)));
+  });
   live.on("stopped", async ({ reason }) => {
     if (reason !== "unauthorized") {
       status("실시간 연결이 끊겼어요. 페이지를 새로 고침해 주세요.");
