@@ -57,9 +57,10 @@ type item struct {
 // the handler's goroutine: the writer goroutine starts when a frame is queued and ends when the
 // queue is empty, and pings come from the hub's sweep.
 type conn struct {
-	h      *Hub
-	t      Transport
-	userID string
+	h       *Hub
+	t       Transport
+	userID  string
+	compact bool // asked for compact tallies (Session.CompactTally); never changes
 
 	mu      sync.Mutex
 	subs    map[string]*sub
@@ -78,8 +79,8 @@ type conn struct {
 	errors     int // error frames sent; read loop only
 }
 
-func newConn(h *Hub, t Transport, userID string) *conn {
-	c := &conn{h: h, t: t, userID: userID}
+func newConn(h *Hub, t Transport, userID string, compact bool) *conn {
+	c := &conn{h: h, t: t, userID: userID, compact: compact}
 	c.writer = c.writeLoop
 	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
 	return c
