@@ -58,8 +58,7 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snaps
 		if err != nil {
 			return frames.Snapshot{}, frameError(err)
 		}
-		return frames.Snapshot{Version: t.Version, Data: encode(TallyView(t)),
-			OptionIDs: tallyOptionIDs(t), Compact: compactTally(t)}, nil
+		return pollSnapshot(t), nil
 	case realtime.CirclePrefix:
 		c, err := a.App.CircleLiveState(ctx, id)
 		if err != nil {
@@ -77,6 +76,11 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snaps
 	}
 	b, err := json.Marshal(v)
 	return frames.Snapshot{Data: b}, err
+}
+
+// pollSnapshot is a poll channel's snapshot in both forms.
+func pollSnapshot(t circly.Tally) frames.Snapshot {
+	return frames.Snapshot{Version: t.Version, Data: encode(TallyView(t)), OptionIDs: tallyOptionIDs(t), Compact: compactTally(t)}
 }
 
 // frameError turns the store's client errors into error frames; others pass through (the hub
