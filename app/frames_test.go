@@ -18,7 +18,7 @@ func fiftyMemberTally() circly.Tally {
 		n := 0
 		switch {
 		case i < 5:
-			n = 6 // a few favourites
+			n = 6 // a few members most voted for
 		case i < 25:
 			n = 1
 		}

@@ -49,7 +49,7 @@ func TestSnapshotCompactData(t *testing.T) {
 	for _, s := range []frames.Snapshot{
 		{Data: json.RawMessage(`{"unread_count":2}`)},
 		{Data: json.RawMessage(`{"version":1}`), Compact: json.RawMessage(`{"version":1}`)}, // no option ids
-		{Data: json.RawMessage(`{"version":1}`), OptionIDs: json.RawMessage(`["a"]`)},     // no compact tally
+		{Data: json.RawMessage(`{"version":1}`), OptionIDs: json.RawMessage(`["a"]`)},       // no compact tally
 	} {
 		if got := s.CompactData(); string(got) != string(s.Data) {
 			t.Errorf("CompactData of %+v = %s, want the full data", s, got)
