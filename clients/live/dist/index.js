@@ -442,8 +442,9 @@ export class LiveClient {
      */
     fullTally(channel, data) {
         if (isTally(data)) {
-            if (this.wanted.has(channel))
+            if (!this.optionIds.has(channel) && this.wanted.has(channel)) {
                 this.optionIds.set(channel, data.options.map((o) => o.option_id));
+            }
             return data;
         }
         if (!isCompact(data))

@@ -482,7 +482,9 @@ export class LiveClient {
    */
   private fullTally(channel: string, data: unknown): unknown {
     if (isTally(data)) {
-      if (this.wanted.has(channel)) this.optionIds.set(channel, data.options.map((o) => o.option_id));
+      if (!this.optionIds.has(channel) && this.wanted.has(channel)) {
+        this.optionIds.set(channel, data.options.map((o) => o.option_id));
+      }
       return data;
     }
     if (!isCompact(data)) return data;
