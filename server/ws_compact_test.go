@@ -4,13 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"circly"
+	"circly/app"
 	"circly/hub"
 	"circly/internal/testdb"
 	"circly/realtime"
+
+	"github.com/coder/websocket"
 )
 
 // nextRaw reads one frame as the server wrote it.
@@ -244,5 +250,64 @@ func TestPollLiveCompact(t *testing.T) {
 	d := f["data"].(map[string]any)
 	if d["option_ids"] == nil || d["counts"] == nil || d["options"] != nil {
 		t.Fatalf("subscribed %v", f)
+	}
+}
+
+// BenchmarkWSTallyFanOut: one 50-member poll's tally fanned out to 200 real WebSocket clients
+// over loopback, per form; the time per tally includes the clients' reads (same process).
+// It reports the bytes each client reads per tally.
+func BenchmarkWSTallyFanOut(b *testing.B) {
+	const clients = 200
+	for _, form := range []string{"full", "compact"} {
+		b.Run(form, func(b *testing.B) {
+			e, l := newLiveEnv(b, testdb.Dialects[0], hub.Limits{MaxConnsPerUser: clients})
+			c := e.newCircle(3)
+			p := e.newPoll(c)
+			pid := p["id"].(string)
+			var got atomic.Int64
+			var read atomic.Int64
+			for i := 0; i < clients; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ws, _, err := websocket.Dial(ctx, e.wsURL("/v1/polls/"+pid+"/live?tally="+form),
+					&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + c.Members[1].Token}}})
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ws.SetReadLimit(1 << 20)
+				b.Cleanup(func() { _ = ws.CloseNow() })
+				for range 2 { // ready, subscribed
+					if _, _, err := ws.Read(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				go func() {
+					for {
+						_, m, err := ws.Read(context.Background())
+						if err != nil {
+							return
+						}
+						read.Add(int64(len(m)))
+						got.Add(1)
+					}
+				}()
+			}
+			tl := circly.Tally{PollID: pid, TotalVotes: 50}
+			for i := 0; i < 50; i++ {
+				tl.Options = append(tl.Options, circly.OptionCount{OptionID: fmt.Sprintf("%08x-5e6f-4a7b-8c9d-%012x", i+1, i), VoteCount: i % 3})
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tl.Version = 100 + i
+				if err := l.broker.Publish(context.Background(), app.TallyMessage(tl)); err != nil {
+					b.Fatal(err)
+				}
+				for got.Load() < int64(clients*(i+1)) {
+					time.Sleep(20 * time.Microsecond)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(read.Load())/float64(got.Load()), "bytes/frame")
+		})
 	}
 }
