@@ -57,10 +57,9 @@ type item struct {
 // the handler's goroutine: the writer goroutine starts when a frame is queued and ends when the
 // queue is empty, and pings come from the hub's sweep.
 type conn struct {
-	h       *Hub
-	t       Transport
-	userID  string
-	compact bool // asked for compact tallies (Session.CompactTally); never changes
+	h      *Hub
+	t      Transport
+	userID string
 
 	mu      sync.Mutex
 	subs    map[string]*sub
@@ -76,7 +75,10 @@ type conn struct {
 	writeStart atomic.Int64 // unix nanos of the write in progress, 0 when none
 	nextPing   atomic.Int64 // unix nanos
 	pinging    atomic.Bool
-	errors     int // error frames sent; read loop only
+	// compact: asked for compact tallies (Session.CompactTally); never changes. Here it sits
+	// in pinging's padding, so an idle connection is no bigger for it.
+	compact bool
+	errors  int // error frames sent; read loop only
 }
 
 func newConn(h *Hub, t Transport, userID string, compact bool) *conn {
