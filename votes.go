@@ -50,6 +50,9 @@ type Results struct {
 	Version      int
 	Results      []Result
 	Winner       *Result
+	// Counts are the released counts in the options' display order (Results is ranked): the
+	// compact live form of the final results sends only these.
+	Counts []int
 }
 
 // Result is one option's place in the results.
@@ -66,9 +69,10 @@ type Result struct {
 // sole leader, or nil when nobody has votes or several share first place.
 func Rank(p Poll) Results {
 	r := Results{PollID: p.ID, QuestionText: p.QuestionText, TotalVotes: p.TotalVotes, IsClosed: p.IsClosed,
-		Version: p.Version, Results: make([]Result, len(p.Options))}
+		Version: p.Version, Results: make([]Result, len(p.Options)), Counts: make([]int, len(p.Options))}
 	for i, o := range p.Options {
 		r.Results[i] = Result{OptionID: o.ID, MemberNickname: o.MemberNickname, VoteCount: o.VoteCount}
+		r.Counts[i] = o.VoteCount
 	}
 	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].VoteCount > r.Results[j].VoteCount })
 	for i := range r.Results {

@@ -19,18 +19,44 @@ func encode(v any) json.RawMessage {
 	return b
 }
 
-// TallyMessage is a released tally on poll:<id>.
+// TallyMessage is a released tally on poll:<id>, in both forms (full and compact).
 func TallyMessage(t circly.Tally) realtime.Message {
 	ch := realtime.PollChannel(t.PollID)
 	return realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: t.Version,
-		Type: frames.TypeTally, Data: encode(TallyView(t))}
+		Type: frames.TypeTally, Data: encode(TallyView(t)), Compact: compactTally(t)}
 }
 
-// PollClosedMessage is the final results on poll:<id>.
+// PollClosedMessage is the final results on poll:<id>: ranked in the full form, the counts in
+// display order in the compact one. Results without display-order counts (read from a cache
+// entry written before they existed) go out in the full form only: compact connections then
+// get that, which clients tell apart by its shape.
 func PollClosedMessage(r circly.Results) realtime.Message {
 	ch := realtime.PollChannel(r.PollID)
-	return realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: r.Version,
+	m := realtime.Message{Channel: ch, Kind: realtime.KindFinal, Version: r.Version,
 		Type: frames.TypePollClosed, Data: encode(ResultsView(r))}
+	if len(r.Counts) == len(r.Results) {
+		m.Compact = frames.CompactTally{Version: r.Version, TotalVotes: r.TotalVotes, Counts: r.Counts, IsClosed: r.IsClosed}.Encode()
+	}
+	return m
+}
+
+// compactTally is a tally's compact form: its counts in display order.
+func compactTally(t circly.Tally) json.RawMessage {
+	counts := make([]int, len(t.Options))
+	for i, o := range t.Options {
+		counts[i] = o.VoteCount
+	}
+	return frames.CompactTally{Version: t.Version, TotalVotes: t.TotalVotes, Counts: counts, IsClosed: t.IsClosed}.Encode()
+}
+
+// tallyOptionIDs lists a tally's option ids in display order: the fixed part of the compact
+// snapshot.
+func tallyOptionIDs(t circly.Tally) json.RawMessage {
+	ids := make([]string, len(t.Options))
+	for i, o := range t.Options {
+		ids[i] = o.OptionID
+	}
+	return frames.OptionIDs(ids)
 }
 
 // Circle events of the contract.

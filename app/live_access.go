@@ -52,14 +52,13 @@ type UserSnapshotJSON struct {
 func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snapshot, error) {
 	prefix, id, _ := realtime.SplitChannel(channel)
 	var v any
-	version := 0
 	switch prefix {
 	case realtime.PollPrefix:
 		t, err := a.App.Tally(ctx, id)
 		if err != nil {
 			return frames.Snapshot{}, frameError(err)
 		}
-		v, version = TallyView(t), t.Version
+		return pollSnapshot(t), nil
 	case realtime.CirclePrefix:
 		c, err := a.App.CircleLiveState(ctx, id)
 		if err != nil {
@@ -76,7 +75,12 @@ func (a *LiveAccess) Snapshot(ctx context.Context, channel string) (frames.Snaps
 		return frames.Snapshot{}, &frames.Error{Code: frames.CodeInvalidChannel, Message: "unknown channel"}
 	}
 	b, err := json.Marshal(v)
-	return frames.Snapshot{Version: version, Data: b}, err
+	return frames.Snapshot{Data: b}, err
+}
+
+// pollSnapshot is a poll channel's snapshot in both forms.
+func pollSnapshot(t circly.Tally) frames.Snapshot {
+	return frames.Snapshot{Version: t.Version, Data: encode(TallyView(t)), OptionIDs: tallyOptionIDs(t), Compact: compactTally(t)}
 }
 
 // frameError turns the store's client errors into error frames; others pass through (the hub

@@ -203,8 +203,9 @@ func TestLivePageInBrowser(t *testing.T) {
 	}
 	logWeight(t, nl, base, "join, polls, votes and results", 0)
 	socketsMu.Lock()
-	if len(sockets) != 1 || sockets[0] != "ws://127.0.0.1:"+strconv.Itoa(port)+"/v1/ws" {
-		t.Errorf("WebSockets opened: %v, want the one /v1/ws of this server", sockets)
+	// The live client asks for compact tallies (docs/api.md, "Compact tallies") and expands them.
+	if len(sockets) != 1 || sockets[0] != "ws://127.0.0.1:"+strconv.Itoa(port)+"/v1/ws?tally=compact" {
+		t.Errorf("WebSockets opened: %v, want the one /v1/ws?tally=compact of this server", sockets)
 	}
 	socketsMu.Unlock()
 

@@ -241,6 +241,20 @@ func Data(typ, channel, event string, data json.RawMessage) []byte {
 type Snapshot struct {
 	Version int
 	Data    json.RawMessage
+	// A poll's snapshot also carries the compact form's parts: its option ids in display order
+	// (OptionIDs) and the compact tally (CompactTally.Encode). Nil elsewhere.
+	OptionIDs json.RawMessage
+	Compact   json.RawMessage
+}
+
+// CompactData is the `subscribed` data for a connection that asked for compact tallies: the
+// option ids once, then the counts. A snapshot without the compact parts (circle and user
+// channels) answers its Data.
+func (s Snapshot) CompactData() json.RawMessage {
+	if d := compactSnapshot(s.OptionIDs, s.Compact); d != nil {
+		return d
+	}
+	return s.Data
 }
 
 // ErrUnavailable is what an authorizer or a snapshot source returns (wrapped or not) when the

@@ -28,6 +28,9 @@ type snapCache struct {
 	has    bool       // snap holds a version (a stored read or a tally seen since the drop)
 	snap   frames.Snapshot
 	fill   *snapFill // the read in flight; other subscribers wait for it
+	// options is the poll's option ids from a stored read, kept across drops: they never
+	// change, and a snapshot built from a tally message needs them for its compact form.
+	options []byte
 }
 
 type snapFill struct{ done chan struct{} }
@@ -82,7 +85,8 @@ func (sc *snapCache) message(m realtime.Message) {
 		if !sc.live || sc.closed || (sc.has && m.Version <= sc.snap.Version) {
 			return
 		}
-		sc.snap = frames.Snapshot{Version: m.Version, Data: m.Data} // a tally's data is the poll's snapshot
+		// A tally's data is the poll's snapshot; its compact form needs the option ids too.
+		sc.snap = frames.Snapshot{Version: m.Version, Data: m.Data, OptionIDs: sc.options, Compact: m.Compact}
 		sc.has = true
 	}
 }
@@ -94,8 +98,14 @@ func (sc *snapCache) storeLocked(s frames.Snapshot, epoch uint64) {
 	if sc.epoch != epoch {
 		return
 	}
+	if len(s.OptionIDs) > 0 {
+		sc.options = s.OptionIDs
+	}
 	if !sc.has || s.Version > sc.snap.Version {
 		sc.snap, sc.has = s, true
+	}
+	if sc.snap.OptionIDs == nil {
+		sc.snap.OptionIDs = sc.options // a newer tally seen before the first read ended
 	}
 	sc.valid = true
 }

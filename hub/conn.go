@@ -75,11 +75,14 @@ type conn struct {
 	writeStart atomic.Int64 // unix nanos of the write in progress, 0 when none
 	nextPing   atomic.Int64 // unix nanos
 	pinging    atomic.Bool
-	errors     int // error frames sent; read loop only
+	// compact: asked for compact tallies (Session.CompactTally); never changes. Here it sits
+	// in pinging's padding, so an idle connection is no bigger for it.
+	compact bool
+	errors  int // error frames sent; read loop only
 }
 
-func newConn(h *Hub, t Transport, userID string) *conn {
-	c := &conn{h: h, t: t, userID: userID}
+func newConn(h *Hub, t Transport, userID string, compact bool) *conn {
+	c := &conn{h: h, t: t, userID: userID, compact: compact}
 	c.writer = c.writeLoop
 	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
 	return c

@@ -269,10 +269,25 @@ func (w *world) Snapshot(_ context.Context, channel string) (frames.Snapshot, er
 	if delay > 0 {
 		time.Sleep(delay)
 	}
+	var s frames.Snapshot
 	if closed {
-		return frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d,"is_closed":true}`, v))}, nil
+		s = frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d,"is_closed":true}`, v))}
+	} else {
+		s = frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}
 	}
-	return frames.Snapshot{Version: v, Data: json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))}, nil
+	if p, _, _ := realtime.SplitChannel(channel); p == realtime.PollPrefix {
+		// The compact form's parts, as the app gives them (compact_test.go reads them).
+		s.OptionIDs, s.Compact = fakeOptionIDs, fakeCompact(v, closed)
+	}
+	return s, nil
+}
+
+// fakeOptionIDs are every fake poll's option ids; fakeCompact is its compact tally at version
+// v: v votes, all for the first option.
+var fakeOptionIDs = json.RawMessage(`["o1","o2"]`)
+
+func fakeCompact(v int, closed bool) json.RawMessage {
+	return frames.CompactTally{Version: v, TotalVotes: v, Counts: []int{v, 0}, IsClosed: closed}.Encode()
 }
 
 // countingBroker is a memory broker that counts subscriptions per channel.
@@ -353,10 +368,21 @@ func (h *harness) open(user string, channels ...string) *fakeTransport {
 // openFake is open with a prepared transport (a gated one, say).
 func (h *harness) openFake(f *fakeTransport, user string, channels ...string) *fakeTransport {
 	h.t.Helper()
+	return h.serve(f, hub.Session{UserID: user, Channels: channels})
+}
+
+// openCompact is open for a client that asked for compact tallies.
+func (h *harness) openCompact(user string, channels ...string) *fakeTransport {
+	h.t.Helper()
+	return h.serve(newFake(), hub.Session{UserID: user, Channels: channels, CompactTally: true})
+}
+
+func (h *harness) serve(f *fakeTransport, s hub.Session) *fakeTransport {
+	h.t.Helper()
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		h.hub.Serve(context.Background(), f, hub.Session{UserID: user, Channels: channels})
+		h.hub.Serve(context.Background(), f, s)
 	}()
 	f.expect(h.t, "ready")
 	return f
@@ -371,7 +397,8 @@ func (h *harness) publishTally(ch string, v int) {
 	}
 	h.world.mu.Unlock()
 	data := json.RawMessage(fmt.Sprintf(`{"version":%d}`, v))
-	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v, Type: frames.TypeTally, Data: data}); err != nil {
+	if err := h.broker.Publish(context.Background(), realtime.Message{Channel: ch, Kind: realtime.KindTally, Version: v,
+		Type: frames.TypeTally, Data: data, Compact: fakeCompact(v, false)}); err != nil {
 		h.t.Fatal(err)
 	}
 }

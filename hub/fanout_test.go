@@ -16,6 +16,7 @@ import (
 // sinkTransport discards writes; it counts them so the test knows when fan-out is done.
 type sinkTransport struct {
 	writes atomic.Int64
+	bytes  atomic.Int64
 	closed chan struct{}
 }
 
@@ -26,8 +27,12 @@ func (s *sinkTransport) Read(ctx context.Context) ([]byte, error) {
 	}
 	return nil, context.Canceled
 }
-func (s *sinkTransport) Write(context.Context, []byte) error { s.writes.Add(1); return nil }
-func (s *sinkTransport) Ping(context.Context) error          { return nil }
+func (s *sinkTransport) Write(_ context.Context, p []byte) error {
+	s.bytes.Add(int64(len(p)))
+	s.writes.Add(1)
+	return nil
+}
+func (s *sinkTransport) Ping(context.Context) error { return nil }
 func (s *sinkTransport) Close(int, string) error {
 	select {
 	case <-s.closed:

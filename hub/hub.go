@@ -244,14 +244,23 @@ func (h *Hub) HandleMessage(m realtime.Message) {
 		h.endChannel(m.Target, m.CircleID, reason)
 		return
 	}
-	// Encoded before the lock: the broker delivers only channels this replica watches.
-	o := out{kind: m.Kind, version: m.Version, frame: frames.Data(m.Type, m.Channel, m.Event, m.Data)}
+	// Encoded before the lock, once per form: the broker delivers only channels this replica
+	// watches, and every watcher of a form gets the same bytes.
+	full := out{kind: m.Kind, version: m.Version, frame: frames.Data(m.Type, m.Channel, m.Event, m.Data)}
+	compact := full
+	if len(m.Compact) > 0 {
+		compact.frame = frames.Data(m.Type, m.Channel, m.Event, m.Compact)
+	}
 	h.mu.RLock()
 	ch := h.channels[m.Channel]
 	if ch != nil {
 		ch.snap.message(m) // under the read lock: see snapCache.message
 		for c, s := range ch.watchers {
-			c.deliver(s, o)
+			if c.compact {
+				c.deliver(s, compact)
+			} else {
+				c.deliver(s, full)
+			}
 		}
 	}
 	h.mu.RUnlock()
@@ -302,7 +311,7 @@ func (h *Hub) refreshPolls(polls []*channel) {
 			continue
 		}
 		h.HandleMessage(realtime.Message{Channel: name, Kind: realtime.KindTally, Version: snap.Version,
-			Type: frames.TypeTally, Data: snap.Data})
+			Type: frames.TypeTally, Data: snap.Data, Compact: snap.Compact})
 	}
 }
 

@@ -25,6 +25,9 @@ type Session struct {
 	// Channels are subscribed right after `ready`, as if the client had asked (the
 	// /v1/polls/{id}/live endpoint passes poll:<id>); their answers carry no id.
 	Channels []string
+	// CompactTally: the client asked for the compact tally form (frames.FormCompact): poll
+	// snapshots carry the option ids once, tallies and final results only the counts.
+	CompactTally bool
 }
 
 // Serve runs one connection until it ends, in the caller's goroutine (the HTTP handler's,
@@ -54,7 +57,7 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 		}
 		defer release()
 	}
-	c := newConn(h, t, userID)
+	c := newConn(h, t, userID, s.CompactTally)
 	if err := h.register(c); err != nil {
 		if errors.Is(err, ErrAccountGone) {
 			_ = t.Close(CloseUnauthorized, "account deleted")
@@ -226,7 +229,11 @@ func (h *Hub) subscribe(ctx context.Context, c *conn, f frames.Client) {
 		h.refuse(c, f.ID, h.asFrameError(err, f.Channel))
 		return
 	}
-	c.activate(s, frames.Subscribed(f.ID, f.Channel, snap.Data), snap.Version)
+	data := snap.Data
+	if c.compact {
+		data = snap.CompactData()
+	}
+	c.activate(s, frames.Subscribed(f.ID, f.Channel, data), snap.Version)
 }
 
 func (h *Hub) unsubscribe(c *conn, f frames.Client) {

@@ -42,12 +42,15 @@ const ControlChannel = "control"
 // its event name for circle events, and its data, encoded once by the publisher; each replica's
 // hub wraps them into the client frame once per message, whatever its number of watchers.
 type Message struct {
-	Channel  string          `json:"ch"`
-	Kind     Kind            `json:"k"`
-	Version  int             `json:"v,omitempty"`
-	Type     string          `json:"ty,omitempty"` // the client frame's type: tally, poll_closed, event, notification
-	Event    string          `json:"e,omitempty"`  // circle events: which one
-	Data     json.RawMessage `json:"d,omitempty"`
+	Channel string          `json:"ch"`
+	Kind    Kind            `json:"k"`
+	Version int             `json:"v,omitempty"`
+	Type    string          `json:"ty,omitempty"` // the client frame's type: tally, poll_closed, event, notification
+	Event   string          `json:"e,omitempty"`  // circle events: which one
+	Data    json.RawMessage `json:"d,omitempty"`
+	// Compact is the data of the compact tally form (tallies and final results on poll
+	// channels; see package frames), for the connections that asked for it.
+	Compact  json.RawMessage `json:"dc,omitempty"`
 	UserID   string          `json:"u,omitempty"`
 	CircleID string          `json:"c,omitempty"`
 	Target   string          `json:"t,omitempty"` // KindEnded: the channel that ended

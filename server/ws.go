@@ -39,7 +39,11 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	if s.hub == nil {
 		return circly.Errorf(circly.CodeUnavailable, "live updates are not available on this server")
 	}
-	sess := hub.Session{Channels: channels, Authenticate: s.liveTokenUser}
+	compact, err := tallyForm(c)
+	if err != nil {
+		return err
+	}
+	sess := hub.Session{Channels: channels, Authenticate: s.liveTokenUser, CompactTally: compact}
 	if c.GetHeader("Authorization") != "" {
 		token, ok := bearerToken(c)
 		if !ok {
@@ -87,6 +91,18 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 	// life is the hub's business from here (Drain ends it), not the request context's.
 	go s.hub.Serve(context.Background(), wsTransport{c: conn, burst: rw.burst}, sess)
 	return nil
+}
+
+// tallyForm reads the upgrade's `tally` query parameter: "compact" asks for the compact tally
+// form; absent or "full" keeps the full one (every client from before it existed).
+func tallyForm(c *gin.Context) (compact bool, err error) {
+	switch v := c.Query("tally"); v {
+	case "", frames.FormFull:
+		return false, nil
+	case frames.FormCompact:
+		return true, nil
+	}
+	return false, invalid("tally", "tally must be full or compact")
 }
 
 // wsTransport adapts a coder/websocket connection to hub.Transport.

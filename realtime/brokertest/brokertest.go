@@ -38,6 +38,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) realtime.Broker) {
 		b, rec := start(t)
 		MustSubscribe(t, b, "poll:p1", realtime.ControlChannel)
 		tally := TallyMsg("poll:p1", 7)
+		tally.Compact = json.RawMessage(`{"version":7,"total_votes":7,"counts":[7,0],"is_closed":false}`) // both forms travel
 		removal := realtime.Message{Channel: realtime.ControlChannel, Kind: realtime.KindRemoval, UserID: "u1", CircleID: "c1"}
 		MustPublish(t, b, tally)
 		MustPublish(t, b, removal)
@@ -339,9 +340,9 @@ func TallyMsg(ch string, version int) realtime.Message {
 func AssertSameMessage(t *testing.T, got, want realtime.Message) {
 	t.Helper()
 	if got.Channel != want.Channel || got.Kind != want.Kind || got.Version != want.Version || got.Type != want.Type ||
-		got.Event != want.Event || string(got.Data) != string(want.Data) || got.UserID != want.UserID ||
+		got.Event != want.Event || string(got.Data) != string(want.Data) || string(got.Compact) != string(want.Compact) || got.UserID != want.UserID ||
 		got.CircleID != want.CircleID || got.Target != want.Target {
-		t.Fatalf("got %+v (data %s), want %+v (data %s)", got, got.Data, want, want.Data)
+		t.Fatalf("got %+v (data %s, compact %s), want %+v (data %s, compact %s)", got, got.Data, got.Compact, want, want.Data, want.Compact)
 	}
 }
 

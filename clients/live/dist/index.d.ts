@@ -1,4 +1,4 @@
-import type { BackoffOptions, CloseKind, LiveClientOptions, LiveEventOf, LiveEventType, State, StopReason, Tally } from "./types.js";
+import type { BackoffOptions, CloseKind, LiveClientOptions, LiveEventOf, LiveEventType, State, StopReason, Tally, TallyForm } from "./types.js";
 export type * from "./types.js";
 /** Most channels one connection may hold (the server refuses the 101st). */
 export declare const MAX_CHANNELS = 100;
@@ -19,6 +19,16 @@ export declare function closeKind(code: number): CloseKind;
 export declare function backoffDelay(attempt: number, options?: BackoffOptions, random?: () => number): number;
 /** isTally checks the shape of a tally (snapshot or frame data) before it is trusted. */
 export declare function isTally(v: unknown): v is Tally;
+/**
+ * withTallyForm adds `tally=compact` to a /v1/ws URL (string operations only: React Native's
+ * URL has no searchParams). "full" leaves the URL as it is, as do URLs that already choose.
+ */
+export declare function withTallyForm(url: string, form: TallyForm): string;
+/**
+ * expandTally turns a poll's compact tally (counts in the order of optionIds) back into the
+ * full tally; null when it does not fit them.
+ */
+export declare function expandTally(pollId: string, optionIds: readonly string[], v: unknown): Tally | null;
 export declare class LiveClient {
     private readonly options;
     private readonly Socket;
@@ -26,6 +36,7 @@ export declare class LiveClient {
     private readonly listeners;
     private readonly wanted;
     private readonly tallies;
+    private readonly optionIds;
     private readonly pending;
     private readonly retryTimers;
     private ws;
@@ -75,6 +86,15 @@ export declare class LiveClient {
     private onUnsubscribed;
     private onError;
     private retrySubscribe;
+    /**
+     * fullTally gives a poll's tally in the full form whichever form came: a compact snapshot
+     * brings the option ids (kept per channel: a poll's options never change), later compact
+     * tallies only counts in their order. A full tally passes through, and its option ids are kept
+     * too (a replica of an older version may send one to a compact connection). Data that does
+     * not fit comes back unchanged, and applyTally ignores it.
+     */
+    private fullTally;
+    private forget;
     private applyTally;
     private sendFrame;
     private send;

@@ -9,6 +9,20 @@ export interface Tally {
     }[];
     is_closed: boolean;
 }
+/**
+ * A poll's tally in the compact form (docs/api.md, "Compact tallies"): the counts in the order
+ * of the option ids that the poll's `subscribed` snapshot carries once. The client expands it
+ * back to a Tally before any listener sees it.
+ */
+export interface CompactTally {
+    option_ids?: string[];
+    version: number;
+    total_votes: number;
+    counts: number[];
+    is_closed: boolean;
+}
+/** The tally form the client asks the server for (docs/api.md, "Compact tallies"). */
+export type TallyForm = "compact" | "full";
 /** Codes of the server's `error` frames. */
 export type ErrorCode = "NOT_CIRCLE_MEMBER" | "FORBIDDEN" | "POLL_NOT_FOUND" | "CIRCLE_NOT_FOUND" | "INVALID_CHANNEL" | "TOO_MANY_CHANNELS" | "UNKNOWN_FRAME" | "INVALID_FORMAT" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
 /** Circle events (`event` frames on `circle:<id>`). */
@@ -43,10 +57,17 @@ export type LiveEvent = {
     tally: Tally;
     previousVersion: number | null;
     source: "snapshot" | "live";
-} | {
+}
+/**
+ * The poll closed. In the full form data is the final results (as GET /v1/polls/{id}/results);
+ * in the compact form data is null (fetch the results for ranks and nicknames) and tally is
+ * the final tally, which is also emitted as a `tally` event first.
+ */
+ | {
     type: "poll_closed";
     channel: string;
     data: unknown;
+    tally?: Tally;
 } | {
     type: "event";
     channel: string;
@@ -144,6 +165,12 @@ export interface LiveClientOptions {
     pingTimeoutMs?: number;
     /** The server's `ready` must come within this after the connection opens, ms (default 15000). */
     readyTimeoutMs?: number;
+    /**
+     * The tally form to ask for (default "compact": the option ids once per subscription, then
+     * only counts; the client expands them, so listeners get full tallies either way). "full"
+     * asks for nothing and gets the server's full frames, final results included in poll_closed.
+     */
+    tally?: TallyForm;
     /** Random numbers in [0, 1) for the jitter (tests pass their own). */
     random?: () => number;
 }

@@ -12,6 +12,7 @@ import type {
   State,
   StopReason,
   Tally,
+  TallyForm,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";
@@ -93,6 +94,48 @@ export function isTally(v: unknown): v is Tally {
   );
 }
 
+/**
+ * withTallyForm adds `tally=compact` to a /v1/ws URL (string operations only: React Native's
+ * URL has no searchParams). "full" leaves the URL as it is, as do URLs that already choose.
+ */
+export function withTallyForm(url: string, form: TallyForm): string {
+  if (form !== "compact" || /[?&]tally=/.test(url)) return url;
+  const hash = url.indexOf("#");
+  const [base, fragment] = hash < 0 ? [url, ""] : [url.slice(0, hash), url.slice(hash)];
+  return base + (base.includes("?") ? "&" : "?") + "tally=compact" + fragment;
+}
+
+/**
+ * expandTally turns a poll's compact tally (counts in the order of optionIds) back into the
+ * full tally; null when it does not fit them.
+ */
+export function expandTally(pollId: string, optionIds: readonly string[], v: unknown): Tally | null {
+  const c = v as { version?: unknown; total_votes?: unknown; counts?: unknown; is_closed?: unknown };
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    !Number.isInteger(c.version) ||
+    typeof c.total_votes !== "number" ||
+    !Array.isArray(c.counts) ||
+    c.counts.length !== optionIds.length ||
+    !c.counts.every((n) => typeof n === "number")
+  ) {
+    return null;
+  }
+  const counts = c.counts as number[];
+  return {
+    poll_id: pollId,
+    version: c.version as number,
+    total_votes: c.total_votes,
+    options: optionIds.map((id, i) => ({ option_id: id, vote_count: counts[i] })),
+    is_closed: c.is_closed === true,
+  };
+}
+
+function isCompact(v: unknown): boolean {
+  return typeof v === "object" && v !== null && Array.isArray((v as { counts?: unknown }).counts);
+}
+
 type Listener = (e: LiveEvent) => void;
 type Pending = { channel: string; kind: "subscribe" | "unsubscribe" };
 
@@ -104,6 +147,7 @@ export class LiveClient {
 
   private readonly wanted = new Set<string>(); // channels the app asked for, kept across reconnects
   private readonly tallies = new Map<string, Tally>(); // poll channel -> highest version seen
+  private readonly optionIds = new Map<string, string[]>(); // poll channel -> option ids in display order
   private readonly pending = new Map<number, Pending>(); // frame id -> what it asked (this connection)
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
@@ -185,7 +229,7 @@ export class LiveClient {
   /** Drops a channel; its tally is forgotten. */
   unsubscribe(channel: string): void {
     if (!this.wanted.delete(channel)) return;
-    this.tallies.delete(channel);
+    this.forget(channel);
     if (this.currentState === "ready") this.sendFrame("unsubscribe", channel);
   }
 
@@ -245,7 +289,7 @@ export class LiveClient {
       url = this.nextUrl();
       token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
       if (this.stopped) return;
-      ws = new this.Socket(url);
+      ws = new this.Socket(withTallyForm(url, this.options.tally ?? "compact"));
     } catch (err) {
       if (this.stopped) return;
       // A bad URL or a token source that failed: report it, and retry like a dropped connection.
@@ -332,16 +376,28 @@ export class LiveClient {
       case "ready":
         this.onReady(String(f.user_id ?? ""));
         return;
-      case "subscribed":
+      case "subscribed": {
         this.pending.delete(f.id);
         if (!this.wanted.has(channel)) return; // unsubscribed meanwhile
-        this.emit({ type: "subscribed", channel, data: f.data ?? null });
-        if (channel.startsWith("poll:")) this.applyTally(channel, f.data, "snapshot");
+        const poll = channel.startsWith("poll:");
+        const data = poll && f.data != null ? this.fullTally(channel, f.data) : (f.data ?? null);
+        this.emit({ type: "subscribed", channel, data });
+        if (poll) this.applyTally(channel, data, "snapshot");
         return;
+      }
       case "tally":
-        this.applyTally(channel, f.data, "live");
+        this.applyTally(channel, this.fullTally(channel, f.data), "live");
         return;
       case "poll_closed":
+        if (isCompact(f.data)) {
+          // Only the final counts came: they are the poll's last tally; the ranked results
+          // are a REST read away (data null tells the listener so).
+          const tally = this.fullTally(channel, f.data);
+          const final = isTally(tally) ? tally : undefined;
+          if (final) this.applyTally(channel, final, "live");
+          this.emit({ type: "poll_closed", channel, data: null, tally: final });
+          return;
+        }
         this.emit({ type: "poll_closed", channel, data: f.data });
         return;
       case "event":
@@ -385,7 +441,7 @@ export class LiveClient {
     if (reason !== undefined) {
       // The server ended it (member removed, poll deleted): do not ask again after a reconnect.
       this.wanted.delete(channel);
-      this.tallies.delete(channel);
+      this.forget(channel);
     } else if (!asked || this.wanted.has(channel)) {
       return; // an old answer for a channel subscribed again since
     }
@@ -415,6 +471,34 @@ export class LiveClient {
       }
     }, backoffDelay(3, this.options.backoff, this.random));
     this.retryTimers.add(timer);
+  }
+
+  /**
+   * fullTally gives a poll's tally in the full form whichever form came: a compact snapshot
+   * brings the option ids (kept per channel: a poll's options never change), later compact
+   * tallies only counts in their order. A full tally passes through, and its option ids are kept
+   * too (a replica of an older version may send one to a compact connection). Data that does
+   * not fit comes back unchanged, and applyTally ignores it.
+   */
+  private fullTally(channel: string, data: unknown): unknown {
+    if (isTally(data)) {
+      if (!this.optionIds.has(channel) && this.wanted.has(channel)) {
+        this.optionIds.set(channel, data.options.map((o) => o.option_id));
+      }
+      return data;
+    }
+    if (!isCompact(data)) return data;
+    const given = (data as { option_ids?: unknown }).option_ids;
+    if (Array.isArray(given) && given.every((id) => typeof id === "string") && this.wanted.has(channel)) {
+      this.optionIds.set(channel, given as string[]);
+    }
+    const ids = this.optionIds.get(channel);
+    return (ids && expandTally(channel.slice("poll:".length), ids, data)) ?? data;
+  }
+
+  private forget(channel: string): void {
+    this.tallies.delete(channel);
+    this.optionIds.delete(channel);
   }
 
   private applyTally(channel: string, data: unknown, source: "snapshot" | "live"): void {

@@ -1,7 +1,7 @@
 // Unit tests of LiveClient against an in-process fake WebSocket: the test plays the server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LiveClient } from "../dist/index.js";
+import { LiveClient, expandTally, withTallyForm } from "../dist/index.js";
 
 // fakeSockets returns a WebSocket constructor whose instances the test drives, and their list.
 function fakeSockets() {
@@ -89,7 +89,7 @@ test("authenticates with its first frame, then subscribes with ids", async () =>
   const { client, sockets, of } = await setup({}, { ready: false });
   client.subscribe("poll:p1");
   const ws = sockets[0];
-  assert.equal(ws.url, "ws://a/v1/ws");
+  assert.equal(ws.url, "ws://a/v1/ws?tally=compact", "asks for compact tallies");
   ws.open();
   assert.deepEqual(ws.sent, [{ type: "auth", token: "tok" }], "only auth before ready");
   assert.equal(client.state, "authenticating");
@@ -138,7 +138,7 @@ test("after a dropped connection it backs off, tries the next URL and resubscrib
   assert.equal(client.state, "waiting");
   await waitFor("a second socket", () => sockets.length === 2);
   const ws = sockets[1];
-  assert.equal(ws.url, "ws://b/v1/ws");
+  assert.equal(ws.url, "ws://b/v1/ws?tally=compact");
   ws.open();
   ws.frame({ type: "ready", user_id: "u1" });
   const subs = ws.sentOf("subscribe");
@@ -159,7 +159,7 @@ test("backoff grows while connections fail and resets after ready", async () => 
     sockets[i].serverClose(1006); // refused before it opened
   }
   assert.deepEqual(of("reconnecting").map((e) => [e.attempt, e.delayMs]), [[1, 3], [2, 6], [3, 12]]);
-  assert.deepEqual(sockets.map((s) => s.url), ["ws://a/v1/ws", "ws://b/v1/ws", "ws://a/v1/ws"]);
+  assert.deepEqual(sockets.map((s) => s.url), ["ws://a/v1/ws", "ws://b/v1/ws", "ws://a/v1/ws"].map((u) => u + "?tally=compact"));
   await waitFor("socket 4", () => sockets.length === 4);
   sockets[3].open();
   sockets[3].frame({ type: "ready", user_id: "u1" });
@@ -176,7 +176,7 @@ test("the server's reconnect frame moves the client to the next replica at once"
   assert.equal(sockets[0].closedWith.code, 1000);
   assert.deepEqual(of("close")[0], { type: "close", code: 1001, kind: "going_away", reason: "server asked to reconnect", willReconnect: true });
   await waitFor("a socket to replica B", () => sockets.length === 2);
-  assert.equal(sockets[1].url, "ws://b/v1/ws");
+  assert.equal(sockets[1].url, "ws://b/v1/ws?tally=compact");
   // The old connection's close (1001) arriving late changes nothing.
   sockets[0].serverClose(1001);
   sockets[1].open();
@@ -312,4 +312,72 @@ test("bad options and channels are refused with clear errors", () => {
   assert.throws(() => c.subscribe(""), /invalid channel/);
   for (let i = 0; i < 100; i++) c.subscribe("poll:" + i);
   assert.throws(() => c.subscribe("poll:101"), /at most 100/);
+});
+
+// Compact tallies (docs/api.md, "Compact tallies"): the option ids come once, in the snapshot,
+// and then only counts; listeners get full tallies either way.
+const compactOf = (version, counts, closed = false) => ({
+  version,
+  total_votes: counts.reduce((a, b) => a + b, 0),
+  counts,
+  is_closed: closed,
+});
+
+test("compact tallies are expanded back to full ones, the final one included", async () => {
+  const { client, sockets, of } = await setup();
+  client.subscribe("poll:p1");
+  const ws = sockets[0];
+  const [sub] = ws.sentOf("subscribe");
+  ws.frame({ type: "subscribed", id: sub.id, channel: "poll:p1", data: { option_ids: ["a", "b", "c"], ...compactOf(2, [1, 0, 1]) } });
+  const full = (version, counts, closed = false) => ({
+    poll_id: "p1",
+    version,
+    total_votes: counts.reduce((a, b) => a + b, 0),
+    options: counts.map((n, i) => ({ option_id: "abc"[i], vote_count: n })),
+    is_closed: closed,
+  });
+  assert.deepEqual(of("subscribed")[0].data, full(2, [1, 0, 1]), "the snapshot reaches listeners in the full form");
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(3, [1, 1, 1]) });
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(2, [1, 0, 1]) }); // older: ignored
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(9, [1, 1]) }); // does not fit the option ids: ignored
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(5, [2, 2, 1]) });
+  ws.frame({ type: "poll_closed", channel: "poll:p1", data: compactOf(6, [3, 2, 1], true) });
+  assert.deepEqual(
+    of("tally").map((e) => [e.tally, e.source]),
+    [[full(2, [1, 0, 1]), "snapshot"], [full(3, [1, 1, 1]), "live"], [full(5, [2, 2, 1]), "live"], [full(6, [3, 2, 1], true), "live"]],
+  );
+  assert.deepEqual(of("poll_closed"), [{ type: "poll_closed", channel: "poll:p1", data: null, tally: full(6, [3, 2, 1], true) }]);
+  assert.deepEqual(client.tally("p1"), full(6, [3, 2, 1], true));
+  client.close();
+});
+
+test("compact counts without known option ids are ignored; a full tally teaches them", async () => {
+  const { client, sockets, of } = await setup();
+  client.subscribe("poll:p1");
+  const ws = sockets[0];
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(1, [1]) }); // no snapshot yet: nothing to expand with
+  assert.equal(of("tally").length, 0);
+  // A replica of an older version sends the full form; later compact counts expand with its ids.
+  ws.frame({ type: "tally", channel: "poll:p1", data: tallyOf("p1", 2) });
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(3, [3]) });
+  assert.deepEqual(of("tally").map((e) => e.tally.options), [[{ option_id: "o1", vote_count: 2 }], [{ option_id: "o1", vote_count: 3 }]]);
+  // A full poll_closed keeps today's event: the final results as data.
+  ws.frame({ type: "poll_closed", channel: "poll:p1", data: { poll_id: "p1", results: [] } });
+  assert.deepEqual(of("poll_closed").at(-1), { type: "poll_closed", channel: "poll:p1", data: { poll_id: "p1", results: [] } });
+  // After an unsubscribe the option ids are forgotten with the tally.
+  client.unsubscribe("poll:p1");
+  client.subscribe("poll:p1");
+  ws.frame({ type: "tally", channel: "poll:p1", data: compactOf(4, [4]) });
+  assert.equal(of("tally").length, 2);
+  client.close();
+});
+
+test("tally: \"full\" asks for nothing; URLs that choose are left alone", async () => {
+  const { client, sockets } = await setup({ tally: "full" });
+  assert.equal(sockets[0].url, "ws://a/v1/ws");
+  client.close();
+  assert.equal(withTallyForm("wss://h/v1/ws?x=1", "compact"), "wss://h/v1/ws?x=1&tally=compact");
+  assert.equal(withTallyForm("wss://h/v1/ws?tally=full", "compact"), "wss://h/v1/ws?tally=full");
+  assert.equal(withTallyForm("wss://h/v1/polls/p/live", "full"), "wss://h/v1/polls/p/live");
+  assert.equal(expandTally("p", ["a"], { version: 1, total_votes: 1, counts: ["1"], is_closed: false }), null);
 });

@@ -16,6 +16,13 @@ live.on("stopped", (e) => {
 live.on("close", (e) => {
   if (e.kind === "slow_consumer" && e.willReconnect) void e.code;
 });
+live.on("poll_closed", (e) => {
+  const t: Tally | undefined = e.tally; // compact form: the final tally (data is null)
+  void t;
+});
+void new LiveClient({ url: "ws://a/v1/ws", token: "t", tally: "full" });
+// @ts-expect-error: no such tally form
+void new LiveClient({ url: "ws://a/v1/ws", token: "t", tally: "tiny" });
 // @ts-expect-error: no such event
 live.on("tallies", () => {});
 // @ts-expect-error: a tally event has no `event` field
