@@ -16,6 +16,7 @@
 #   STORM     storm clients, in circles of 10 (default 19000)
 #   OUT       directory for every run's output and the servers' logs (default: a new temp dir)
 #   PEER_PORT, CIRCLY_PORT   the servers' ports on 127.0.0.1 (default 8190, 8191)
+#   TALLY     the tally form Circly's watchers ask for: compact (default) or full
 #
 # Workloads: idle (CONNS connections, no channel, held DURATION: RSS per connection), connect
 # (CONNS connections each subscribing to its user channel: dial + auth + subscribe answered),
@@ -30,6 +31,7 @@ CONNS=${CONNS:-10000}
 WATCHERS=${WATCHERS:-5000}
 RATE=${RATE:-20}
 STORM=${STORM:-19000}
+TALLY=${TALLY:-compact}
 OUT=${OUT:-$(mktemp -d /tmp/peer-bench.XXXXXX)}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,7 +103,7 @@ run_one() {
   if [ "$name" = peer ]; then
     args+=(-protocol centrifuge -peer "$URL")
   else
-    args+=(-vote "$URL")
+    args+=(-vote "$URL" -ws-path "/v1/ws?tally=$TALLY")
   fi
   case $WORKLOAD in
     idle) args+=(-scenario idle -conns "$CONNS" -duration "$DURATION") ;;
