@@ -29,7 +29,7 @@ const shardMarker = "~shard"
 var _ realtime.Broker = (*ClusterBroker)(nil)
 
 // ClusterBroker is the realtime.Broker on a Redis Cluster. Each channel belongs to one of a
-// fixed number of shards; shard i's channels are named with the hash tag {prefix:si}, so they
+// fixed number of shards; shard i's channels are named with the hash tag {prefix:si.j}, so they
 // share one slot and one pub/sub connection (a Broker of its own, with the same ping health
 // check, re-subscription and HandleReconnect after a loss, a failover or a slot move).
 // Every replica maps a channel to the same shard, so publisher and subscribers meet.
@@ -50,12 +50,46 @@ func NewCluster(client *redis.ClusterClient, opts Options, n int) (*ClusterBroke
 	c := &ClusterBroker{shards: make([]*Broker, n)}
 	for i := range c.shards {
 		shardOpts := opts
-		shardOpts.Prefix = "{" + opts.Prefix + "s" + strconv.Itoa(i) + "}:"
+		shardOpts.Prefix = "{" + shardTag(opts.Prefix, i, n) + "}:"
 		b := New(nil, shardOpts)
 		b.client, b.sharded = client, true
 		c.shards[i] = b
 	}
 	return c, nil
+}
+
+// clusterSlots is how many hash slots a Redis Cluster has.
+const clusterSlots = 16384
+
+// shardTag is shard i's hash tag: the prefix, "s<i>." and the first number that puts the tag in
+// the i-th of n equal slot ranges. The shards then spread evenly over any even split of the
+// slots between masters (16 shards on 3 masters: 5, 5 and 6), where names hashed at random gave
+// one master 8 of them. Every replica computes the same tags.
+func shardTag(prefix string, i, n int) string {
+	lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n
+	for j := 0; ; j++ {
+		tag := prefix + "s" + strconv.Itoa(i) + "." + strconv.Itoa(j)
+		if s := int(crc16(tag)) % clusterSlots; s >= lo && s < hi {
+			return tag
+		}
+	}
+}
+
+// crc16 is the checksum Redis Cluster maps keys to slots with (CRC-16/XMODEM: polynomial
+// 0x1021, initial value 0).
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
 }
 
 // shardOf maps a channel to its shard, the same way on every replica.

@@ -204,3 +204,57 @@ func (r *partialRecorder) only(t *testing.T) func(string) bool {
 }
 
 func hashTag(redisChannel string) string { return strings.SplitN(redisChannel, "}", 2)[0] }
+
+// TestClusterShardsSpreadEvenly: on a 3-master cluster (slots split evenly, as `redis-cli
+// --cluster create` does), the 16 shards land 5, 5 and 6 on the masters, as the server sees it.
+func TestClusterShardsSpreadEvenly(t *testing.T) {
+	cluster := testrediscluster.New(t, 3)
+	client := cluster.Client()
+	b := newClusterBroker(t, client, redisbroker.Options{Prefix: "circly:"})
+	ctx := context.Background()
+	perMaster := map[string]int{}
+	tags := map[string]bool{}
+	for k := 0; len(tags) < redisbroker.DefaultShards && k < 10000; k++ {
+		name := b.RedisChannel(realtime.PollChannel(strconv.Itoa(k)))
+		if tag := hashTag(name); !tags[tag] {
+			tags[tag] = true
+			slot, err := client.ClusterKeySlot(ctx, name).Result() // the server's own hashing
+			if err != nil {
+				t.Fatal(err)
+			}
+			perMaster[ownerOfSlot(t, client, slot)]++
+		}
+	}
+	if len(tags) != redisbroker.DefaultShards {
+		t.Fatalf("found %d shards, want %d", len(tags), redisbroker.DefaultShards)
+	}
+	lo, hi := redisbroker.DefaultShards, 0
+	for _, n := range perMaster {
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	if len(perMaster) != 3 || hi-lo > 1 {
+		t.Fatalf("shards per master %v, want 5, 5 and 6", perMaster)
+	}
+}
+
+// ownerOfSlot is the address of the master serving slot.
+func ownerOfSlot(t *testing.T, c *redis.ClusterClient, slot int64) string {
+	t.Helper()
+	shards, err := c.ClusterShards(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if slot >= r.Start && slot <= r.End {
+				for _, n := range sh.Nodes {
+					if n.Role == "master" {
+						return n.Endpoint + ":" + strconv.FormatInt(n.Port, 10)
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("no master serves slot %d", slot)
+	return ""
+}
