@@ -521,3 +521,23 @@ func TestPartialReconnectRereadsOnlyItsPolls(t *testing.T) {
 		t.Fatalf("snapshot reads %v, want one of %s and none of %s", reads, chA, chB)
 	}
 }
+
+// TestReconnectEndsAPollGoneMeanwhile: a poll deleted or hidden while the broker link was down
+// (its "ended" message lost) is found gone by the re-read, and its watchers are told.
+func TestReconnectEndsAPollGoneMeanwhile(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	ch := onePoll(h, 1, "u1")
+	f := h.open("u1")
+	expectSubscribed(t, subscribe(t, f, 1, ch), ch)
+	h.world.mu.Lock()
+	h.world.failSnap = func(string) error {
+		return &frames.Error{Code: frames.CodePollNotFound, Message: "poll not found"}
+	}
+	h.world.mu.Unlock()
+	h.hub.HandleReconnect()
+	m := f.expect(t, "unsubscribed")
+	if m["channel"] != ch || m["reason"] != "deleted" {
+		t.Fatalf("got %v, want unsubscribed from %s with reason deleted", m, ch)
+	}
+	waitFor(t, "the channel to have no watcher", func() bool { return hub.WatcherCount(h.hub, ch) == 0 })
+}

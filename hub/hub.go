@@ -303,6 +303,13 @@ func (h *Hub) refreshPolls(polls []*channel) {
 		ctx, cancel := context.WithTimeout(h.ctx, h.lim.SnapshotTimeout)
 		snap, err := h.readSnapshot(ctx, ch)
 		cancel()
+		var gone *frames.Error
+		if errors.As(err, &gone) && gone.Code == frames.CodePollNotFound {
+			// Deleted or hidden while the link was down, and its "ended" message lost with it.
+			// The two cannot be told apart now; "deleted" tells a client all it needs.
+			h.endChannel(name, "", realtime.EndedDeleted)
+			continue
+		}
 		if err != nil {
 			if h.ctx.Err() != nil {
 				return
