@@ -195,29 +195,7 @@ func TestMixedFormsConverge(t *testing.T) {
 			fakes[i] = h.open(u)
 		}
 	}
-	var pub sync.WaitGroup
-	start := make(chan struct{})
-	for g := 0; g < 8; g++ {
-		pub.Add(1)
-		go func() {
-			defer pub.Done()
-			<-start
-			for v := 1 + g; v <= top; v += 8 {
-				for _, ch := range chans {
-					h.publishTally(ch, v)
-				}
-			}
-		}()
-	}
-	for i, f := range fakes {
-		for j, ch := range chans {
-			f.send(map[string]any{"type": "subscribe", "id": j, "channel": ch})
-		}
-		if i == 0 {
-			close(start)
-		}
-	}
-	pub.Wait()
+	subscribeWhilePublishing(h, fakes, chans, top)
 	var check sync.WaitGroup
 	for i, f := range fakes {
 		check.Add(1)

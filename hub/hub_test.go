@@ -30,30 +30,7 @@ func TestManyClientsConverge(t *testing.T) {
 		h.world.join("c1", u)
 		fakes[i] = h.open(u)
 	}
-	var pub sync.WaitGroup
-	start := make(chan struct{})
-	for g := 0; g < 8; g++ {
-		pub.Add(1)
-		go func() {
-			defer pub.Done()
-			<-start
-			for v := 1 + g; v <= top; v += 8 {
-				for _, ch := range chans {
-					h.publishTally(ch, v)
-				}
-			}
-		}()
-	}
-	// Subscribe (pipelined) while publishing.
-	for i, f := range fakes {
-		for j, ch := range chans {
-			f.send(map[string]any{"type": "subscribe", "id": j, "channel": ch})
-		}
-		if i == 0 {
-			close(start)
-		}
-	}
-	pub.Wait()
+	subscribeWhilePublishing(h, fakes, chans, top)
 	var check sync.WaitGroup
 	for _, f := range fakes {
 		check.Add(1)
@@ -528,4 +505,32 @@ func TestPollDeleted(t *testing.T) {
 	if m := conns[0].expect(t, "error"); m["code"] != frames.CodePollNotFound {
 		t.Fatalf("subscribing to the deleted poll: %v", m)
 	}
+}
+
+// subscribeWhilePublishing has 8 publishers send tallies 1..top of every channel while every
+// fake subscribes to all of them (pipelined), and returns once everything is published.
+func subscribeWhilePublishing(h *harness, fakes []*fakeTransport, chans []string, top int) {
+	var pub sync.WaitGroup
+	start := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		pub.Add(1)
+		go func() {
+			defer pub.Done()
+			<-start
+			for v := 1 + g; v <= top; v += 8 {
+				for _, ch := range chans {
+					h.publishTally(ch, v)
+				}
+			}
+		}()
+	}
+	for i, f := range fakes {
+		for j, ch := range chans {
+			f.send(map[string]any{"type": "subscribe", "id": j, "channel": ch})
+		}
+		if i == 0 {
+			close(start)
+		}
+	}
+	pub.Wait()
 }

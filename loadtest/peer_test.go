@@ -71,18 +71,7 @@ func startPeer(t *testing.T, args ...string) (string, int) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PEER_SECRET=" + peerSecret}
 		cmd.Stdout, cmd.Stderr = &out, &out
 		var err error
-		proc, err = testproc.Start(cmd, "peer", 20*time.Second, 50*time.Millisecond, func(ctx context.Context) error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("health: HTTP %d", resp.StatusCode)
-			}
-			return nil
-		})
+		proc, err = testproc.Start(cmd, "peer", 20*time.Second, 50*time.Millisecond, healthy(base))
 		return err
 	})
 	if err != nil {
@@ -312,18 +301,7 @@ func TestCirclyAndPeerReportTheSameFigures(t *testing.T) {
 		}
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		var err error
-		proc, err = testproc.Start(cmd, "circly", 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, circly+"/health", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("health: HTTP %d", resp.StatusCode)
-			}
-			return nil
-		})
+		proc, err = testproc.Start(cmd, "circly", 60*time.Second, 100*time.Millisecond, healthy(circly))
 		return err
 	})
 	if err != nil {
@@ -373,5 +351,21 @@ func TestCirclyAndPeerReportTheSameFigures(t *testing.T) {
 			!regexp.MustCompile(`(?m)^CPU per delivered frame: .*\bloadgen [0-9.]+`).MatchString(c.out) {
 			t.Errorf("%s run: no CPU per delivered frame for the server and the generator:\n%s", c.server, c.out)
 		}
+	}
+}
+
+// healthy is a readiness check for testproc.Start: GET base/health answers 200.
+func healthy(base string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health: HTTP %d", resp.StatusCode)
+		}
+		return nil
 	}
 }

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -78,13 +77,8 @@ func readResults(ctx context.Context, replicas []*REST, pop *Population, rate fl
 				err := replicas[n%len(replicas)].do(ctx, http.MethodGet, "/v1/polls/"+pop.Polls[c][0].ID+"/results", m.Token, nil, nil, http.StatusOK)
 				if err != nil {
 					bad.Add(1)
-					key := short(err)
-					var ae *APIError
-					if errors.As(err, &ae) {
-						key = ae.Code
-					}
 					mu.Lock()
-					st.errors[key]++
+					st.errors[errorKey(err)]++
 					mu.Unlock()
 					continue
 				}

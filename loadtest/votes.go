@@ -95,13 +95,8 @@ func Deliver(ctx context.Context, tr *Tracker, ballots []Ballot, rate float64, v
 				v, err := send(ctx, b)
 				if err != nil {
 					bad.Add(1)
-					key := short(err)
-					var ae *APIError
-					if errors.As(err, &ae) {
-						key = ae.Code
-					}
 					mu.Lock()
-					st.Errors[key]++
+					st.Errors[errorKey(err)]++
 					mu.Unlock()
 					continue
 				}
@@ -129,4 +124,13 @@ func Deliver(ctx context.Context, tr *Tracker, ballots []Ballot, rate float64, v
 	st.Elapsed = time.Since(start)
 	st.OK, st.Failed = ok.Load(), bad.Load()
 	return st
+}
+
+// errorKey names a failed request for the error counts: its API code, else the error itself.
+func errorKey(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return short(err)
 }
