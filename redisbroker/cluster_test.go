@@ -189,7 +189,7 @@ func (r *partialRecorder) HandleReconnectOf(carries func(string) bool) {
 	r.mu.Lock()
 	r.carries = append(r.carries, carries)
 	r.mu.Unlock()
-	r.Recorder.HandleReconnect()
+	r.HandleReconnect() // the embedded Recorder's: it counts the recovery
 }
 
 // only is the one partial recovery recorded.
