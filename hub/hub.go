@@ -8,6 +8,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -56,6 +57,7 @@ type Limits struct {
 	WriteTimeout    time.Duration // one frame write (10 s)
 	SnapshotTimeout time.Duration // authorize + snapshot of one subscribe (5 s)
 	AuthTTL         time.Duration // how long a granted authorization is reused (60 s)
+	Writers         int           // connections written at once (GOMAXPROCS, at least 2; writers.go)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -79,6 +81,7 @@ func (l Limits) withDefaults() Limits {
 	defd(&l.WriteTimeout, 10*time.Second)
 	defd(&l.SnapshotTimeout, 5*time.Second)
 	defd(&l.AuthTTL, time.Minute)
+	def(&l.Writers, max(2, runtime.GOMAXPROCS(0)))
 	return l
 }
 
@@ -106,6 +109,7 @@ type Hub struct {
 	lim       Limits
 	authz     authCache
 	gone      *revoked.Accounts
+	writers   *writerPool
 
 	mu       sync.RWMutex
 	channels map[string]*channel
@@ -151,7 +155,7 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{m: m,
 		broker: cfg.Broker, auth: cfg.Auth, snapshots: cfg.Snapshots, log: log,
-		lim: lim, authz: newAuthCache(lim.AuthTTL), gone: gone,
+		lim: lim, authz: newAuthCache(lim.AuthTTL), gone: gone, writers: newWriterPool(lim.Writers, writerStall),
 		channels: map[string]*channel{}, conns: map[*conn]struct{}{},
 		byUser: map[string]map[*conn]struct{}{}, admitted: map[string]int{},
 		ctx: ctx, cancel: cancel,

@@ -301,6 +301,7 @@ func (h *Hub) sweep() {
 			return
 		case now := <-tick.C:
 			h.gone.Prune(now)
+			h.writers.unstick(now)
 			conns = conns[:0]
 			h.mu.RLock()
 			for c := range h.conns {
