@@ -32,8 +32,8 @@ type writer struct {
 	released atomic.Bool  // let go by unstick: ends after its batch, no longer counted
 }
 
-func newWriterPool(max int, stallAfter time.Duration) *writerPool {
-	return &writerPool{max: max, stallAfter: stallAfter, workers: map[*writer]bool{}}
+func newWriterPool(limit int, stallAfter time.Duration) *writerPool {
+	return &writerPool{max: limit, stallAfter: stallAfter, workers: map[*writer]bool{}}
 }
 
 // start queues c, which has frames and no writer (conn.writing was false; c.mu may be held:

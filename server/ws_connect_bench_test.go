@@ -54,7 +54,7 @@ func BenchmarkWSConnectSubscribe(b *testing.B) {
 	})
 	b.StopTimer()
 	// CPU time rather than wall time: on a shared machine the wall clock mostly measures the
-	// neighbours. It includes the raw clients, which do little.
+	// neighbors. It includes the raw clients, which do little.
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	close(conns)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
