@@ -281,6 +281,28 @@ func (c *conn) closeLocked(code int, reason, metric string) {
 	go func() { _ = c.t.Close(code, reason) }()
 }
 
+// Aborter is a Transport that can also drop its connection at once, with no close frame.
+type Aborter interface {
+	Abort() error
+}
+
+// abandon closes a connection whose transport has already ended (its Read failed: the client
+// went away, or the transport answered a close or a protocol error itself). A close frame
+// could only fail to arrive, and the connect profile showed writing it as 6 % of a connect's
+// and disconnect's CPU; an Aborter just lets go of the socket.
+func (c *conn) abandon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.t.(Aborter)
+	if !ok || c.closed {
+		c.closeLocked(CloseGoingAway, "", "")
+		return
+	}
+	c.closed = true
+	c.queue, c.spare, c.events = nil, nil, 0
+	go func() { _ = a.Abort() }()
+}
+
 // addSub registers a pending subscription; false when the channel is already subscribed or
 // the connection is full.
 func (c *conn) addSub(channel, circleID string, since uint64) (*sub, string) {

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -97,4 +98,49 @@ func TestStuckWriterReplaced(t *testing.T) {
 	start := time.Now()
 	h.open("v") // its ready frame needs a writer: within 5 s, or the test fails
 	t.Logf("second connection's ready after %v", time.Since(start))
+}
+
+// goneTransport is a client that goes away: Read fails once gone is closed. It can Abort.
+type goneTransport struct {
+	*fakeTransport
+	gone           chan struct{}
+	aborts, closes atomic.Int64
+}
+
+func (g *goneTransport) Read(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-g.in:
+		return b, nil
+	case <-g.gone:
+		return nil, errors.New("connection reset")
+	}
+}
+func (g *goneTransport) Close(code int, reason string) error {
+	g.closes.Add(1)
+	return g.fakeTransport.Close(code, reason)
+}
+func (g *goneTransport) Abort() error { g.aborts.Add(1); return nil }
+
+// TestGoneClientAborted: a connection whose client went away is let go with Abort, not a
+// close handshake that could only fail, and leaves the hub.
+func TestGoneClientAborted(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	g := &goneTransport{fakeTransport: newFake(), gone: make(chan struct{})}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.hub.Serve(context.Background(), g, hub.Session{UserID: "u"})
+	}()
+	g.expect(t, "ready")
+	close(g.gone)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.hub.Connections() != 0 || g.aborts.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections %d, aborts %d", h.hub.Connections(), g.aborts.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := g.closes.Load(); n != 0 {
+		t.Fatalf("%d close handshakes to a client that is gone", n)
+	}
 }

@@ -129,6 +129,9 @@ func (t wsTransport) Close(code int, reason string) error {
 	return t.c.Close(websocket.StatusCode(code), reason)
 }
 
+// Abort implements hub.Aborter: the socket is closed without a close frame.
+func (t wsTransport) Abort() error { return t.c.CloseNow() }
+
 // liveTokenUser checks a first-frame token; a database outage becomes frames.ErrUnavailable, which
 // closes 1013 (try again later) rather than 4001 (the token is bad: sign in again).
 func (s *Server) liveTokenUser(ctx context.Context, token string) (string, error) {
