@@ -92,7 +92,7 @@ func (s *Server) upgrade(c *gin.Context, channels []string) error {
 // wsTransport adapts a coder/websocket connection to hub.Transport.
 type wsTransport struct {
 	c     *websocket.Conn
-	burst *burstWriter // nil when Hijack kept net/http's buffers
+	burst *burstWriter // nil when Hijack kept net/http's buffers: the library writes then
 }
 
 // errBinaryMessage ends a connection that sent a binary message: every frame of the live
@@ -110,17 +110,13 @@ func (t wsTransport) Read(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
-// Write sends one message with a single write to the socket (see burstWriter).
+// Write sends one message with a single write to the socket. A frame the hub fans out to many
+// watchers is the same slice for all of them, and is framed once (textFrame).
 func (t wsTransport) Write(ctx context.Context, p []byte) error {
 	if t.burst == nil {
 		return t.c.Write(ctx, websocket.MessageText, p)
 	}
-	t.burst.hold()
-	err := t.c.Write(ctx, websocket.MessageText, p)
-	if rerr := t.burst.release(err == nil); err == nil {
-		err = rerr
-	}
-	return err
+	return t.burst.writeFrame(textFrame(p))
 }
 
 func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }
