@@ -172,6 +172,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		return err
 	}
 	go h.sweep()
+	go h.writers.watch(h.ctx)
 	return nil
 }
 

@@ -301,7 +301,6 @@ func (h *Hub) sweep() {
 			return
 		case now := <-tick.C:
 			h.gone.Prune(now)
-			h.writers.unstick(now)
 			conns = conns[:0]
 			h.mu.RLock()
 			for c := range h.conns {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +14,9 @@ import (
 //
 // A connection is written one queued batch at a time and then goes to the back of the line,
 // so a busy connection cannot hold a writer. A write that blocks (a client that does not
-// read, until the sweep cuts it after WriteTimeout) would hold one: the sweep lets such a
-// writer go after stallAfter (unstick) and starts another in its place.
+// read, until the sweep cuts it after WriteTimeout) would hold one: watch lets such a writer
+// go after stallAfter (unstick) and starts another in its place, so the others' frames wait
+// at most about 1.5 × stallAfter for a stuck client.
 type writerPool struct {
 	max        int
 	stallAfter time.Duration
@@ -98,8 +100,22 @@ func (p *writerPool) work(w *writer) {
 // requeue puts c, still marked writing, at the back of the line.
 func (p *writerPool) requeue(c *conn) { p.start(c) }
 
+// watch calls unstick every stallAfter/2 for the hub's life.
+func (p *writerPool) watch(ctx context.Context) {
+	tick := time.NewTicker(p.stallAfter / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			p.unstick(now)
+		}
+	}
+}
+
 // unstick lets go of writers whose batch has run longer than stallAfter (a blocked write) and
-// starts replacements for waiting connections. The sweep calls it once a second.
+// starts replacements for waiting connections.
 func (p *writerPool) unstick(now time.Time) {
 	limit := now.Add(-p.stallAfter).UnixNano()
 	var spawn []*writer
@@ -124,5 +140,6 @@ func (p *writerPool) unstick(now time.Time) {
 }
 
 // writerStall is how long a batch may write before its writer is let go: far longer than a
-// healthy batch (a few frames to a socket with room), far shorter than WriteTimeout.
-const writerStall = 500 * time.Millisecond
+// healthy batch (a few frames to a socket with room, even with the CPU short), far shorter
+// than WriteTimeout. Letting a healthy writer go early costs only a goroutine for a moment.
+const writerStall = 200 * time.Millisecond

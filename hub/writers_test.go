@@ -97,7 +97,11 @@ func TestStuckWriterReplaced(t *testing.T) {
 	defer close(stuck.gate)
 	start := time.Now()
 	h.open("v") // its ready frame needs a writer: within 5 s, or the test fails
-	t.Logf("second connection's ready after %v", time.Since(start))
+	el := time.Since(start)
+	t.Logf("second connection's ready after %v", el)
+	if el > 2*time.Second {
+		t.Fatalf("the second connection waited %v behind a stuck writer (writerStall is 200 ms)", el)
+	}
 }
 
 // goneTransport is a client that goes away: Read fails once gone is closed. It can Abort.
