@@ -68,7 +68,7 @@ func (sc *snapCache) dropLocked() {
 	sc.valid, sc.has, sc.snap = false, false, frames.Snapshot{}
 }
 
-// message keeps the newest tally of the channel. HandleMessage calls it under Hub.mu.RLock, so
+// message keeps the newest tally of the channel. dispatch calls it under Hub.mu.RLock, so
 // a watcher registered later finds it in the cache and one registered earlier receives m.
 func (sc *snapCache) message(m realtime.Message) {
 	if !sc.poll {

@@ -10,3 +10,18 @@ func WatcherCount(h *Hub, channel string) int {
 	}
 	return 0
 }
+
+// FanOutIdle reports whether every message HandleMessage queued has been handed to its
+// watchers, for tests that must know the fan-out is done.
+func FanOutIdle(h *Hub) bool {
+	h.fan.mu.Lock()
+	defer h.fan.mu.Unlock()
+	return !h.fan.running && len(h.fan.queue) == 0
+}
+
+// HoldRegistry takes the registry's write lock, as a fan-out stuck on it would find it, and
+// returns the unlock.
+func HoldRegistry(h *Hub) (release func()) {
+	h.mu.Lock()
+	return h.mu.Unlock
+}

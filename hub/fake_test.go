@@ -388,6 +388,19 @@ func (h *harness) serve(f *fakeTransport, s hub.Session) *fakeTransport {
 	return f
 }
 
+// waitFanOut waits until the hub has handed every published message to its watchers
+// (HandleMessage only queues them).
+func (h *harness) waitFanOut() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !hub.FanOutIdle(h.hub) {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the hub's fan-out did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // publishTally publishes a tally as the app does: the store's version moves first (it never
 // goes down), then the message goes out.
 func (h *harness) publishTally(ch string, v int) {

@@ -91,3 +91,43 @@ func TestHotPollFanOutAllocations(t *testing.T) {
 		_ = s.Close(0, "")
 	}
 }
+
+// TestPublishDoesNotWaitForFanOut: HandleMessage (the in-memory broker calls it in a vote's
+// request) returns while the fan-out cannot even start, and the fan-out then delivers every
+// message of the channel in order, none lost.
+func TestPublishDoesNotWaitForFanOut(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	circle := uuidN("c", 1)
+	ch := realtime.CircleChannel(circle)
+	h.world.join(circle, "u")
+	f := h.open("u")
+	f.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
+	f.expect(t, "subscribed")
+
+	release := hub.HoldRegistry(h.hub)
+	const n = 100 // within the event queue (128)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		for i := 0; i < n; i++ {
+			h.hub.HandleMessage(realtime.Message{Channel: ch, Kind: realtime.KindEvent, Type: frames.TypeEvent,
+				Event: fmt.Sprintf("e%d", i), Data: json.RawMessage(`{}`)})
+		}
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		release()
+		t.Fatal("HandleMessage waited for the fan-out")
+	}
+	if hub.FanOutIdle(h.hub) {
+		t.Fatal("the fan-out finished while the registry was held")
+	}
+	release()
+	for i := 0; i < n; i++ {
+		m := f.expect(t, "event")
+		if m["event"] != fmt.Sprintf("e%d", i) {
+			t.Fatalf("event %d is %v: order lost", i, m["event"])
+		}
+	}
+}

@@ -100,6 +100,7 @@ func TestConflation(t *testing.T) {
 	for v := 2; v <= 500; v++ {
 		h.publishTally(ch, v)
 	}
+	h.waitFanOut() // every tally reached the connection while its writer is stuck
 	close(gate)
 	f2.expect(t, "ready")
 	f2.expect(t, "subscribed")

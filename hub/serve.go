@@ -79,7 +79,7 @@ func (h *Hub) Serve(ctx context.Context, t Transport, s Session) {
 	for {
 		data, err := t.Read(ctx)
 		if err != nil {
-			c.close(CloseGoingAway, "", "") // the transport has already ended; stop the writer
+			c.abandon() // the transport has already ended; stop the writer
 			return
 		}
 		offStack(func() { h.handle(ctx, c, data) })

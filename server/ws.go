@@ -108,7 +108,7 @@ func tallyForm(c *gin.Context) (compact bool, err error) {
 // wsTransport adapts a coder/websocket connection to hub.Transport.
 type wsTransport struct {
 	c     *websocket.Conn
-	burst *burstWriter // nil when Hijack kept net/http's buffers
+	burst *burstWriter // nil when Hijack kept net/http's buffers: the library writes then
 }
 
 // errBinaryMessage ends a connection that sent a binary message: every frame of the live
@@ -126,17 +126,13 @@ func (t wsTransport) Read(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
-// Write sends one message with a single write to the socket (see burstWriter).
+// Write sends one message with a single write to the socket. A frame the hub fans out to many
+// watchers is the same slice for all of them, and is framed once (textFrame).
 func (t wsTransport) Write(ctx context.Context, p []byte) error {
 	if t.burst == nil {
 		return t.c.Write(ctx, websocket.MessageText, p)
 	}
-	t.burst.hold()
-	err := t.c.Write(ctx, websocket.MessageText, p)
-	if rerr := t.burst.release(err == nil); err == nil {
-		err = rerr
-	}
-	return err
+	return t.burst.writeFrame(textFrame(p))
 }
 
 func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }
@@ -144,6 +140,9 @@ func (t wsTransport) Ping(ctx context.Context) error { return t.c.Ping(ctx) }
 func (t wsTransport) Close(code int, reason string) error {
 	return t.c.Close(websocket.StatusCode(code), reason)
 }
+
+// Abort implements hub.Aborter: the socket is closed without a close frame.
+func (t wsTransport) Abort() error { return t.c.CloseNow() }
 
 // liveTokenUser checks a first-frame token; a database outage becomes frames.ErrUnavailable, which
 // closes 1013 (try again later) rather than 4001 (the token is bad: sign in again).

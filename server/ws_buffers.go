@@ -12,9 +12,9 @@ import (
 // 4 KiB writer per connection; an idle connection mostly waits, so it keeps far less:
 //   - reads: client frames are small (a subscribe is about 80 bytes, the limit 4 KiB), and a
 //     larger frame is read straight into its destination;
-//   - writes: the hub's frames go through burstWriter, which gathers a whole frame in a pooled
-//     buffer and sends it in one write, so the connection's own buffer only carries control
-//     frames (ping, pong, close: at most 125 bytes of payload and 14 of header).
+//   - writes: the hub's frames go to the socket whole, encoded once (burstWriter.writeFrame),
+//     so the connection's own buffer only carries control frames (ping, pong, close: at most
+//     125 bytes of payload and 14 of header).
 const (
 	wsReadBuffer  = 256
 	wsWriteBuffer = 160
@@ -66,63 +66,26 @@ func (r *prefixReader) Read(p []byte) (int, error) {
 	return r.conn.Read(p)
 }
 
-// burstWriter sits under the WebSocket's bufio.Writer. Outside a hold it writes straight to
-// the socket. Between hold and release it gathers everything written (the frame header and
-// the payload, which the small bufio.Writer hands over in pieces) in a buffer borrowed from a
-// pool, and release sends it with one write: one syscall per frame whatever its size, with no
-// large buffer kept per idle connection.
+// burstWriter sits under the WebSocket's bufio.Writer and writes straight to the socket; the
+// library sends only control frames through it (ping, pong, close: at most 139 bytes, one
+// write each from its 160-byte buffer). The hub's messages do not go through the library:
+// writeFrame sends a whole frame, encoded once for every watcher (ws_frames.go), in one write.
+// mu keeps the two kinds of write from interleaving.
 type burstWriter struct {
 	conn net.Conn
-	mu   sync.Mutex // orders held bytes against writes from other goroutines (pongs, close)
-	held *[]byte    // non-nil while holding
+	mu   sync.Mutex
 }
-
-var burstPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// maxPooledBurst keeps a rare huge frame's buffer out of the pool.
-const maxPooledBurst = 64 << 10
 
 func (w *burstWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.held != nil {
-		*w.held = append(*w.held, p...)
-		return len(p), nil
-	}
 	return w.conn.Write(p)
 }
 
-// hold starts gathering writes.
-func (w *burstWriter) hold() {
-	w.mu.Lock()
-	if w.held == nil {
-		b, ok := burstPool.Get().(*[]byte)
-		if !ok {
-			b = new([]byte)
-		}
-		w.held = b
-	}
-	w.mu.Unlock()
-}
-
-// release sends what was gathered since hold (when send is true; a failed frame write may
-// have left a partial frame, which must not reach the client) and goes back to writing
-// straight through.
-func (w *burstWriter) release(send bool) error {
+// writeFrame sends one complete WebSocket frame.
+func (w *burstWriter) writeFrame(f []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b := w.held
-	if b == nil {
-		return nil
-	}
-	w.held = nil
-	var err error
-	if send && len(*b) > 0 {
-		_, err = w.conn.Write(*b)
-	}
-	if cap(*b) <= maxPooledBurst {
-		*b = (*b)[:0]
-		burstPool.Put(b)
-	}
+	_, err := w.conn.Write(f)
 	return err
 }

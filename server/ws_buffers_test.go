@@ -66,7 +66,7 @@ func burstServer(t *testing.T) (client *websocket.Conn, tr wsTransport, counter 
 func TestBurstWriterOneWritePerFrame(t *testing.T) {
 	client, tr, counter := burstServer(t)
 	ctx := context.Background()
-	for _, size := range []int{10, wsWriteBuffer - 2, wsWriteBuffer + 1, 3100, 20000, maxPooledBurst + 1} {
+	for _, size := range []int{0, 10, 125, 126, wsWriteBuffer + 1, 3100, 65535, 65536, 70000} {
 		msg := bytes.Repeat([]byte{'a' + byte(size%26)}, size)
 		before := counter.writes.Load()
 		if err := tr.Write(ctx, msg); err != nil {
@@ -151,4 +151,32 @@ func TestBurstWriterConcurrent(t *testing.T) {
 	}()
 	<-pingsDone
 	wg.Wait()
+}
+
+// TestSharedFrameFramedOnce: the slice the hub fans out to every watcher is framed once and
+// the same bytes go to each connection; another message of the same size is framed anew.
+func TestSharedFrameFramedOnce(t *testing.T) {
+	a := bytes.Repeat([]byte{'a'}, 3000)
+	b := bytes.Repeat([]byte{'b'}, 3000)
+	fa := textFrame(a)
+	if again := textFrame(a); &again[0] != &fa[0] {
+		t.Fatal("the same message was framed twice")
+	}
+	fb := textFrame(b)
+	if &fb[0] == &fa[0] || !bytes.HasSuffix(fb, b) || !bytes.HasSuffix(fa, a) {
+		t.Fatal("another message got the first one's frame")
+	}
+	// And on the wire, through two connections.
+	for _, msg := range [][]byte{a, a, b} {
+		for i := 0; i < 2; i++ {
+			client, tr, _ := burstServer(t)
+			if err := tr.Write(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := client.Read(context.Background())
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("read %d bytes, %v", len(got), err)
+			}
+		}
+	}
 }
