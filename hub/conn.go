@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,7 @@ type conn struct {
 
 func newConn(h *Hub, t Transport, userID string, compact bool) *conn {
 	c := &conn{h: h, t: t, userID: userID, compact: compact}
-	c.nextPing.Store(time.Now().Add(h.lim.PingInterval).UnixNano())
+	c.nextPing.Store(time.Now().Add(firstPing(h.lim.PingInterval)).UnixNano())
 	return c
 }
 
@@ -420,6 +421,15 @@ func (c *conn) channelNames() []string {
 
 // ping runs from the hub's sweep in its own goroutine: no pong within PongTimeout closes the
 // connection.
+// firstPing is when a new connection is first pinged: at a random point of the second half of
+// the interval. Connections come in bursts (a deploy, a reconnect storm), and pinged all at once
+// a replica would hold one waiting goroutine per connection at the same moment: 10,000 of them
+// left about 4 KB per connection of stack in the process's memory after an idle minute. Spread
+// out, a few hundred wait at a time, and the interval still bounds the first ping.
+func firstPing(interval time.Duration) time.Duration {
+	return interval/2 + rand.N(interval/2+1)
+}
+
 func (c *conn) ping() {
 	defer c.pinging.Store(false)
 	ctx, cancel := context.WithTimeout(c.h.ctx, c.h.lim.PongTimeout)

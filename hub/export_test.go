@@ -25,3 +25,6 @@ func HoldRegistry(h *Hub) (release func()) {
 	h.mu.Lock()
 	return h.mu.Unlock
 }
+
+// FirstPing is when a new connection is first pinged.
+var FirstPing = firstPing
