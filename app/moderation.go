@@ -27,7 +27,7 @@ func (s *Service) Decide(ctx context.Context, d circly.Decision) (circly.Decisio
 	metrics.ModerationDecisions.WithLabelValues(d.Action, d.TargetType).Inc()
 	switch {
 	case r.PollHidden:
-		s.AnnouncePollHidden(ctx, d.TargetID)
+		s.AnnouncePollHidden(ctx, d.TargetID, r.CircleID)
 	case r.PollDeleted:
 		s.publish(ctx, PollDeletedMessage(d.TargetID, r.CircleID))
 	}

@@ -24,7 +24,7 @@ func (s *Service) CreateReport(ctx context.Context, userID string, r circly.NewR
 	case hide.PollID != "":
 		metrics.AutoHides.WithLabelValues("poll").Inc()
 		s.Log.Info("poll hidden by reports", zap.String("poll_id", hide.PollID), zap.String("circle_id", hide.CircleID))
-		s.announcePollHidden(ctx, hide.PollID, hide.CircleID)
+		s.AnnouncePollHidden(ctx, hide.PollID, hide.CircleID)
 	case hide.MemberID != "":
 		metrics.AutoHides.WithLabelValues("user").Inc()
 		s.Log.Info("member restricted by reports", zap.String("member_id", hide.MemberID), zap.String("circle_id", hide.CircleID))
@@ -32,21 +32,12 @@ func (s *Service) CreateReport(ctx context.Context, userID string, r circly.NewR
 	return rep, nil
 }
 
-// AnnouncePollHidden ends every live subscription to a hidden poll, on every replica: each
-// watcher gets `unsubscribed` with reason "hidden", and each replica drops the poll's cached
-// grants and snapshot, so a new subscribe reads the store and is refused (POLL_NOT_FOUND). The
-// caller has committed the hide (an auto-hide here, a moderator's uphold in the admin API).
-func (s *Service) AnnouncePollHidden(ctx context.Context, pollID string) {
-	circleID, err := s.PollCircle(ctx, pollID)
-	if err != nil {
-		// Without the circle the grants cached per circle stay until they expire (60 s); the
-		// watchers are still ended, and the snapshot read refuses a hidden poll anyway.
-		s.Log.Warn("announcing a hidden poll: its circle is unknown", zap.String("poll_id", pollID), zap.Error(err))
-	}
-	s.announcePollHidden(ctx, pollID, circleID)
-}
-
-func (s *Service) announcePollHidden(ctx context.Context, pollID, circleID string) {
+// AnnouncePollHidden ends every live subscription to a hidden poll of circleID, on every
+// replica: each watcher gets `unsubscribed` with reason "hidden", and each replica drops the
+// poll's cached grants and snapshot, so a new subscribe reads the store and is refused
+// (POLL_NOT_FOUND). The caller has committed the hide (an auto-hide here, a moderator's uphold
+// in the admin API) and knows the circle from it.
+func (s *Service) AnnouncePollHidden(ctx context.Context, pollID, circleID string) {
 	s.publish(ctx, PollHiddenMessage(pollID, circleID))
 }
 

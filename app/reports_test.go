@@ -129,7 +129,7 @@ func TestAutoHideAnnouncedOnce(t *testing.T) {
 		}
 
 		// The moderator path announces through the same method.
-		svc.AnnouncePollHidden(ctx, p.ID)
+		svc.AnnouncePollHidden(ctx, p.ID, p.CircleID)
 		if got := hiddenAnnouncements(rec, p.ID); got != 2 {
 			t.Fatalf("AnnouncePollHidden published %d, want one more", got-1)
 		}

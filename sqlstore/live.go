@@ -44,19 +44,6 @@ func (s *Store) CircleLiveState(ctx context.Context, circleID string) (circly.Ci
 	return out, err
 }
 
-// PollCircle is the circle of a poll, hidden or not (no access check: the caller announces a
-// change to it).
-func (s *Store) PollCircle(ctx context.Context, pollID string) (string, error) {
-	var ids []string
-	if err := s.conn(ctx).Raw(`SELECT circle_id FROM polls WHERE id = ?`, pollID).Scan(&ids).Error; err != nil {
-		return "", err
-	}
-	if len(ids) == 0 {
-		return "", circly.ErrPollNotFound
-	}
-	return ids[0], nil
-}
-
 // PollResults ranks a poll's released tally with no access check, also for a poll whose circle
 // was deleted: it is what a poll_closed frame carries to the poll's watchers.
 func (s *Store) PollResults(ctx context.Context, pollID string) (circly.Results, error) {
