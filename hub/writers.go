@@ -24,8 +24,7 @@ type writerPool struct {
 	mu      sync.Mutex
 	ready   []*conn // connections waiting for a writer, oldest from head
 	head    int
-	running int              // writers counted against max
-	workers map[*writer]bool // writers counted against max
+	workers map[*writer]bool // writers counted against max (released ones are not)
 }
 
 // writer is one writing goroutine.
@@ -44,8 +43,7 @@ func (p *writerPool) start(c *conn) {
 	p.mu.Lock()
 	p.ready = append(p.ready, c)
 	var w *writer
-	if p.running < p.max {
-		p.running++
+	if len(p.workers) < p.max {
 		w = &writer{}
 		p.workers[w] = true
 	}
@@ -63,7 +61,6 @@ func (p *writerPool) next(w *writer) *conn {
 	if p.head == len(p.ready) {
 		p.ready, p.head = p.ready[:0], 0
 		if !w.released.Load() {
-			p.running--
 			delete(p.workers, w)
 		}
 		return nil
@@ -124,13 +121,11 @@ func (p *writerPool) unstick(now time.Time) {
 		if s := w.since.Load(); s != 0 && s < limit {
 			w.released.Store(true)
 			delete(p.workers, w)
-			p.running--
 		}
 	}
-	for p.running < p.max && len(p.ready)-p.head > len(spawn) {
+	for len(p.workers) < p.max && len(p.ready)-p.head > len(spawn) {
 		w := &writer{}
 		p.workers[w] = true
-		p.running++
 		spawn = append(spawn, w)
 	}
 	p.mu.Unlock()
