@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -52,53 +50,23 @@ func runResults(ctx context.Context, c Config, rest *REST, src *Sources, prefix 
 }
 
 type readStats struct {
-	ok, failed int64
-	errors     map[string]int
-	elapsed    time.Duration
-	rtt        *Histogram
+	paceStats
+	rtt *Histogram
 }
 
 // readResults sends results reads at rate (open loop) for d, each by a random member of a
 // random circle for its circle's poll, through the replicas in turn.
 func readResults(ctx context.Context, replicas []*REST, pop *Population, rate float64, d time.Duration, workers int) readStats {
-	st := readStats{errors: map[string]int{}, rtt: &Histogram{}}
-	var ok, bad atomic.Int64
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	queue := make(chan int, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range queue {
-				c := rand.IntN(len(pop.Circles))
-				m := pop.Members[c][rand.IntN(len(pop.Members[c]))]
-				t0 := time.Now()
-				err := replicas[n%len(replicas)].do(ctx, http.MethodGet, "/v1/polls/"+pop.Polls[c][0].ID+"/results", m.Token, nil, nil, http.StatusOK)
-				if err != nil {
-					bad.Add(1)
-					mu.Lock()
-					st.errors[errorKey(err)]++
-					mu.Unlock()
-					continue
-				}
-				st.rtt.Record(time.Since(t0))
-				ok.Add(1)
-			}
-		}()
-	}
-	start := time.Now()
-	total := int(rate * d.Seconds())
-	for i := 0; i < total && ctx.Err() == nil; {
-		due := min(int(time.Since(start).Seconds()*rate)+1, total)
-		for ; i < due; i++ {
-			queue <- i
+	st := readStats{rtt: &Histogram{}}
+	st.paceStats = paced(ctx, int(rate*d.Seconds()), rate, workers, func(n int) error {
+		c := rand.IntN(len(pop.Circles))
+		m := pop.Members[c][rand.IntN(len(pop.Members[c]))]
+		t0 := time.Now()
+		err := replicas[n%len(replicas)].do(ctx, http.MethodGet, "/v1/polls/"+pop.Polls[c][0].ID+"/results", m.Token, nil, nil, http.StatusOK)
+		if err == nil {
+			st.rtt.Record(time.Since(t0))
 		}
-		time.Sleep(time.Millisecond)
-	}
-	close(queue)
-	wg.Wait()
-	st.elapsed = time.Since(start)
-	st.ok, st.failed = ok.Load(), bad.Load()
+		return err
+	})
 	return st
 }

@@ -78,51 +78,71 @@ func CastVotes(ctx context.Context, r *REST, tr *Tracker, ballots []Ballot, rate
 // Deliver is CastVotes with any way of delivering a ballot that answers with the tally version
 // it released: a vote through REST, or a publish to the peer (Publisher.Publish).
 func Deliver(ctx context.Context, tr *Tracker, ballots []Ballot, rate float64, voters int, send func(context.Context, Ballot) (int64, error)) VoteStats {
+	ps := paced(ctx, len(ballots), rate, voters, func(i int) error {
+		b := ballots[i]
+		t0 := tr.Now()
+		v, err := send(ctx, b)
+		if err == nil {
+			tr.VoteDone(b.Poll, v, t0)
+		}
+		return err
+	})
+	return VoteStats{OK: ps.ok, Failed: ps.failed, Errors: ps.errors, Elapsed: ps.elapsed, Behind: ps.behind}
+}
+
+// paceStats is the outcome of a paced phase.
+type paceStats struct {
+	ok, failed int64
+	errors     map[string]int // failures by errorKey
+	elapsed    time.Duration  // first send to last answer
+	behind     time.Duration  // how late the last request left against its schedule
+}
+
+// paced runs do(i) for every i in [0, n) at rate per second on workers goroutines. It is open
+// loop: the schedule waits only for a free worker, never for an answer.
+func paced(ctx context.Context, n int, rate float64, workers int, do func(i int) error) paceStats {
 	var (
-		st    = VoteStats{Errors: map[string]int{}}
+		st    = paceStats{errors: map[string]int{}}
 		mu    sync.Mutex
 		ok    atomic.Int64
 		bad   atomic.Int64
 		wg    sync.WaitGroup
-		queue = make(chan Ballot, voters)
+		queue = make(chan int, workers)
 	)
-	for range voters {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for b := range queue {
-				t0 := tr.Now()
-				v, err := send(ctx, b)
-				if err != nil {
+			for i := range queue {
+				if err := do(i); err != nil {
 					bad.Add(1)
 					mu.Lock()
-					st.Errors[errorKey(err)]++
+					st.errors[errorKey(err)]++
 					mu.Unlock()
 					continue
 				}
 				ok.Add(1)
-				tr.VoteDone(b.Poll, v, t0)
 			}
 		}()
 	}
 	start := time.Now()
 	i := 0
-	for i < len(ballots) && ctx.Err() == nil {
-		due := min(int(time.Since(start).Seconds()*rate)+1, len(ballots))
+	for i < n && ctx.Err() == nil {
+		due := min(int(time.Since(start).Seconds()*rate)+1, n)
 		for ; i < due; i++ {
-			queue <- ballots[i]
+			queue <- i
 		}
-		if i < len(ballots) {
+		if i < n {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if len(ballots) > 0 {
-		st.Behind = time.Since(start) - time.Duration(float64(len(ballots)-1)/rate*float64(time.Second))
+	if n > 0 {
+		st.behind = time.Since(start) - time.Duration(float64(n-1)/rate*float64(time.Second))
 	}
 	close(queue)
 	wg.Wait()
-	st.Elapsed = time.Since(start)
-	st.OK, st.Failed = ok.Load(), bad.Load()
+	st.elapsed = time.Since(start)
+	st.ok, st.failed = ok.Load(), bad.Load()
 	return st
 }
 
