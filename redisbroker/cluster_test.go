@@ -222,7 +222,7 @@ func TestClusterShardsSpreadEvenly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			perMaster[ownerOfSlot(t, client, slot)]++
+			perMaster[cluster.OwnerOfSlot(int(slot))]++
 		}
 	}
 	if len(tags) != redisbroker.DefaultShards {
@@ -235,26 +235,4 @@ func TestClusterShardsSpreadEvenly(t *testing.T) {
 	if len(perMaster) != 3 || hi-lo > 1 {
 		t.Fatalf("shards per master %v, want 5, 5 and 6", perMaster)
 	}
-}
-
-// ownerOfSlot is the address of the master serving slot.
-func ownerOfSlot(t *testing.T, c *redis.ClusterClient, slot int64) string {
-	t.Helper()
-	shards, err := c.ClusterShards(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sh := range shards {
-		for _, r := range sh.Slots {
-			if slot >= r.Start && slot <= r.End {
-				for _, n := range sh.Nodes {
-					if n.Role == "master" {
-						return n.Endpoint + ":" + strconv.FormatInt(n.Port, 10)
-					}
-				}
-			}
-		}
-	}
-	t.Fatalf("no master serves slot %d", slot)
-	return ""
 }

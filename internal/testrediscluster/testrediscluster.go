@@ -180,6 +180,21 @@ func (c *Cluster) KillMasterOf(key string) {
 	c.WaitOK()
 }
 
+// OwnerOfSlot is the address of the master serving slot, as a running node sees it; empty when
+// none knows.
+func (c *Cluster) OwnerOfSlot(slot int) string {
+	for _, n := range c.nodes {
+		if !n.running() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: addr(n.port), PoolSize: 1, MaxRetries: -1})
+		owner := ownerOf(context.Background(), cl, slot)
+		_ = cl.Close()
+		return owner
+	}
+	return ""
+}
+
 // ownerOf is the address serving slot as cl sees it; empty when unknown.
 func ownerOf(ctx context.Context, cl *redis.Client, slot int) string {
 	shards, err := cl.ClusterShards(ctx).Result()
