@@ -17,6 +17,7 @@
 #   OUT       directory for every run's output and the servers' logs (default: a new temp dir)
 #   PEER_PORT, CIRCLY_PORT   the servers' ports on 127.0.0.1 (default 8190, 8191)
 #   TALLY     the tally form Circly's watchers ask for: compact (default) or full
+#   WORKLOADS the workloads to run, in order (default "idle connect hot storm")
 #
 # Workloads: idle (CONNS connections, no channel, held DURATION: RSS per connection), connect
 # (CONNS connections each subscribing to its user channel: dial + auth + subscribe answered),
@@ -32,6 +33,10 @@ WATCHERS=${WATCHERS:-5000}
 RATE=${RATE:-20}
 STORM=${STORM:-19000}
 TALLY=${TALLY:-compact}
+read -ra WORKLOAD_LIST <<<"${WORKLOADS:-idle connect hot storm}"
+for w in "${WORKLOAD_LIST[@]}"; do
+  case $w in idle | connect | hot | storm) ;; *) echo "peer-bench: unknown workload $w" >&2; exit 1 ;; esac
+done
 OUT=${OUT:-$(mktemp -d /tmp/peer-bench.XXXXXX)}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -180,7 +185,7 @@ log "output in $OUT; rounds $ROUNDS, idle/connect $CONNS conns, hot $WATCHERS wa
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   order=(peer circly)
   ((ROUND % 2 == 0)) && order=(circly peer)
-  for WORKLOAD in idle connect hot storm; do
+  for WORKLOAD in "${WORKLOAD_LIST[@]}"; do
     for name in "${order[@]}"; do
       run_one "$name"
     done
@@ -189,7 +194,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 done
 
 log "all rounds (one value per round: peer | circly)"
-for WORKLOAD in idle connect hot storm; do
+for WORKLOAD in "${WORKLOAD_LIST[@]}"; do
   echo "$WORKLOAD"
   paste <(for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do figures "$WORKLOAD" peer "$OUT/r$ROUND-$WORKLOAD-peer.txt"; done) \
     <(for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do figures "$WORKLOAD" circly "$OUT/r$ROUND-$WORKLOAD-circly.txt" | cut -f2; done) |
