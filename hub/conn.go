@@ -43,6 +43,7 @@ const (
 	itemTally                 // marker: write the sub's newest pending tally
 	itemFinal                 // an ordered frame that also raises the sub's version
 	itemClose                 // write frame (if any), then close with code
+	itemPing                  // send a control ping
 )
 
 type item struct {
@@ -73,17 +74,19 @@ type conn struct {
 	gen     uint64
 
 	writeStart atomic.Int64 // unix nanos of the write in progress, 0 when none
-	nextPing   atomic.Int64 // unix nanos
-	pinging    atomic.Bool
-	// compact: asked for compact tallies (Session.CompactTally); never changes. Here it sits
-	// in pinging's padding, so an idle connection is no bigger for it.
+	// Pings are the sweep's alone (hub.sweep): when the next is due, and while one is out,
+	// when it was queued and how many pongs the transport had counted then.
+	nextPing    int64 // unix nanos
+	pingSent    int64 // unix nanos, 0 when no ping is out
+	pongsBefore uint64
+	// compact: asked for compact tallies (Session.CompactTally); never changes.
 	compact bool
 	errors  int // error frames sent; read loop only
 }
 
 func newConn(h *Hub, t Transport, userID string, compact bool) *conn {
 	c := &conn{h: h, t: t, userID: userID, compact: compact}
-	c.nextPing.Store(time.Now().Add(firstPing(h.lim.PingInterval)).UnixNano())
+	c.nextPing = time.Now().Add(firstPing(h.lim.PingInterval)).UnixNano()
 	return c
 }
 
@@ -229,6 +232,16 @@ func (c *conn) write(it *item) bool {
 	c.mu.Unlock()
 	if closed {
 		return false
+	}
+	if it.kind == itemPing {
+		c.writeStart.Store(time.Now().UnixNano())
+		err := c.t.Ping()
+		c.writeStart.Store(0)
+		if err != nil {
+			c.close(CloseGoingAway, "write failed", "write_error")
+			return false
+		}
+		return true
 	}
 	if frame != nil {
 		// A background context: Write then sets up no per-message timer; the hub's sweep
@@ -419,26 +432,21 @@ func (c *conn) channelNames() []string {
 	return names
 }
 
-// ping runs from the hub's sweep in its own goroutine: no pong within PongTimeout closes the
-// connection.
 // firstPing is when a new connection is first pinged: at a random point of the second half of
 // the interval. Connections come in bursts (a deploy, a reconnect storm), and pinged all at once
-// a replica would hold one waiting goroutine per connection at the same moment: 10,000 of them
-// left about 4 KB per connection of stack in the process's memory after an idle minute. Spread
-// out, a few hundred wait at a time, and the interval still bounds the first ping.
+// a replica would write every ping in the same second and read every pong in the next. Spread
+// out, a few hundred go out at a time, and the interval still bounds the first ping.
 func firstPing(interval time.Duration) time.Duration {
 	return interval/2 + rand.N(interval/2+1)
 }
 
-func (c *conn) ping() {
-	defer c.pinging.Store(false)
-	ctx, cancel := context.WithTimeout(c.h.ctx, c.h.lim.PongTimeout)
-	defer cancel()
-	if err := c.t.Ping(ctx); err != nil {
-		if c.h.ctx.Err() == nil {
-			c.close(ClosePolicy, "no pong", "no_pong")
-		}
-		return
+// queuePing puts a control ping in the connection's queue: a writer sends it, so the sweep
+// never waits on a socket and no goroutine waits for the pong (the transport counts pongs, and
+// the sweep looks at the count on its next rounds).
+func (c *conn) queuePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.push(item{kind: itemPing})
 	}
-	c.nextPing.Store(time.Now().Add(c.h.lim.PingInterval).UnixNano())
 }

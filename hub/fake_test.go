@@ -30,6 +30,8 @@ type fakeTransport struct {
 	code   int
 	reason string
 	pingOK bool
+	pings  int
+	pongs  uint64
 }
 
 func newFake() *fakeTransport {
@@ -68,15 +70,27 @@ func (f *fakeTransport) Write(ctx context.Context, p []byte) error {
 	}
 }
 
-func (f *fakeTransport) Ping(ctx context.Context) error {
+// Ping answers at once with a pong unless pingOK is false (a client that has gone quiet).
+func (f *fakeTransport) Ping() error {
 	f.mu.Lock()
-	ok := f.pingOK
-	f.mu.Unlock()
-	if ok {
-		return nil
+	defer f.mu.Unlock()
+	f.pings++
+	if f.pingOK {
+		f.pongs++
 	}
-	<-ctx.Done()
-	return ctx.Err()
+	return nil
+}
+
+func (f *fakeTransport) Pongs() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pongs
+}
+
+func (f *fakeTransport) pingCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pings
 }
 
 func (f *fakeTransport) Close(code int, reason string) error {

@@ -32,7 +32,8 @@ func (s *sinkTransport) Write(_ context.Context, p []byte) error {
 	s.writes.Add(1)
 	return nil
 }
-func (s *sinkTransport) Ping(context.Context) error { return nil }
+func (s *sinkTransport) Ping() error   { return nil }
+func (s *sinkTransport) Pongs() uint64 { return 0 }
 func (s *sinkTransport) Close(int, string) error {
 	select {
 	case <-s.closed:

@@ -22,12 +22,15 @@ import (
 // Transport is one client connection as the hub sees it. The server's adapter wraps a
 // WebSocket; tests may use anything. Read returns the next client message (its size already
 // capped by the adapter, which closes with 1009 on a larger one); Write sends one text
-// message; Ping sends a control ping and waits for the pong; Close ends the connection with a
-// close code. Write, Ping and Close may be called concurrently with Read.
+// message; Ping sends a control ping and returns without waiting for the pong; Pongs counts
+// the pongs received so far (the hub's sweep compares it with the count when it pinged);
+// Close ends the connection with a close code. Write, Ping and Close may be called
+// concurrently with Read.
 type Transport interface {
 	Read(ctx context.Context) ([]byte, error)
 	Write(ctx context.Context, p []byte) error
-	Ping(ctx context.Context) error
+	Ping() error
+	Pongs() uint64
 	Close(code int, reason string) error
 }
 

@@ -380,6 +380,31 @@ func TestPingTimeout(t *testing.T) {
 	}
 }
 
+// TestPingAnswered: a client that answers its pings stays connected, pinged every interval.
+func TestPingAnswered(t *testing.T) {
+	h := newHarness(t, hub.Limits{PingInterval: time.Millisecond, PongTimeout: 100 * time.Millisecond})
+	f := newFake()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.hub.Serve(context.Background(), f, hub.Session{UserID: "u"})
+	}()
+	f.expect(t, "ready")
+	// The sweep runs once a second: a ping, then its pong seen, then the next ping.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.pingCount() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pings in 10 s", f.pingCount())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-f.closed:
+		t.Fatalf("a client that answers pings was closed with %d", f.closeCode())
+	default:
+	}
+}
+
 // TestWriteTimeout: a write that hangs past WriteTimeout closes the connection.
 func TestWriteTimeout(t *testing.T) {
 	h := newHarness(t, hub.Limits{WriteTimeout: 100 * time.Millisecond})

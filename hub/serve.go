@@ -320,11 +320,28 @@ func (h *Hub) sweep() {
 					c.close(CloseSlowConsumer, "write timeout", "write_timeout")
 					continue
 				}
-				if c.nextPing.Load() <= n && c.pinging.CompareAndSwap(false, true) {
-					go c.ping()
-				}
+				h.checkPing(c, n)
 			}
 		}
+	}
+}
+
+// checkPing, from the sweep: a connection whose ping is out is fine once a pong has arrived
+// since, and is closed 1008 when none has within PongTimeout; one whose next ping is due gets
+// it queued.
+func (h *Hub) checkPing(c *conn, now int64) {
+	if c.pingSent != 0 {
+		switch {
+		case c.t.Pongs() != c.pongsBefore:
+			c.pingSent, c.nextPing = 0, now+int64(h.lim.PingInterval)
+		case time.Duration(now-c.pingSent) > h.lim.PongTimeout:
+			c.close(ClosePolicy, "no pong", "no_pong")
+		}
+		return
+	}
+	if c.nextPing <= now {
+		c.pingSent, c.pongsBefore = now, c.t.Pongs()
+		c.queuePing()
 	}
 }
 

@@ -29,15 +29,16 @@ func (c *countingConn) Write(p []byte) (int, error) {
 
 // burstServer upgrades one connection with the server's buffers and hands its transport and
 // write counter to the test.
-func burstServer(t *testing.T) (client *websocket.Conn, tr wsTransport, counter *countingConn) {
+func burstServer(t *testing.T) (client *websocket.Conn, tr *wsTransport, counter *countingConn) {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	got := make(chan wsTransport, 1)
+	got := make(chan *wsTransport, 1)
 	cc := make(chan *countingConn, 1)
 	r := gin.New()
 	r.GET("/ws", func(c *gin.Context) {
 		rw := &smallBuffers{ResponseWriter: c.Writer}
-		conn, err := websocket.Accept(rw, c.Request, nil)
+		tr := &wsTransport{}
+		conn, err := websocket.Accept(rw, c.Request, &websocket.AcceptOptions{OnPongReceived: tr.pong})
 		if err != nil {
 			t.Error(err)
 			return
@@ -45,7 +46,8 @@ func burstServer(t *testing.T) (client *websocket.Conn, tr wsTransport, counter 
 		counting := &countingConn{Conn: rw.burst.conn}
 		rw.burst.conn = counting
 		cc <- counting
-		got <- wsTransport{c: conn, burst: rw.burst}
+		tr.c, tr.burst = conn, rw.burst
+		got <- tr
 		<-c.Request.Context().Done()
 	})
 	srv := httptest.NewServer(r)
@@ -114,15 +116,14 @@ func TestBurstWriterConcurrent(t *testing.T) {
 			}
 		}()
 	}
+	const pings = 20
 	pingsDone := make(chan struct{})
 	go func() {
 		defer close(pingsDone)
-		for range 20 {
-			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := tr.Ping(pctx); err != nil {
+		for range pings {
+			if err := tr.Ping(); err != nil {
 				t.Error("ping:", err)
 			}
-			pcancel()
 		}
 	}()
 	next := make([]int, writers)
@@ -151,6 +152,13 @@ func TestBurstWriterConcurrent(t *testing.T) {
 	}()
 	<-pingsDone
 	wg.Wait()
+	// Every ping went out whole between the frames: the client answered each one.
+	for tr.Pongs() < pings {
+		if ctx.Err() != nil {
+			t.Fatalf("%d pongs of %d pings", tr.Pongs(), pings)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestSharedFrameFramedOnce: the slice the hub fans out to every watcher is framed once and
