@@ -247,7 +247,12 @@ func (c *conn) write(it *item) bool {
 		// A background context: Write then sets up no per-message timer; the hub's sweep
 		// enforces the write timeout through writeStart.
 		c.writeStart.Store(time.Now().UnixNano())
-		err := c.t.Write(context.Background(), frame)
+		var err error
+		if sw, ok := c.t.(SharedWriter); ok && it.s != nil && it.kind != itemClose {
+			err = sw.WriteShared(frame) // a broker message's frame: the same slice for every watcher
+		} else {
+			err = c.t.Write(context.Background(), frame)
+		}
 		c.writeStart.Store(0)
 		if err != nil {
 			c.close(CloseGoingAway, "write failed", "write_error")
@@ -296,6 +301,12 @@ func (c *conn) closeLocked(code int, reason, metric string) {
 	}
 	c.h.log.Debug("live: closing connection", zap.Int("code", code), zap.String("reason", reason))
 	go func() { _ = c.t.Close(code, reason) }()
+}
+
+// SharedWriter is a Transport that can send a message the hub fans out: the same slice, never
+// changed afterwards, for every watcher of it, so the transport may encode it once for all.
+type SharedWriter interface {
+	WriteShared(p []byte) error
 }
 
 // Aborter is a Transport that can also drop its connection at once, with no close frame.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,6 +130,61 @@ func TestPublishDoesNotWaitForFanOut(t *testing.T) {
 		m := f.expect(t, "event")
 		if m["event"] != fmt.Sprintf("e%d", i) {
 			t.Fatalf("event %d is %v: order lost", i, m["event"])
+		}
+	}
+}
+
+// sharedFake records which of a SharedWriter's two methods sent each frame.
+type sharedFake struct {
+	*fakeTransport
+	mu     sync.Mutex
+	shared map[string]bool // frame type → sent through WriteShared
+}
+
+func (s *sharedFake) WriteShared(p []byte) error { return s.write(p, true) }
+
+func (s *sharedFake) Write(ctx context.Context, p []byte) error { return s.write(p, false) }
+
+func (s *sharedFake) write(p []byte, shared bool) error {
+	var f struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(p, &f)
+	s.mu.Lock()
+	s.shared[f.Type] = shared
+	s.mu.Unlock()
+	return s.fakeTransport.Write(context.Background(), p)
+}
+
+// TestFanOutFramesGoThroughWriteShared: a broker message's frame (the same slice for every
+// watcher) is written through WriteShared, a connection's own frames (ready, subscribed, pong)
+// through Write: only the former may be encoded once for all.
+func TestFanOutFramesGoThroughWriteShared(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	h.world.addPoll(uuidN("p", 1), "c")
+	h.world.join("c", "u")
+	ch := realtime.PollChannel(uuidN("p", 1))
+	f := &sharedFake{fakeTransport: newFake(), shared: map[string]bool{}}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.hub.Serve(context.Background(), f, hub.Session{UserID: "u"})
+	}()
+	f.expect(t, "ready")
+	f.send(map[string]any{"type": "subscribe", "id": 1, "channel": ch})
+	f.expect(t, "subscribed")
+	h.publishTally(ch, 1)
+	f.expect(t, "tally")
+	h.publishEvent(ch, "poll_updated")
+	f.expect(t, "event")
+	f.send(map[string]any{"type": "ping", "id": 2})
+	f.expect(t, "pong")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := map[string]bool{"ready": false, "subscribed": false, "pong": false, "tally": true, "event": true}
+	for typ, shared := range want {
+		if got, ok := f.shared[typ]; !ok || got != shared {
+			t.Errorf("%s: written shared=%v (seen %v), want shared=%v", typ, got, ok, shared)
 		}
 	}
 }

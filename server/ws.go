@@ -135,13 +135,21 @@ func (t *wsTransport) Read(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
-// Write sends one message with a single write to the socket. A frame the hub fans out to many
-// watchers is the same slice for all of them, and is framed once (textFrame).
+// Write sends one of the connection's own messages with a single write to the socket.
 func (t *wsTransport) Write(ctx context.Context, p []byte) error {
 	if t.burst == nil {
 		return t.c.Write(ctx, websocket.MessageText, p)
 	}
 	return t.burst.writeFrame(textFrame(p))
+}
+
+// WriteShared implements hub.SharedWriter: a message the hub fans out to many watchers is the
+// same slice for all of them, and is framed once (sharedFrame).
+func (t *wsTransport) WriteShared(p []byte) error {
+	if t.burst == nil {
+		return t.c.Write(context.Background(), websocket.MessageText, p)
+	}
+	return t.burst.writeFrame(sharedFrame(p))
 }
 
 // pingFrame is a control ping with no payload (RFC 6455 §5.5.2), unmasked as a server sends it.

@@ -162,29 +162,54 @@ func TestBurstWriterConcurrent(t *testing.T) {
 }
 
 // TestSharedFrameFramedOnce: the slice the hub fans out to every watcher is framed once and
-// the same bytes go to each connection; another message of the same size is framed anew.
+// the same bytes go to each connection, small (a compact tally) or large; another message of
+// the same size is framed anew, and messages written interleaved keep their frames.
 func TestSharedFrameFramedOnce(t *testing.T) {
-	a := bytes.Repeat([]byte{'a'}, 3000)
-	b := bytes.Repeat([]byte{'b'}, 3000)
-	fa := textFrame(a)
-	if again := textFrame(a); &again[0] != &fa[0] {
-		t.Fatal("the same message was framed twice")
+	for _, size := range []int{40, 236, 3000, 70000} {
+		a := bytes.Repeat([]byte{'a'}, size)
+		b := bytes.Repeat([]byte{'b'}, size)
+		for frameSlot(b) == frameSlot(a) { // interleaved messages in one slot evict each other
+			b = bytes.Repeat([]byte{'b'}, size)
+		}
+		fa := sharedFrame(a)
+		fb := sharedFrame(b)
+		if again := sharedFrame(a); &again[0] != &fa[0] {
+			t.Fatalf("%d bytes: the same message was framed twice", size)
+		}
+		if &fb[0] == &fa[0] || !bytes.HasSuffix(fb, b) || !bytes.HasSuffix(fa, a) {
+			t.Fatalf("%d bytes: another message got the first one's frame", size)
+		}
+		if !bytes.Equal(fa, textFrame(a)) {
+			t.Fatalf("%d bytes: the shared frame differs from the frame of the payload", size)
+		}
 	}
-	fb := textFrame(b)
-	if &fb[0] == &fa[0] || !bytes.HasSuffix(fb, b) || !bytes.HasSuffix(fa, a) {
-		t.Fatal("another message got the first one's frame")
-	}
-	// And on the wire, through two connections.
-	for _, msg := range [][]byte{a, a, b} {
+	// And on the wire, through two connections, shared and own.
+	a := bytes.Repeat([]byte{'a'}, 236)
+	for _, msg := range [][]byte{a, a, bytes.Repeat([]byte{'b'}, 3000)} {
 		for i := 0; i < 2; i++ {
 			client, tr, _ := burstServer(t)
+			if err := tr.WriteShared(msg); err != nil {
+				t.Fatal(err)
+			}
 			if err := tr.Write(context.Background(), msg); err != nil {
 				t.Fatal(err)
 			}
-			_, got, err := client.Read(context.Background())
-			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("read %d bytes, %v", len(got), err)
+			for range 2 {
+				_, got, err := client.Read(context.Background())
+				if err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("read %d bytes, %v", len(got), err)
+				}
 			}
 		}
+	}
+}
+
+// TestSharedFrameNoAllocation: writing a fan-out message to another watcher frames nothing
+// anew.
+func TestSharedFrameNoAllocation(t *testing.T) {
+	msg := bytes.Repeat([]byte{'c'}, 236)
+	sharedFrame(msg)
+	if n := testing.AllocsPerRun(100, func() { sharedFrame(msg) }); n != 0 {
+		t.Fatalf("%.1f allocations per watcher", n)
 	}
 }

@@ -3,35 +3,43 @@ package server
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"unsafe"
 )
 
-// textFrame is p as one unmasked, final WebSocket text frame (RFC 6455 §5.2), as the server
-// sends it. The hub hands the same slice, never changed afterwards, to every watcher of a
-// message, so the last large frame is kept with its source: the next watchers' writes reuse
-// it and a tally to 5,000 watchers is framed and copied once, not 5,000 times (the hot poll's
-// profile showed the library's per-write framing and the copy into a pooled buffer as 12 % of
-// the server's CPU). Keeping the source alive also keeps its address from being reused by
-// another frame while it is the key.
-func textFrame(p []byte) []byte {
-	if len(p) >= sharedFrameMin {
-		if e := lastFrame.Load(); e != nil && len(e.src) == len(p) && &e.src[0] == &p[0] {
-			return e.frame
-		}
+// sharedFrame is p as one unmasked, final WebSocket text frame (RFC 6455 §5.2), as the server
+// sends it, for a payload the hub fans out: the same slice, never changed afterwards, goes to
+// every watcher of a message (hub.SharedWriter). The frames of the last few such payloads are
+// kept with their source, so a tally to 5,000 watchers is framed and copied once, not 5,000
+// times (the hot poll's profile showed the per-write framing and copy as 12 % of the server's
+// CPU with full tallies; with compact ones it was an allocation per watcher). A few slots, not
+// one: watchers of both tally forms, or of several polls, are written interleaved. Keeping the
+// source alive also keeps its address from being reused by another payload while it is a key.
+func sharedFrame(p []byte) []byte {
+	if len(p) == 0 {
+		return textFrame(p)
 	}
-	f := appendTextFrame(make([]byte, 0, len(p)+10), p)
-	if len(p) >= sharedFrameMin {
-		lastFrame.Store(&encodedFrame{src: p, frame: f})
+	slot := &frameSlots[frameSlot(p)]
+	if e := slot.Load(); e != nil && len(e.src) == len(p) && &e.src[0] == &p[0] {
+		return e.frame
 	}
+	f := textFrame(p)
+	slot.Store(&encodedFrame{src: p, frame: f})
 	return f
 }
 
-// sharedFrameMin: smaller frames (ready, subscribed to a user channel, pong, errors) are one
-// connection's own; framing them again costs less than the cache's churn.
-const sharedFrameMin = 256
-
 type encodedFrame struct{ src, frame []byte }
 
-var lastFrame atomic.Pointer[encodedFrame]
+// frameSlots: a message is looked up in the slot its address falls in.
+var frameSlots [16]atomic.Pointer[encodedFrame]
+
+// frameSlot hashes p's address (Fibonacci hashing: large payloads sit at multiples of their
+// size class, which a plain modulo would send to one slot).
+func frameSlot(p []byte) int {
+	return int((uint64(uintptr(unsafe.Pointer(&p[0]))) * 0x9e3779b97f4a7c15) >> 60)
+}
+
+// textFrame frames p anew: for a connection's own frames (ready, subscribed, pong, errors).
+func textFrame(p []byte) []byte { return appendTextFrame(make([]byte, 0, len(p)+10), p) }
 
 func appendTextFrame(b, p []byte) []byte {
 	n := len(p)
