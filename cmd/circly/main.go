@@ -53,6 +53,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "serve":
+		tuneGC(os.Getenv)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, cfg, nil)
