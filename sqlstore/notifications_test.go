@@ -98,3 +98,43 @@ func TestDeletedCircleClosesPollsWithoutResultNotifications(t *testing.T) {
 		}
 	})
 }
+
+// TestUnreadCountFollowsWrites: the unread count (the live user channel's snapshot) sees every
+// write, and callers racing poll creations (transactions on SQLite's one connection) all get
+// an answer.
+func TestUnreadCountFollowsWrites(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		fx := e.circle(4, 10)
+		reader := fx.Users[1].ID
+		count := func() int {
+			t.Helper()
+			n, err := e.s.UnreadNotificationCount(e.ctx, reader)
+			must(t, err)
+			return n
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("unread %d before any poll, want 0", n)
+		}
+		const polls = 5
+		errs := race(polls+20, func(i int) error {
+			if i < polls {
+				_, _, err := e.s.CreatePollWithNotifications(e.ctx, fx.Users[0].ID, circly.CreatePollRequest{
+					CircleID: fx.ID, TemplateID: templateKind, Deadline: e.clock.Now().Add(time.Hour)})
+				return err
+			}
+			_, err := e.s.UnreadNotificationCount(e.ctx, reader)
+			return err
+		})
+		for _, err := range errs {
+			must(t, err)
+		}
+		if n := count(); n != polls {
+			t.Fatalf("unread %d after %d polls, want %d", n, polls, polls)
+		}
+		_, err := e.s.MarkAllNotificationsRead(e.ctx, reader)
+		must(t, err)
+		if n := count(); n != 0 {
+			t.Fatalf("unread %d after marking all read, want 0", n)
+		}
+	}, noPollLimits())
+}
