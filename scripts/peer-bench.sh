@@ -17,13 +17,20 @@
 #   OUT       directory for every run's output and the servers' logs (default: a new temp dir)
 #   PEER_PORT, CIRCLY_PORT   the servers' ports on 127.0.0.1 (default 8190, 8191)
 #   TALLY     the tally form Circly's watchers ask for: compact (default) or full
-#   WORKLOADS the workloads to run, in order (default "idle connect hot storm")
+#   WORKLOADS the workloads to run, in order (default "idle connect hot storm"; "classroom" too)
+#   CLASSROOM_RATE  classroom votes (peer: publishes) per second (default 600)
+#   DATABASE_URL, REDIS_URL  for classroom, where Circly's two replicas keep their state (default
+#             postgres://postgres@127.0.0.1:5432/peerbench, created if missing; redis db 7)
 #
 # Workloads: idle (CONNS connections, no channel, held DURATION: RSS per connection), connect
 # (CONNS connections each subscribing to its user channel: dial + auth + subscribe answered),
 # hot (WATCHERS × RATE tallies/s of a 50-member poll for DURATION) and storm (STORM clients cut
-# at once, time until all are subscribed again). The machine's load average is printed before
-# each run: on a shared machine it says how far to trust the figure.
+# at once, time until all are subscribed again). classroom (1,900 circles × 10 members, one
+# connection each, CLASSROOM_RATE messages/s for DURATION) runs Circly as two replicas on
+# PostgreSQL and Redis, votes through REST on the first and watchers on the second, and the peer
+# on the same channels with bare publishes; the population (users, circles) is made once and
+# reused. The machine's load average is printed before each run: on a shared machine it says how
+# far to trust the figure.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -35,8 +42,11 @@ STORM=${STORM:-19000}
 TALLY=${TALLY:-compact}
 read -ra WORKLOAD_LIST <<<"${WORKLOADS:-idle connect hot storm}"
 for w in "${WORKLOAD_LIST[@]}"; do
-  case $w in idle | connect | hot | storm) ;; *) echo "peer-bench: unknown workload $w" >&2; exit 1 ;; esac
+  case $w in idle | connect | hot | storm | classroom) ;; *) echo "peer-bench: unknown workload $w" >&2; exit 1 ;; esac
 done
+CLASSROOM_RATE=${CLASSROOM_RATE:-600}
+DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/peerbench?sslmode=disable}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/7}
 OUT=${OUT:-$(mktemp -d /tmp/peer-bench.XXXXXX)}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,12 +66,15 @@ log "building circly, circly-loadgen and the peer into $BIN"
 (cd "$ROOT/bench/peer" && nice -n 19 go build -o "$BIN/peer" .)
 
 SERVER_PID=
+REPLICA_PID=
 stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
+  local pid
+  for pid in $SERVER_PID $REPLICA_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PID=""
+  REPLICA_PID=""
 }
 trap stop_server EXIT
 
@@ -85,6 +98,9 @@ start_server() {
   ! curl -s -o /dev/null "$URL/health" 2>/dev/null || die "$URL already answers: stop it or set ${name^^}_PORT"
   if [ "$name" = peer ]; then
     "$BIN/peer" -addr "127.0.0.1:$PEER_PORT" >"$logf" 2>&1 &
+  elif [ "$WORKLOAD" = classroom ]; then
+    start_replicas "$logf"
+    return
   else
     local data=$OUT/circly-data-$RUN
     # storm reuses one database (and -population) across rounds: its 1,900 circles take minutes
@@ -99,6 +115,45 @@ start_server() {
   wait_health "$URL"
 }
 
+# start_replicas LOG: Circly as two fresh replicas on PostgreSQL and Redis, A on CIRCLY_PORT
+# (votes) and B on the next port (watchers); sets SERVER_PID (A), REPLICA_PID (B), URL and WATCH.
+start_replicas() {
+  local logf=$1 port_b=$((CIRCLY_PORT + 1)) db=${DATABASE_URL%%\?*}
+  db=${db##*/}
+  psql "${DATABASE_URL/\/$db/\/postgres}" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+    psql "${DATABASE_URL/\/$db/\/postgres}" -qc "CREATE DATABASE $db" || die "cannot create database $db"
+  local env=(PATH="$PATH" HOME="$HOME" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" SECRET_KEY="$SECRET"
+    TALLY_RELEASE_BATCH=1 POLL_OPEN_LIMIT=0 POLL_DAILY_LIMIT=0 RATE_LIMIT_REQUESTS=0 AUTH_RATE_LIMIT=0
+    LOG_LEVEL=warn WS_MAX_CONNS_PER_USER=100)
+  env -i "${env[@]}" PORT="$CIRCLY_PORT" DATA_DIR="$OUT/circly-a" "$BIN/circly" >"$logf" 2>&1 &
+  SERVER_PID=$!
+  URL=http://127.0.0.1:$CIRCLY_PORT
+  wait_health "$URL"
+  env -i "${env[@]}" PORT="$port_b" DATA_DIR="$OUT/circly-b" "$BIN/circly" >"${logf%.log}-b.log" 2>&1 &
+  REPLICA_PID=$!
+  WATCH=http://127.0.0.1:$port_b
+  local i
+  for ((i = 0; i < 300; i++)); do
+    curl -fsS -o /dev/null "$WATCH/health" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the second replica did not answer /health"
+}
+
+# classroom_population: the users and circles of the classroom, made once (a short run) and then
+# reused by every round; the planner gets statistics before the measured runs.
+classroom_population() {
+  POPULATION=$OUT/classroom-population.json
+  [ -f "$POPULATION" ] && return
+  log "making the classroom's users and circles once ($POPULATION)"
+  WORKLOAD=classroom RUN=setup start_server circly "$OUT/classroom-setup.log"
+  "$BIN/circly-loadgen" -vote "$URL" -watch "$WATCH" -scenario classroom -circles 1900 -members 10 \
+    -rate 100 -duration 1s -voters 64 -population "$POPULATION" >"$OUT/classroom-setup.txt" 2>&1 ||
+    { stop_server; cat "$OUT/classroom-setup.txt" >&2; die "the classroom set-up failed"; }
+  stop_server
+  psql "$DATABASE_URL" -qc ANALYZE
+}
+
 # run_one NAME: one workload on one fresh server; the generator's output goes to $OUT.
 run_one() {
   local name=$1 f=$OUT/r$ROUND-$WORKLOAD-$1.txt
@@ -107,6 +162,9 @@ run_one() {
   local args=(-pids "$name=$SERVER_PID")
   if [ "$name" = peer ]; then
     args+=(-protocol centrifuge -peer "$URL")
+  elif [ "$WORKLOAD" = classroom ]; then
+    args=(-pids "a=$SERVER_PID,b=$REPLICA_PID" -vote "$URL" -watch "$WATCH" -ws-path "/v1/ws?tally=$TALLY"
+      -population "$POPULATION")
   else
     args+=(-vote "$URL" -ws-path "/v1/ws?tally=$TALLY")
   fi
@@ -118,6 +176,7 @@ run_one() {
       args+=(-scenario storm -circles $(((STORM + 9) / 10)) -members 10)
       [ "$name" = circly ] && args+=(-population "$OUT/storm-population.json")
       ;;
+    classroom) args+=(-scenario classroom -circles 1900 -members 10 -rate "$CLASSROOM_RATE" -duration "$DURATION" -voters 64) ;;
   esac
   echo "--- round $ROUND, $WORKLOAD, $name: load average $(cut -d' ' -f1-3 /proc/loadavg)"
   if ! "$BIN/circly-loadgen" "${args[@]}" >"$f" 2>&1; then
@@ -166,6 +225,15 @@ figures() {
         "$(sed -n 's/^stale watchers: *\([0-9]*\) at 1 s[^,]*, \([0-9]*\) at.*/\1 \/ \2/p' "$f")"
       printf 'connections ended during the run\t%s\n' "$(ends "$f")"
       ;;
+    classroom)
+      printf 'vote/publish -> delivered p50 / p90 / p99, ms\t%s\n' \
+        "$(sed -n 's/^[^:]*latency: *n=[0-9]* p50=\([0-9.]*\) p90=\([0-9.]*\) p99=\([0-9.]*\).*/\1 \/ \2 \/ \3/p' "$f")"
+      printf 'vote/publish HTTP round trip p99, ms\t%s\n' \
+        "$(sed -n 's/^[^:]*HTTP round trip: *n=.* p99=\([0-9.]*\).*/\1/p' "$f")"
+      printf 'server CPU, cores\t%s\n' "$(sed -n 's/^server \([a-z]*\) CPU: *\([0-9.]*\) cores.*/\1 \2/p' "$f" | paste -sd' ' -)"
+      printf 'stale watchers (1 s / 5 s)\t%s\n' \
+        "$(sed -n 's/^stale watchers: *\([0-9]*\) at 1 s[^,]*, \([0-9]*\) at.*/\1 \/ \2/p' "$f")"
+      ;;
     storm)
       printf 'storm: all subscribed again after, s\t%s\n' \
         "$(sed -n 's/^storm: *\([0-9]*\) of \([0-9]*\) subscribed again \([0-9.]*\) s.*/\3 (\1 of \2)/p' "$f")"
@@ -181,6 +249,7 @@ side_by_side() {
     awk -F'\t' '{ printf "  %-56s %-24s %s\n", $1, $2, $3 }'
 }
 
+[[ " ${WORKLOAD_LIST[*]} " == *" classroom "* ]] && classroom_population
 log "output in $OUT; rounds $ROUNDS, idle/connect $CONNS conns, hot $WATCHERS watchers × $RATE/s for $DURATION, storm $STORM"
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   order=(peer circly)
