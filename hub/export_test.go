@@ -28,3 +28,6 @@ func HoldRegistry(h *Hub) (release func()) {
 
 // FirstPing is when a new connection is first pinged.
 var FirstPing = firstPing
+
+// WritersOf is the hub's writer limit after defaults.
+func WritersOf(h *Hub) int { return h.lim.Writers }

@@ -60,7 +60,7 @@ type Limits struct {
 	WriteTimeout    time.Duration // one frame write (10 s)
 	SnapshotTimeout time.Duration // authorize + snapshot of one subscribe (5 s)
 	AuthTTL         time.Duration // how long a granted authorization is reused (60 s)
-	Writers         int           // connections written at once (GOMAXPROCS, at least 2; writers.go)
+	Writers         int           // connections written at once (GOMAXPROCS − 1, at least 1; writers.go)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -84,7 +84,11 @@ func (l Limits) withDefaults() Limits {
 	defd(&l.WriteTimeout, 10*time.Second)
 	defd(&l.SnapshotTimeout, 5*time.Second)
 	defd(&l.AuthTTL, time.Minute)
-	def(&l.Writers, max(2, runtime.GOMAXPROCS(0)))
+	// One processor fewer than the runtime has: writers run without blocking while frames are
+	// queued, and with one on every processor a vote's request waited for the scheduler's
+	// 10 ms preemption at each step (the hot poll's vote round trip p99 56–61 ms with
+	// GOMAXPROCS writers, 19–31 ms with one fewer, on 2 cores; docs/benchmarks.md).
+	def(&l.Writers, max(1, runtime.GOMAXPROCS(0)-1))
 	return l
 }
 

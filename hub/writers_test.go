@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,5 +147,14 @@ func TestGoneClientAborted(t *testing.T) {
 	}
 	if n := g.closes.Load(); n != 0 {
 		t.Fatalf("%d close handshakes to a client that is gone", n)
+	}
+}
+
+// TestWritersLeaveAProcessor: by default the writers take one processor fewer than the runtime
+// has (at least one), so request handling always has one that no writer holds.
+func TestWritersLeaveAProcessor(t *testing.T) {
+	h := newHarness(t, hub.Limits{})
+	if got, want := hub.WritersOf(h.hub), max(1, runtime.GOMAXPROCS(0)-1); got != want {
+		t.Fatalf("%d writers by default with GOMAXPROCS %d, want %d", got, runtime.GOMAXPROCS(0), want)
 	}
 }
