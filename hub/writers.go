@@ -134,7 +134,11 @@ func (p *writerPool) unstick(now time.Time) {
 	}
 }
 
-// writerStall is how long a batch may write before its writer is let go: far longer than a
-// healthy batch (a few frames to a socket with room, even with the CPU short), far shorter
-// than WriteTimeout. Letting a healthy writer go early costs only a goroutine for a moment.
-const writerStall = 200 * time.Millisecond
+// writerStall is how long a batch may write before its writer is let go: longer than a healthy
+// batch (a few frames to a socket with room; with the CPU short, a few of the scheduler's 10 ms
+// slices), far shorter than WriteTimeout. With one writer on 2 cores (Limits.Writers) a client
+// that stopped reading holds every other connection's frames until then, and at 200 ms a
+// circle's fast watcher saw 128 events pile up and was cut as a slow consumer
+// (TestWSSlowClientCutOff). Letting a healthy writer go early costs only a goroutine for a
+// moment.
+const writerStall = 30 * time.Millisecond

@@ -101,7 +101,7 @@ func TestStuckWriterReplaced(t *testing.T) {
 	el := time.Since(start)
 	t.Logf("second connection's ready after %v", el)
 	if el > 2*time.Second {
-		t.Fatalf("the second connection waited %v behind a stuck writer (writerStall is 200 ms)", el)
+		t.Fatalf("the second connection waited %v behind a stuck writer (writerStall is 30 ms)", el)
 	}
 }
 
