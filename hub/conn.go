@@ -233,32 +233,18 @@ func (c *conn) write(it *item) bool {
 	if closed {
 		return false
 	}
-	if it.kind == itemPing {
+	if frame != nil || it.kind == itemPing {
+		// The hub's sweep enforces the write timeout through writeStart.
 		c.writeStart.Store(time.Now().UnixNano())
-		err := c.t.Ping()
+		err := c.transmit(it, frame)
 		c.writeStart.Store(0)
 		if err != nil {
 			c.close(CloseGoingAway, "write failed", "write_error")
 			return false
 		}
-		return true
-	}
-	if frame != nil {
-		// A background context: Write then sets up no per-message timer; the hub's sweep
-		// enforces the write timeout through writeStart.
-		c.writeStart.Store(time.Now().UnixNano())
-		var err error
-		if sw, ok := c.t.(SharedWriter); ok && it.s != nil && it.kind != itemClose {
-			err = sw.WriteShared(frame) // a broker message's frame: the same slice for every watcher
-		} else {
-			err = c.t.Write(context.Background(), frame)
+		if frame != nil {
+			c.h.m.FrameSent()
 		}
-		c.writeStart.Store(0)
-		if err != nil {
-			c.close(CloseGoingAway, "write failed", "write_error")
-			return false
-		}
-		c.h.m.FrameSent()
 	}
 	if it.kind == itemClose {
 		c.mu.Lock()
@@ -269,6 +255,19 @@ func (c *conn) write(it *item) bool {
 		return false
 	}
 	return true
+}
+
+// transmit hands one item to the transport: a ping, a broker message's frame (the same slice
+// for every watcher, so a SharedWriter may encode it once), or one of the connection's own.
+// A background context: Write then sets up no per-message timer.
+func (c *conn) transmit(it *item, frame []byte) error {
+	if it.kind == itemPing {
+		return c.t.Ping()
+	}
+	if sw, ok := c.t.(SharedWriter); ok && it.s != nil && it.kind != itemClose {
+		return sw.WriteShared(frame)
+	}
+	return c.t.Write(context.Background(), frame)
 }
 
 // closeAfter queues frame and then a close: used by the drain, so the reconnect frame is the
