@@ -11,13 +11,8 @@ import "runtime/debug"
 const replicaGCPercent = 50
 
 // tuneGC sets replicaGCPercent unless GOGC is set (the operator's choice wins, "off" included).
-// It returns the target in force.
-func tuneGC(getenv func(string) string) int {
-	if getenv("GOGC") != "" {
-		current := debug.SetGCPercent(100)
-		debug.SetGCPercent(current)
-		return current
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(replicaGCPercent)
 	}
-	debug.SetGCPercent(replicaGCPercent)
-	return replicaGCPercent
 }
