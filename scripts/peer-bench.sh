@@ -78,12 +78,13 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# wait_health URL: until the server answers /health (30 s at most).
+# wait_health URL [PID]: until the server answers /health (30 s at most); PID (default
+# SERVER_PID) must stay alive meanwhile.
 wait_health() {
-  local i
+  local i pid=${2:-$SERVER_PID}
   for ((i = 0; i < 300; i++)); do
     curl -fsS -o /dev/null "$1/health" 2>/dev/null && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited during start-up (log in $OUT)"
+    kill -0 "$pid" 2>/dev/null || die "the server exited during start-up (log in $OUT)"
     sleep 0.1
   done
   die "the server at $1 did not answer /health"
@@ -132,12 +133,7 @@ start_replicas() {
   env -i "${env[@]}" PORT="$port_b" DATA_DIR="$OUT/circly-b" "$BIN/circly" >"${logf%.log}-b.log" 2>&1 &
   REPLICA_PID=$!
   WATCH=http://127.0.0.1:$port_b
-  local i
-  for ((i = 0; i < 300; i++)); do
-    curl -fsS -o /dev/null "$WATCH/health" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "the second replica did not answer /health"
+  wait_health "$WATCH" "$REPLICA_PID"
 }
 
 # classroom_population: the users and circles of the classroom, made once (a short run) and then
